@@ -1,0 +1,243 @@
+"""Mappings: per storage level, temporal factors + loop order, spatial factors over meshX/meshY,
+and which data spaces the level keeps. A batch of mappings is a set of numpy arrays.
+
+Loop orders are written innermost first, as in Timeloop's ``permutation`` strings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+import numpy as np
+
+from .arch import Architecture
+from .errors import MappingError
+from .workload import Workload
+
+
+@dataclass(frozen=True)
+class LevelMapping:
+    temporal: dict = field(default_factory=dict, hash=False)     # dim -> factor
+    permutation: tuple[str, ...] = ()                             # innermost first
+    spatial_x: dict = field(default_factory=dict, hash=False)
+    spatial_y: dict = field(default_factory=dict, hash=False)
+    spatial_permutation: tuple[str, ...] = ()
+    keep: frozenset | None = None                                 # None: every allowed space
+
+    def t(self, d: str) -> int:
+        return int(self.temporal.get(d, 1))
+
+    def s(self, d: str) -> int:
+        return int(self.spatial_x.get(d, 1)) * int(self.spatial_y.get(d, 1))
+
+
+@dataclass(frozen=True)
+class Mapping:
+    levels: tuple[LevelMapping, ...]      # aligned with Architecture.levels (outermost first)
+
+    def loop_nest(self, arch: Architecture) -> str:
+        """Human-readable loop nest in Timeloop's style (outermost first)."""
+        out, depth = [], 0
+        for lv, lm in zip(arch.levels, self.levels):
+            keep = "" if lm.keep is None else " [" + ", ".join(sorted(lm.keep)) + "]"
+            out.append(f"{'  ' * depth}{lv.name}{keep}")
+            for d in reversed(_full_perm(lm.permutation, lm.temporal)):
+                if lm.t(d) > 1:
+                    out.append(f"{'  ' * depth}| for {d} in [0:{lm.t(d)})")
+                    depth += 1
+            for axis, fac in (("X", lm.spatial_x), ("Y", lm.spatial_y)):
+                for d, f in fac.items():
+                    if int(f) > 1:
+                        out.append(f"{'  ' * depth}| for {d} in [0:{f}) (Spatial-{axis})")
+                        depth += 1
+        out.append(f"{'  ' * depth}<< Compute >>")
+        return "\n".join(out)
+
+
+def _full_perm(perm, temporal) -> tuple:
+    """Permutation completed with the dimensions it leaves out (as trivial inner loops)."""
+    rest = [d for d in temporal if d not in perm]
+    return tuple(rest) + tuple(perm)
+
+
+# ----------------------------------------------------------------------------- batches
+
+@dataclass
+class MappingBatch:
+    """B mappings of one workload on one architecture as arrays.
+
+    ``tf``/``sx``/``sy``: (B, L, D) temporal / spatial-X / spatial-Y factors;
+    ``perm``: (B, L, D) dimension indices of each level's temporal loops, innermost first;
+    ``keep``: (B, L, S) whether level l keeps data space s.
+    """
+    tf: np.ndarray
+    sx: np.ndarray
+    sy: np.ndarray
+    perm: np.ndarray
+    keep: np.ndarray
+
+    def __len__(self):
+        return self.tf.shape[0]
+
+    def __getitem__(self, idx) -> "MappingBatch":
+        return MappingBatch(self.tf[idx], self.sx[idx], self.sy[idx], self.perm[idx], self.keep[idx])
+
+    @staticmethod
+    def concat(batches) -> "MappingBatch":
+        return MappingBatch(*(np.concatenate([getattr(b, k) for b in batches])
+                              for k in ("tf", "sx", "sy", "perm", "keep")))
+
+
+def default_keep(arch: Architecture, work: Workload) -> np.ndarray:
+    """(L, S) keep matrix: every level keeps what it is allowed to (dummy levels nothing)."""
+    out = np.zeros((len(arch.levels), len(work.dataspaces)), dtype=bool)
+    for i, lv in enumerate(arch.levels):
+        for j, ds in enumerate(work.dataspaces):
+            out[i, j] = (not lv.is_dummy) and (lv.keeps is None or ds.name in lv.keeps)
+    return out
+
+
+def to_batch(mappings, arch: Architecture, work: Workload) -> MappingBatch:
+    mappings = list(mappings)
+    B, L, D, S = len(mappings), len(arch.levels), len(work.dims), len(work.dataspaces)
+    tf = np.ones((B, L, D), dtype=np.int64)
+    sx = np.ones((B, L, D), dtype=np.int64)
+    sy = np.ones((B, L, D), dtype=np.int64)
+    perm = np.tile(np.arange(D, dtype=np.int64), (B, L, 1))
+    keep = np.tile(default_keep(arch, work), (B, 1, 1))
+    didx = {d: i for i, d in enumerate(work.dims)}
+    snames = [ds.name for ds in work.dataspaces]
+    for b, m in enumerate(mappings):
+        if len(m.levels) != L:
+            raise MappingError("mapping", f"has {len(m.levels)} levels, the architecture {L}")
+        for l, lm in enumerate(m.levels):
+            for fac, arr, kind in ((lm.temporal, tf, "temporal"), (lm.spatial_x, sx, "spatial"),
+                                   (lm.spatial_y, sy, "spatial")):
+                for d, f in fac.items():
+                    if d not in didx:
+                        raise MappingError(f"mapping.{arch.levels[l].name}.{kind}",
+                                           f"unknown dimension {d!r} (problem has {', '.join(work.dims)})")
+                    if not isinstance(f, (int, np.integer)) or f < 1:
+                        raise MappingError(f"mapping.{arch.levels[l].name}.{kind}.{d}",
+                                           f"factor must be a positive integer, got {f!r}")
+                    arr[b, l, didx[d]] = int(f)
+            order = [d for d in lm.permutation if d in didx]
+            bad = [d for d in lm.permutation if d not in didx]
+            if bad:
+                raise MappingError(f"mapping.{arch.levels[l].name}.permutation",
+                                   f"unknown dimension {bad[0]!r}")
+            full = [d for d in work.dims if d not in order] + order
+            perm[b, l] = [didx[d] for d in full]
+            if lm.keep is not None:
+                for s, name in enumerate(snames):
+                    keep[b, l, s] = name in lm.keep
+    return MappingBatch(tf, sx, sy, perm, keep)
+
+
+def from_batch(batch: MappingBatch, i: int, arch: Architecture, work: Workload) -> Mapping:
+    levels = []
+    for l in range(len(arch.levels)):
+        perm = tuple(work.dims[j] for j in batch.perm[i, l])
+        levels.append(LevelMapping(
+            temporal={d: int(batch.tf[i, l, j]) for j, d in enumerate(work.dims)},
+            permutation=perm,
+            spatial_x={d: int(batch.sx[i, l, j]) for j, d in enumerate(work.dims) if batch.sx[i, l, j] > 1},
+            spatial_y={d: int(batch.sy[i, l, j]) for j, d in enumerate(work.dims) if batch.sy[i, l, j] > 1},
+            keep=frozenset(ds.name for s, ds in enumerate(work.dataspaces) if batch.keep[i, l, s])))
+    return Mapping(tuple(levels))
+
+
+# ----------------------------------------------------------------------------- validation
+
+def validate(mapping: Mapping, arch: Architecture, work: Workload) -> None:
+    """Raise :class:`MappingError` saying exactly why ``mapping`` is invalid."""
+    from .model import tile_sizes   # late import: model depends on this module
+    batch = to_batch([mapping], arch, work)
+    reasons = invalid_reasons(batch, arch, work, tile_sizes(batch, arch, work))
+    if reasons[0]:
+        field, msg = reasons[0][0]
+        raise MappingError(field, msg)
+
+
+def invalid_reasons(batch: MappingBatch, arch: Architecture, work: Workload, tiles) -> list[list]:
+    """Per mapping, the list of (field, message) reasons it is invalid (empty when valid)."""
+    ok, why = check_batch(batch, arch, work, tiles)
+    out = []
+    for b in range(len(batch)):
+        out.append([] if ok[b] else why(b))
+    return out
+
+
+def check_batch(batch: MappingBatch, arch: Architecture, work: Workload, tiles):
+    """Vectorized validity: returns (valid mask, function b -> reasons)."""
+    L = len(arch.levels)
+    bounds = np.array([work.bounds[d] for d in work.dims], dtype=np.int64)
+    total = np.prod(batch.tf * batch.sx * batch.sy, axis=1)                 # (B, D)
+    factors_ok = np.all(total == bounds, axis=1)
+    fx = np.array([arch.fanout(i)[0] for i in range(L)])
+    fy = np.array([arch.fanout(i)[1] for i in range(L)])
+    spx = np.prod(batch.sx, axis=2)
+    spy = np.prod(batch.sy, axis=2)
+    spatial_ok = np.all((spx <= fx) & (spy <= fy), axis=1)
+    # capacity (bits) per level
+    cap_ok = np.ones(len(batch), dtype=bool)
+    used = np.zeros((len(batch), L))
+    for l, lv in enumerate(arch.levels):
+        lb = np.array([level_bits(lv, work, ds) for ds in work.dataspaces], dtype=np.float64)
+        used[:, l] = np.sum(tiles[:, l, :] * lb * batch.keep[:, l, :], axis=1)
+        if lv.capacity_bits is not None:
+            cap_ok &= used[:, l] <= lv.capacity_bits + 1e-9
+    # every data space must be kept at the outermost level that can hold it
+    kept_somewhere = np.all(np.any(batch.keep, axis=1), axis=1)
+    keep_top = np.all(batch.keep[:, 0, :], axis=1)
+    allowed = default_keep(arch, work)
+    keep_ok = np.all(~batch.keep | allowed[None], axis=(1, 2))
+    ok = factors_ok & spatial_ok & cap_ok & kept_somewhere & keep_top & keep_ok
+
+    def why(b):
+        reasons = []
+        for j, d in enumerate(work.dims):
+            if total[b, j] != bounds[j]:
+                fs = " * ".join(str(int(batch.tf[b, l, j] * batch.sx[b, l, j] * batch.sy[b, l, j]))
+                                for l in range(L))
+                reasons.append((f"mapping.factors.{d}",
+                                f"factors of {d} multiply to {int(total[b, j])} ({fs}), "
+                                f"but the problem has {d}={int(bounds[j])}"))
+        for l, lv in enumerate(arch.levels):
+            if spx[b, l] > fx[l] or spy[b, l] > fy[l]:
+                reasons.append((f"mapping.{lv.name}.spatial",
+                                f"spatial fan-out {int(spx[b, l])}x{int(spy[b, l])} exceeds the "
+                                f"{fx[l]}x{fy[l]} instances below {lv.name}"))
+            if lv.capacity_bits is not None and used[b, l] > lv.capacity_bits + 1e-9:
+                parts = ", ".join(f"{ds.name}={int(tiles[b, l, s])}"
+                                  for s, ds in enumerate(work.dataspaces) if batch.keep[b, l, s])
+                reasons.append((f"mapping.{lv.name}.tile",
+                                f"tile ({parts} words) needs {int(used[b, l])} bits, exceeds the "
+                                f"capacity of {lv.name} ({int(lv.capacity_bits)} bits)"))
+            for s, ds in enumerate(work.dataspaces):
+                if batch.keep[b, l, s] and not allowed[l, s]:
+                    reasons.append((f"mapping.{lv.name}.keep", f"{lv.name} cannot keep {ds.name}"))
+        for s, ds in enumerate(work.dataspaces):
+            if not batch.keep[b, 0, s]:
+                reasons.append((f"mapping.{arch.levels[0].name}.keep",
+                                f"the outermost level must keep {ds.name}"))
+        return reasons
+
+    return ok, why
+
+
+def level_bits(level, work: Workload, ds) -> int:
+    """Bits of one word of data space ``ds`` at ``level``: the workload's own bit-width for it if
+    set, else the level's per-role width, else the level's datawidth."""
+    return int(work.bits.get(ds.name, level.bits_of(ds.role)))
+
+
+def uniform_mapping(arch: Architecture, work: Workload) -> Mapping:
+    """The trivial mapping: every loop at the outermost level (always factor-valid)."""
+    levels = [LevelMapping(temporal=dict(work.bounds), permutation=tuple(work.dims))]
+    levels += [LevelMapping() for _ in arch.levels[1:]]
+    return Mapping(tuple(levels))
+
+
+def product(d: dict) -> int:
+    return prod(int(v) for v in d.values())

@@ -1,0 +1,347 @@
+"""The analytical cost model: Timeloop's access-count semantics in closed form, over a batch.
+
+For every storage level ``l`` and data space ``d`` it keeps, the model counts per instance:
+
+* **fills**: words written into ``l`` from its parent. Timeloop walks the loops above ``l`` and
+  charges, at each step, the part of the new tile not in the previous one, but it discards that
+  residue (charges the whole tile) when the tile's translation differs from the previous step's
+  translation (``SaveAndSubtractIfSameStride``), and it extrapolates every loop from its
+  iterations #0 and #1. Walking that sequence gives, with loops ``i`` above ``l`` (innermost
+  first, only those with ``n_i >= 2``), ``T_i = s_i - sum_{k<i} s_k`` the data-space translation
+  when loop ``i`` advances, ``i1`` the innermost such loop and ``ov(T)`` the words a translated
+  tile does not share with the old one::
+
+      D = N_out * (tile + (n_i1 - 1) * ov(T_i1)) - (tile - ov(T_i1)) * sum_{i > i1, T_i == T_i1} W_i
+      W_i = (n_i - 1) * prod_{k > i} n_k,   N_out = prod_{k > i1} n_k
+
+  i.e. stationarity and sliding-window (halo) reuse across the innermost loop, a full refetch at
+  every advance of an outer loop unless it moves the tile exactly as the inner loop does.
+  ``accelerators.reference`` walks the sequence literally; tests hold the two equal.
+* **reads**: words its child level (or the MACs) takes, ``D_child`` times the number of distinct
+  child tiles under one instance (children with equal tiles share one multicast read).
+* **updates** (read-write space only): partial sums written back by the children, spatially
+  reduced the same way; reads of partial sums are ``updates`` minus first writes (the level's
+  distinct outputs), fills likewise exclude the first writes.
+
+Energy is charged per vector (``ceil(count / words_per_vector)``), leakage per utilized
+instance-cycle; cycles are the compute cycles or, if slower, the most bandwidth-bound level.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import gcd
+
+import numpy as np
+
+from .arch import Architecture
+from .errors import MappingError
+from .mapping import Mapping, MappingBatch, check_batch, level_bits, to_batch
+from .workload import Workload
+
+
+# ----------------------------------------------------------------------------- geometry helpers
+
+def _coef_matrices(work: Workload):
+    """Per data space, a (J, D) matrix of projection coefficients."""
+    didx = {d: i for i, d in enumerate(work.dims)}
+    mats = []
+    for ds in work.dataspaces:
+        m = np.zeros((len(ds.projection), len(work.dims)), dtype=np.int64)
+        for j, axis in enumerate(ds.projection):
+            for c, d in axis:
+                m[j, didx[d]] += c
+        mats.append(m)
+    return mats
+
+
+def _box(ext: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Axis extents (..., J) and size (...) of the box spanned by per-dimension extents (..., D)."""
+    axis = (ext - 1) @ C.T + 1
+    return axis, np.prod(axis, axis=-1)
+
+
+def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
+    c = np.cumprod(a, axis=axis)
+    return c // a
+
+
+def tile_sizes(batch: MappingBatch, arch: Architecture, work: Workload) -> np.ndarray:
+    """(B, L, S) words of each data space's tile at each level (kept or not)."""
+    f = batch.tf * batch.sx * batch.sy
+    inner_incl = np.flip(np.cumprod(np.flip(f, 1), axis=1), 1)      # prod over levels >= l
+    out = np.empty(f.shape[:2] + (len(work.dataspaces),), dtype=np.int64)
+    for s, C in enumerate(_coef_matrices(work)):
+        out[..., s] = _box(inner_incl, C)[1]
+    return out
+
+
+# ----------------------------------------------------------------------------- results
+
+@dataclass
+class BatchResult:
+    """Arrays over a batch of B mappings (counts per instance, energies in pJ)."""
+    valid: np.ndarray          # (B,)
+    reads: np.ndarray          # (B, L, S)
+    fills: np.ndarray
+    updates: np.ndarray
+    tiles: np.ndarray          # (B, L, S) words kept (0 where bypassed)
+    instances_used: np.ndarray  # (B, L)
+    energy_action_pj: np.ndarray  # (B, L, S, 3) read / fill / update energy, all instances
+    leak_pj: np.ndarray        # (B, L)
+    level_energy_pj: np.ndarray  # (B, L) incl. leakage
+    mac_energy_pj: float
+    energy_pj: np.ndarray      # (B,)
+    compute_cycles: np.ndarray  # (B,)
+    cycles: np.ndarray         # (B,)
+    utilization: np.ndarray    # (B,)
+    macs_used: np.ndarray      # (B,) MAC instances with work
+    computes: int
+
+    @property
+    def edp(self) -> np.ndarray:
+        """Energy-delay product in pJ*cycles."""
+        return self.energy_pj * self.cycles
+
+
+def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch) -> BatchResult:
+    """Evaluate B mappings of ``work`` on ``arch`` at once. Invalid ones get ``valid=False``
+    (their figures are still computed, but meaningless)."""
+    B, L, D = batch.tf.shape
+    S = len(work.dataspaces)
+    tf, sf = batch.tf, batch.sx * batch.sy
+    f = tf * sf
+    inner_incl = np.flip(np.cumprod(np.flip(f, 1), axis=1), 1)      # prod over levels >= l
+    inner = inner_incl // f                                          # prod over levels > l
+    above_t = _exclusive_cumprod(tf, 1)                              # temporal over levels < l
+    computes_pe = np.prod(tf, axis=(1, 2))                           # MAC-level iterations
+    spatial_prefix = np.concatenate([np.ones((B, 1, D), np.int64), np.cumprod(sf, axis=1)], 1)
+    inst_used = np.prod(spatial_prefix[:, :L], axis=2)               # (B, L)
+    macs_used = np.prod(spatial_prefix[:, L], axis=1)
+
+    # Temporal loops of all levels in one sequence, innermost first: level L-1 .. level 0.
+    order = list(range(L - 1, -1, -1))
+    n_seq = np.concatenate([np.take_along_axis(tf[:, l], batch.perm[:, l], 1) for l in order], 1)
+    sc_seq = np.concatenate([np.take_along_axis(inner[:, l] * sf[:, l], batch.perm[:, l], 1)
+                             for l in order], 1)
+    d_seq = np.concatenate([batch.perm[:, l] for l in order], 1)
+    active = n_seq >= 2
+    # suffix products of n (over outer loops), exclusive
+    rev = np.flip(n_seq, 1)
+    n_after_full = np.flip(np.cumprod(rev, axis=1) // rev, 1)
+
+    coef = _coef_matrices(work)
+    tiles = np.empty((B, L, S), np.int64)
+    part = np.empty((B, L, S), np.int64)
+    Dl = np.empty((B, L + 1, S), np.int64)
+    Dl[:, L, :] = computes_pe[:, None]
+    axis_ext_all = []
+    for s, C in enumerate(coef):
+        ax, size = _box(inner_incl, C)                               # (B, L, J), (B, L)
+        axis_ext_all.append(ax)
+        tiles[..., s] = size
+        part[..., s] = _box(inner_incl * above_t, C)[1]
+        # translations of every loop in data space, zero for trivial loops
+        s_seq = C[:, d_seq].transpose(1, 2, 0) * (sc_seq * active)[:, :, None]   # (B, M, J)
+        csum = np.cumsum(s_seq, axis=1)
+        for l in range(L):
+            start = (L - l) * D              # loops above level l start here in the sequence
+            if l == 0:
+                Dl[:, 0, s] = size[:, 0]
+                continue
+            sv = s_seq[:, start:]
+            base = csum[:, start - 1:start]
+            T = sv - (csum[:, start:] - sv - base)                   # s_i - sum_{k<i} s_k
+            act = active[:, start:]
+            any_act = act.any(axis=1)
+            i1 = np.argmax(act, axis=1)
+            T1 = np.take_along_axis(T, i1[:, None, None], 1)         # (B, 1, J)
+            e = ax[:, l][:, None, :]                                  # (B, 1, J)
+            tile = size[:, l]
+            ov1 = tile - np.prod(np.maximum(0, e - np.abs(T1)), axis=2)[:, 0]
+            n = n_seq[:, start:]
+            W = (n - 1) * n_after_full[:, start:]
+            idx = np.arange(n.shape[1])[None, :]
+            same = np.all(T == T1, axis=2) & (idx > i1[:, None])
+            X = np.sum(W * same, axis=1)
+            n1 = np.take_along_axis(n, i1[:, None], 1)[:, 0]
+            nout = np.take_along_axis(n_after_full[:, start:], i1[:, None], 1)[:, 0]
+            Dl[:, l, s] = np.where(any_act, nout * (tile + (n1 - 1) * ov1) - (tile - ov1) * X, tile)
+
+    # parent / child of each (level, space) along the keep chain
+    keep = batch.keep
+    has_parent = np.concatenate([np.zeros((B, 1, S), bool),
+                                 np.logical_or.accumulate(keep, axis=1)[:, :-1]], 1)
+    child = np.empty((B, L, S), np.int64)
+    nxt = np.full((B, S), L, np.int64)
+    for l in range(L - 1, -1, -1):
+        child[:, l] = nxt
+        nxt = np.where(keep[:, l], l, nxt)
+
+    reads = np.zeros((B, L, S), np.int64)
+    fills = np.zeros((B, L, S), np.int64)
+    updates = np.zeros((B, L, S), np.int64)
+    for s, (C, ds) in enumerate(zip(coef, work.dataspaces)):
+        for l in range(L):
+            k = keep[:, l, s]
+            if not k.any():
+                continue
+            dchild = np.take_along_axis(Dl[:, :, s], child[:, l, s][:, None], 1)[:, 0]
+            dist = np.ones(B, np.int64)
+            for c in range(l + 1, L + 1):
+                sel = child[:, l, s] == c
+                if sel.any():
+                    dist[sel] = _distinct_children(C, sf[sel], inner[sel], l, c)
+            demand = dchild * dist
+            if ds.read_write:
+                updates[:, l, s] = np.where(k, demand, 0)
+                reads[:, l, s] = np.where(k, demand - part[:, l, s], 0)
+                fills[:, l, s] = np.where(k & has_parent[:, l, s], Dl[:, l, s] - part[:, l, s], 0)
+            else:
+                reads[:, l, s] = np.where(k, demand, 0)
+                fills[:, l, s] = np.where(k & has_parent[:, l, s], Dl[:, l, s], 0)
+
+    # cycles: compute-bound unless a level's bandwidth is the bottleneck
+    cycles = computes_pe.astype(np.float64)
+    for l, lv in enumerate(arch.levels):
+        if lv.read_bw:
+            cycles = np.maximum(cycles, reads[:, l].sum(1) / lv.read_bw)
+        if lv.write_bw:
+            cycles = np.maximum(cycles, (fills[:, l] + updates[:, l]).sum(1) / lv.write_bw)
+    cycles = np.ceil(cycles - 1e-9).astype(np.int64)
+
+    # energy
+    e_act = np.zeros((B, L, S, 3))
+    leak = np.zeros((B, L))
+    for l, lv in enumerate(arch.levels):
+        if lv.is_dummy:
+            continue
+        en = lv.energy
+        for s, ds in enumerate(work.dataspaces):
+            bw = lv.block_words(level_bits(lv, work, ds))
+            e_act[:, l, s, 0] = -(-reads[:, l, s] // bw) * en.read_pj
+            e_act[:, l, s, 1] = -(-fills[:, l, s] // bw) * en.write_pj
+            e_act[:, l, s, 2] = -(-updates[:, l, s] // bw) * en.update_pj
+        e_act[:, l] *= inst_used[:, l, None, None]
+        leak[:, l] = en.leak_pj * cycles * inst_used[:, l]
+    level_energy = e_act.sum(axis=(2, 3)) + leak
+    mac_energy = work.macs * arch.compute.energy_pj
+    energy = level_energy.sum(1) + mac_energy
+
+    ok, _ = check_batch(batch, arch, work, tiles)
+    util = work.macs / (cycles * arch.compute.instances)
+    return BatchResult(valid=ok, reads=reads, fills=fills, updates=updates,
+                       tiles=np.where(keep, tiles, 0), instances_used=inst_used,
+                       energy_action_pj=e_act, leak_pj=leak, level_energy_pj=level_energy,
+                       mac_energy_pj=mac_energy, energy_pj=energy, compute_cycles=computes_pe,
+                       cycles=cycles, utilization=util, macs_used=macs_used, computes=work.macs)
+
+
+def _distinct_children(C: np.ndarray, sf: np.ndarray, inner: np.ndarray, l: int, c: int) -> np.ndarray:
+    """Number of distinct tiles (of the data space with coefficients ``C``) among the children
+    reached through the spatial loops of levels ``l .. c-1``. Children whose tiles coincide
+    (the spatial loop does not index the space, or two indices slide onto the same window)
+    are served by one multicast access; reduction of outputs is counted the same way."""
+    B = sf.shape[0]
+    fac = np.prod(sf[:, l:c], axis=1)                       # (B, D) spatial factor per dim
+    # scale of the innermost spatial loop of each dimension in the range
+    scale = np.ones_like(fac)
+    for lv in range(l, c):
+        has = sf[:, lv] > 1
+        scale = np.where(has, inner[:, lv], scale)
+    out = np.ones(B, np.int64)
+    for j in range(C.shape[0]):
+        dims = np.nonzero(C[j])[0]
+        if len(dims) == 1:
+            out *= fac[:, dims[0]]
+        elif len(dims) == 2:
+            p, r = dims
+            a, b = fac[:, p], fac[:, r]
+            alpha = C[j, p] * scale[:, p]
+            beta = C[j, r] * scale[:, r]
+            g = np.gcd(alpha, beta)
+            out *= a * b - np.maximum(0, a - beta // g) * np.maximum(0, b - alpha // g)
+        else:                                               # general projections: enumerate
+            vals = []
+            for i in range(B):
+                pts = {0}
+                for dd in dims:
+                    step = int(C[j, dd] * scale[i, dd])
+                    pts = {x + step * t for x in pts for t in range(int(fac[i, dd]))}
+                vals.append(len(pts))
+            out *= np.array(vals, np.int64)
+    return out
+
+
+# ----------------------------------------------------------------------------- scalar wrapper
+
+@dataclass
+class LevelStats:
+    name: str
+    instances: int
+    instances_used: int
+    energy_pj: float
+    leak_pj: float
+    dataspaces: dict = field(default_factory=dict)   # name -> {reads, fills, updates, tile, energy_pj}
+
+
+@dataclass
+class Evaluation:
+    computes: int
+    cycles: int
+    compute_cycles: int
+    utilization: float
+    energy_pj: float
+    mac_energy_pj: float
+    area_um2: float
+    levels: list
+    macs_used: int
+
+    @property
+    def edp(self) -> float:
+        return self.energy_pj * self.cycles
+
+    @property
+    def energy_per_mac_pj(self) -> float:
+        return self.energy_pj / self.computes
+
+    def to_dict(self) -> dict:
+        return {
+            "computes": int(self.computes), "cycles": int(self.cycles),
+            "compute_cycles": int(self.compute_cycles), "utilization": float(self.utilization),
+            "energy_pj": float(self.energy_pj), "mac_energy_pj": float(self.mac_energy_pj),
+            "edp_pj_cycles": float(self.edp), "fj_per_compute": 1000.0 * self.energy_per_mac_pj,
+            "area_um2": float(self.area_um2), "macs_used": int(self.macs_used),
+            "levels": [{"name": lv.name, "instances": lv.instances, "instances_used": lv.instances_used,
+                        "energy_pj": lv.energy_pj, "leak_pj": lv.leak_pj,
+                        "dataspaces": lv.dataspaces} for lv in self.levels],
+        }
+
+
+def result_at(res: BatchResult, i: int, arch: Architecture, work: Workload) -> Evaluation:
+    levels = []
+    for l, lv in enumerate(arch.levels):
+        spaces = {}
+        for s, ds in enumerate(work.dataspaces):
+            if res.tiles[i, l, s] == 0 and res.reads[i, l, s] == 0 and res.updates[i, l, s] == 0:
+                continue
+            spaces[ds.name] = {"reads": int(res.reads[i, l, s]), "fills": int(res.fills[i, l, s]),
+                               "updates": int(res.updates[i, l, s]), "tile": int(res.tiles[i, l, s]),
+                               "energy_pj": float(res.energy_action_pj[i, l, s].sum())}
+        levels.append(LevelStats(lv.name, lv.instances, int(res.instances_used[i, l]),
+                                 float(res.level_energy_pj[i, l]), float(res.leak_pj[i, l]), spaces))
+    return Evaluation(computes=res.computes, cycles=int(res.cycles[i]),
+                      compute_cycles=int(res.compute_cycles[i]),
+                      utilization=float(res.utilization[i]), energy_pj=float(res.energy_pj[i]),
+                      mac_energy_pj=float(res.mac_energy_pj), area_um2=arch.area_um2(),
+                      levels=levels, macs_used=int(res.macs_used[i]))
+
+
+def evaluate(arch: Architecture, work: Workload, mapping: Mapping) -> Evaluation:
+    """Evaluate one mapping; raises :class:`MappingError` (with the reason) if it is invalid."""
+    batch = to_batch([mapping], arch, work)
+    res = evaluate_batch(arch, work, batch)
+    if not res.valid[0]:
+        _, why = check_batch(batch, arch, work, tile_sizes(batch, arch, work))
+        field_, msg = why(0)[0]
+        raise MappingError(field_, msg)
+    return result_at(res, 0, arch, work)
