@@ -56,8 +56,17 @@ def _coef_matrices(work: Workload):
 
 def _box(ext: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Axis extents (..., J) and size (...) of the box spanned by per-dimension extents (..., D)."""
-    axis = (ext - 1) @ C.T + 1
-    return axis, np.prod(axis, axis=-1)
+    axes = []
+    for row in C:
+        acc = None
+        for p in np.nonzero(row)[0]:
+            term = (ext[..., p] - 1) * row[p] if row[p] != 1 else ext[..., p] - 1
+            acc = term if acc is None else acc + term
+        axes.append(acc + 1 if acc is not None else np.ones(ext.shape[:-1], ext.dtype))
+    size = axes[0].copy()
+    for a in axes[1:]:
+        size *= a
+    return np.stack(axes, axis=-1), size
 
 
 def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
@@ -134,37 +143,41 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch) -> B
     part = np.empty((B, L, S), np.int64)
     Dl = np.empty((B, L + 1, S), np.int64)
     Dl[:, L, :] = computes_pe[:, None]
-    axis_ext_all = []
+    # Per level: the loops above it (a suffix of the sequence), its innermost non-trivial loop
+    # i1, and the weights W_i = (n_i - 1) * prod_{k>i} n_k. These do not depend on the space.
+    above = []
+    for l in range(1, L):
+        start = (L - l) * D
+        act = active[:, start:]
+        i1 = np.argmax(act, axis=1)[:, None]
+        n = n_seq[:, start:]
+        W = (n - 1) * n_after_full[:, start:]
+        W[np.arange(n.shape[1])[None, :] <= i1] = 0              # only loops outside i1 count
+        above.append((start, act.any(axis=1), i1, np.take_along_axis(n, i1, 1)[:, 0],
+                      np.take_along_axis(n_after_full[:, start:], i1, 1)[:, 0], W))
     for s, C in enumerate(coef):
         ax, size = _box(inner_incl, C)                               # (B, L, J), (B, L)
-        axis_ext_all.append(ax)
         tiles[..., s] = size
         part[..., s] = _box(inner_incl * above_t, C)[1]
-        # translations of every loop in data space, zero for trivial loops
-        s_seq = C[:, d_seq].transpose(1, 2, 0) * (sc_seq * active)[:, :, None]   # (B, M, J)
-        csum = np.cumsum(s_seq, axis=1)
-        for l in range(L):
-            start = (L - l) * D              # loops above level l start here in the sequence
-            if l == 0:
-                Dl[:, 0, s] = size[:, 0]
-                continue
-            sv = s_seq[:, start:]
-            base = csum[:, start - 1:start]
-            T = sv - (csum[:, start:] - sv - base)                   # s_i - sum_{k<i} s_k
-            act = active[:, start:]
-            any_act = act.any(axis=1)
-            i1 = np.argmax(act, axis=1)
-            T1 = np.take_along_axis(T, i1[:, None, None], 1)         # (B, 1, J)
-            e = ax[:, l][:, None, :]                                  # (B, 1, J)
+        Dl[:, 0, s] = size[:, 0]
+        # Translations are compared as exact integer codes: a data-space vector v is encoded as
+        # sum_j v_j * R_j with radices wider than any |v_j| can be, so the code is injective and
+        # linear, and T_i = s_i - sum_{k<i} s_k becomes a cumulative sum of scalars.
+        full_axis = (np.array([work.bounds[d] for d in work.dims]) - 1) @ C.T + 1
+        radix = np.concatenate([[1], np.cumprod(2 * full_axis + 1)[:-1]]).astype(np.int64)
+        code_of_dim = radix @ C                                      # (D,)
+        s_code = code_of_dim[d_seq] * sc_seq * active                # (B, M)
+        csum = np.cumsum(s_code, axis=1)
+        for l, (start, any_act, i1, n1, nout, W) in zip(range(1, L), above):
+            sv = s_code[:, start:]
+            T = 2 * sv - csum[:, start:] + csum[:, start - 1:start]   # s_i - sum_{start<=k<i} s_k
+            T1 = np.take_along_axis(T, i1, 1)
+            X = np.sum(W * (T == T1), axis=1)
+            # T_i1 = s_i1 (no non-trivial loop inside it): its overlap with the old tile per axis
+            step = C[:, np.take_along_axis(d_seq[:, start:], i1, 1)[:, 0]].T * \
+                np.take_along_axis(sc_seq[:, start:], i1, 1)         # (B, J)
             tile = size[:, l]
-            ov1 = tile - np.prod(np.maximum(0, e - np.abs(T1)), axis=2)[:, 0]
-            n = n_seq[:, start:]
-            W = (n - 1) * n_after_full[:, start:]
-            idx = np.arange(n.shape[1])[None, :]
-            same = np.all(T == T1, axis=2) & (idx > i1[:, None])
-            X = np.sum(W * same, axis=1)
-            n1 = np.take_along_axis(n, i1[:, None], 1)[:, 0]
-            nout = np.take_along_axis(n_after_full[:, start:], i1[:, None], 1)[:, 0]
+            ov1 = tile - np.prod(np.maximum(0, ax[:, l] - step), axis=1)
             Dl[:, l, s] = np.where(any_act, nout * (tile + (n1 - 1) * ov1) - (tile - ov1) * X, tile)
 
     # parent / child of each (level, space) along the keep chain
@@ -180,25 +193,35 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch) -> B
     reads = np.zeros((B, L, S), np.int64)
     fills = np.zeros((B, L, S), np.int64)
     updates = np.zeros((B, L, S), np.int64)
-    for s, (C, ds) in enumerate(zip(coef, work.dataspaces)):
-        for l in range(L):
-            k = keep[:, l, s]
-            if not k.any():
+    for l in range(L):
+        k_l = keep[:, l]
+        if not k_l.any():
+            continue
+        dist = np.ones((B, S), np.int64)
+        for c in range(l + 1, L + 1):
+            sel = (child[:, l] == c) & k_l
+            if not sel.any():
                 continue
-            dchild = np.take_along_axis(Dl[:, :, s], child[:, l, s][:, None], 1)[:, 0]
-            dist = np.ones(B, np.int64)
-            for c in range(l + 1, L + 1):
-                sel = child[:, l, s] == c
-                if sel.any():
-                    dist[sel] = _distinct_children(C, sf[sel], inner[sel], l, c)
-            demand = dchild * dist
+            fac = spatial_prefix[:, c] // spatial_prefix[:, l]          # (B, D) fan-out per dim
+            scale = None
+            for s, C in enumerate(coef):
+                if not sel[:, s].any():
+                    continue
+                if scale is None and (np.count_nonzero(C, axis=1) > 1).any():
+                    scale = _spatial_scale(sf, inner, l, c)
+                dist[:, s] = np.where(sel[:, s], _distinct(C, fac, scale), dist[:, s])
+        dchild = np.take_along_axis(Dl, child[:, l][:, None, :], 1)[:, 0]   # (B, S)
+        demand = dchild * dist
+        fill_ok = k_l & has_parent[:, l]
+        for s, ds in enumerate(work.dataspaces):
+            k = k_l[:, s]
             if ds.read_write:
-                updates[:, l, s] = np.where(k, demand, 0)
-                reads[:, l, s] = np.where(k, demand - part[:, l, s], 0)
-                fills[:, l, s] = np.where(k & has_parent[:, l, s], Dl[:, l, s] - part[:, l, s], 0)
+                updates[:, l, s] = np.where(k, demand[:, s], 0)
+                reads[:, l, s] = np.where(k, demand[:, s] - part[:, l, s], 0)
+                fills[:, l, s] = np.where(fill_ok[:, s], Dl[:, l, s] - part[:, l, s], 0)
             else:
-                reads[:, l, s] = np.where(k, demand, 0)
-                fills[:, l, s] = np.where(k & has_parent[:, l, s], Dl[:, l, s], 0)
+                reads[:, l, s] = np.where(k, demand[:, s], 0)
+                fills[:, l, s] = np.where(fill_ok[:, s], Dl[:, l, s], 0)
 
     # cycles: compute-bound unless a level's bandwidth is the bottleneck
     cycles = computes_pe.astype(np.float64)
@@ -236,33 +259,36 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch) -> B
                        cycles=cycles, utilization=util, macs_used=macs_used, computes=work.macs)
 
 
-def _distinct_children(C: np.ndarray, sf: np.ndarray, inner: np.ndarray, l: int, c: int) -> np.ndarray:
-    """Number of distinct tiles (of the data space with coefficients ``C``) among the children
-    reached through the spatial loops of levels ``l .. c-1``. Children whose tiles coincide
-    (the spatial loop does not index the space, or two indices slide onto the same window)
-    are served by one multicast access; reduction of outputs is counted the same way."""
-    B = sf.shape[0]
-    fac = np.prod(sf[:, l:c], axis=1)                       # (B, D) spatial factor per dim
-    # scale of the innermost spatial loop of each dimension in the range
-    scale = np.ones_like(fac)
+def _spatial_scale(sf: np.ndarray, inner: np.ndarray, l: int, c: int) -> np.ndarray:
+    """Per dimension, the step of the innermost spatial loop among levels ``l .. c-1``."""
+    scale = np.ones_like(sf[:, 0])
     for lv in range(l, c):
-        has = sf[:, lv] > 1
-        scale = np.where(has, inner[:, lv], scale)
-    out = np.ones(B, np.int64)
+        scale = np.where(sf[:, lv] > 1, inner[:, lv], scale)
+    return scale
+
+
+def _distinct(C: np.ndarray, fac: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+    """Number of distinct tiles (of the data space with coefficients ``C``) among the children
+    reached through spatial loops with per-dimension fan-out ``fac``. Children whose tiles
+    coincide (the loop does not index the space, or two indices slide onto the same window,
+    e.g. PE (p, r) and (p+1, r-1) need the same input row) share one multicast access;
+    reduction of partial sums is counted the same way."""
+    out = np.ones(fac.shape[0], np.int64)
     for j in range(C.shape[0]):
         dims = np.nonzero(C[j])[0]
         if len(dims) == 1:
             out *= fac[:, dims[0]]
         elif len(dims) == 2:
+            # {alpha*i + beta*k : i < a, k < b} has a*b - max(0, a - beta')*max(0, b - alpha')
+            # distinct values, alpha' = alpha/g, beta' = beta/g, g = gcd(alpha, beta).
             p, r = dims
             a, b = fac[:, p], fac[:, r]
-            alpha = C[j, p] * scale[:, p]
-            beta = C[j, r] * scale[:, r]
+            alpha, beta = C[j, p] * scale[:, p], C[j, r] * scale[:, r]
             g = np.gcd(alpha, beta)
             out *= a * b - np.maximum(0, a - beta // g) * np.maximum(0, b - alpha // g)
         else:                                               # general projections: enumerate
             vals = []
-            for i in range(B):
+            for i in range(fac.shape[0]):
                 pts = {0}
                 for dd in dims:
                     step = int(C[j, dd] * scale[i, dd])

@@ -1,0 +1,74 @@
+"""Property tests on random mappings: physical lower bounds hold, and the closed-form batched
+model equals both its scalar wrapper and the literal re-enactment of Timeloop's nest analysis."""
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accelerators import (ActionEnergy, Architecture, Compute, Level, conv2d, depthwise_conv2d,
+                          evaluate, evaluate_batch, matmul)
+from accelerators.mapping import from_batch
+from accelerators.reference import reference_counts
+from accelerators.sampling import random_batch
+
+DRAM_PJ = 64.0
+MAC_PJ = 0.5
+ARCH = Architecture("prop", (
+    Level("DRAM", kind="dram", word_bits=8, width_bits=32, energy=ActionEnergy(DRAM_PJ, DRAM_PJ, DRAM_PJ)),
+    Level("GLB", word_bits=8, width_bits=32, size_words=4096, energy=ActionEnergy(2, 1.5, 1.5, 0.01)),
+    Level("RF", word_bits=8, size_words=64, instances=4, mesh_x=2, mesh_y=2, energy=ActionEnergy(.1, .1, .1)),
+), Compute("MAC", instances=8, mesh_x=4, mesh_y=2, energy_pj=MAC_PJ))
+
+layers = st.one_of(
+    st.builds(lambda k, c, p, q, r, s, st_: conv2d(K=k, C=c, P=p, Q=q, R=r, S=s, stride=st_),
+              st.sampled_from([1, 2, 4, 6]), st.sampled_from([1, 2, 3]), st.sampled_from([2, 4, 6]),
+              st.sampled_from([1, 2, 3]), st.sampled_from([1, 3]), st.sampled_from([1, 2]),
+              st.sampled_from([1, 2])),
+    st.builds(lambda c, p, r: depthwise_conv2d(C=c, P=p, Q=2, R=r, S=1),
+              st.sampled_from([2, 4]), st.sampled_from([2, 4]), st.sampled_from([1, 3])),
+    st.builds(lambda m, n, k: matmul(M=m, N=n, K=k), st.sampled_from([2, 4, 6]),
+              st.sampled_from([2, 3, 8]), st.sampled_from([2, 4])),
+)
+
+
+def touched(work, ds):
+    """Words of a data space the layer really uses (strided windows can skip some)."""
+    n = 1
+    for axis in ds.projection:
+        pts = {0}
+        for c, d in axis:
+            pts = {x + c * i for x in pts for i in range(work.bounds[d])}
+        n *= len(pts)
+    return n
+
+
+def _batch(work, seed):
+    return random_batch(ARCH, work, 40, seed=seed, spatial_prob=0.4, bypass_prob=0.25)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(work=layers, seed=st.integers(0, 10_000))
+def test_lower_bounds(work, seed):
+    b = _batch(work, seed)
+    res = evaluate_batch(ARCH, work, b)
+    compulsory = sum(-(-touched(work, ds) // 4) for ds in work.dataspaces)   # 4 words / vector
+    assert np.all(res.energy_pj >= work.macs * MAC_PJ + compulsory * DRAM_PJ - 1e-6)
+    assert np.all(res.cycles * res.macs_used >= work.macs)
+    assert np.all(res.cycles >= res.compute_cycles)
+    assert np.all(res.reads >= 0) and np.all(res.fills >= 0) and np.all(res.updates >= 0)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(work=layers, seed=st.integers(0, 10_000))
+def test_batched_equals_scalar_and_literal_walk(work, seed):
+    b = _batch(work, seed)
+    res = evaluate_batch(ARCH, work, b)
+    for i in range(0, len(b), 4):
+        m = from_batch(b, i, ARCH, work)
+        ref = reference_counts(ARCH, work, m)
+        for l, lv in enumerate(ARCH.levels):
+            for s, ds in enumerate(work.dataspaces):
+                got = (int(res.reads[i, l, s]), int(res.fills[i, l, s]), int(res.updates[i, l, s]))
+                assert got == ref.get((lv.name, ds.name), (0, 0, 0)), (lv.name, ds.name, m.loop_nest(ARCH))
+        if res.valid[i]:
+            ev = evaluate(ARCH, work, m)
+            assert ev.energy_pj == res.energy_pj[i] and ev.cycles == res.cycles[i]
