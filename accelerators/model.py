@@ -35,7 +35,7 @@ import numpy as np
 
 from .arch import Architecture
 from .errors import MappingError
-from .mapping import Mapping, MappingBatch, check_batch, level_bits, to_batch
+from .mapping import Mapping, MappingBatch, check_batch, default_keep, level_bits, to_batch
 from .workload import Workload
 
 
@@ -55,18 +55,19 @@ def _coef_matrices(work: Workload):
 
 
 def _box(ext: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Axis extents (..., J) and size (...) of the box spanned by per-dimension extents (..., D)."""
+    """Axis extents (..., J, B) and size (..., B) of the box spanned by per-dimension extents
+    ``ext`` (..., D, B) (batch-last layout)."""
     axes = []
     for row in C:
         acc = None
         for p in np.nonzero(row)[0]:
-            term = (ext[..., p] - 1) * row[p] if row[p] != 1 else ext[..., p] - 1
+            term = (ext[..., p, :] - 1) * row[p] if row[p] != 1 else ext[..., p, :] - 1
             acc = term if acc is None else acc + term
-        axes.append(acc + 1 if acc is not None else np.ones(ext.shape[:-1], ext.dtype))
+        axes.append(acc + 1 if acc is not None else np.ones(ext[..., 0, :].shape, ext.dtype))
     size = axes[0].copy()
     for a in axes[1:]:
         size *= a
-    return np.stack(axes, axis=-1), size
+    return np.stack(axes, axis=-2), size
 
 
 def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
@@ -76,11 +77,11 @@ def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
 
 def tile_sizes(batch: MappingBatch, arch: Architecture, work: Workload) -> np.ndarray:
     """(B, L, S) words of each data space's tile at each level (kept or not)."""
-    f = batch.tf * batch.sx * batch.sy
-    inner_incl = np.flip(np.cumprod(np.flip(f, 1), axis=1), 1)      # prod over levels >= l
-    out = np.empty(f.shape[:2] + (len(work.dataspaces),), dtype=np.int64)
+    f = (batch.tf * batch.sx * batch.sy).transpose(1, 2, 0)        # (L, D, B)
+    inner_incl = np.flip(np.cumprod(np.flip(f, 0), axis=0), 0)      # prod over levels >= l
+    out = np.empty((f.shape[2], f.shape[0], len(work.dataspaces)), dtype=np.int64)
     for s, C in enumerate(_coef_matrices(work)):
-        out[..., s] = _box(inner_incl, C)[1]
+        out[..., s] = _box(inner_incl, C)[1].T
     return out
 
 
@@ -112,187 +113,238 @@ class BatchResult:
         return self.energy_pj * self.cycles
 
 
-def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch) -> BatchResult:
+def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
+                   chunk: int = 4096) -> BatchResult:
     """Evaluate B mappings of ``work`` on ``arch`` at once. Invalid ones get ``valid=False``
-    (their figures are still computed, but meaningless)."""
+    (their figures are still computed, but meaningless). Large batches are processed in chunks
+    that keep the temporaries in cache."""
+    if len(batch) <= chunk:
+        return _evaluate_chunk(arch, work, batch)
+    merged = None
+    for i in range(0, len(batch), chunk):
+        part = _evaluate_chunk(arch, work, batch[i:i + chunk])
+        if merged is None:
+            merged = {k: (np.empty((len(batch),) + v.shape[1:], v.dtype) if isinstance(v, np.ndarray) else v)
+                      for k, v in vars(part).items()}
+        for k, v in vars(part).items():
+            if isinstance(v, np.ndarray):
+                merged[k][i:i + len(v)] = v
+    return BatchResult(**merged)
+
+
+def _evaluate_chunk(arch: Architecture, work: Workload, batch: MappingBatch) -> BatchResult:
+    # Internally every array is batch-last, (..., B), so that numpy's loops run contiguously
+    # over the mappings and the per-level / per-loop recurrences are short Python loops.
     B, L, D = batch.tf.shape
     S = len(work.dataspaces)
-    tf, sf = batch.tf, batch.sx * batch.sy
+    ar = np.arange(B)
+    tf = np.ascontiguousarray(batch.tf.transpose(1, 2, 0))           # (L, D, B)
+    sx = np.ascontiguousarray(batch.sx.transpose(1, 2, 0))
+    sy = np.ascontiguousarray(batch.sy.transpose(1, 2, 0))
+    perm = np.ascontiguousarray(batch.perm.transpose(1, 2, 0))
+    keep = np.ascontiguousarray(batch.keep.transpose(1, 2, 0))       # (L, S, B)
+    sf = sx * sy
     f = tf * sf
-    inner_incl = np.flip(np.cumprod(np.flip(f, 1), axis=1), 1)      # prod over levels >= l
-    inner = inner_incl // f                                          # prod over levels > l
-    above_t = _exclusive_cumprod(tf, 1)                              # temporal over levels < l
-    computes_pe = np.prod(tf, axis=(1, 2))                           # MAC-level iterations
-    spatial_prefix = np.concatenate([np.ones((B, 1, D), np.int64), np.cumprod(sf, axis=1)], 1)
-    inst_used = np.prod(spatial_prefix[:, :L], axis=2)               # (B, L)
-    macs_used = np.prod(spatial_prefix[:, L], axis=1)
+    inner_incl = np.empty((L + 1, D, B), np.int64)                   # prod over levels >= l
+    inner_incl[L] = 1
+    for l in range(L - 1, -1, -1):
+        inner_incl[l] = inner_incl[l + 1] * f[l]
+    inner = inner_incl[1:]                                            # prod over levels > l
+    above_t = np.empty((L, D, B), np.int64)                           # temporal over levels < l
+    above_t[0] = 1
+    for l in range(1, L):
+        above_t[l] = above_t[l - 1] * tf[l - 1]
+    total_t = above_t[L - 1] * tf[L - 1]                              # (D, B)
+    computes_pe = np.prod(total_t, axis=0)
+    sp_prefix = np.empty((L + 1, D, B), np.int64)                     # spatial over levels < l
+    sp_prefix[0] = 1
+    for l in range(L):
+        sp_prefix[l + 1] = sp_prefix[l] * sf[l]
+    inst_used = np.prod(sp_prefix[:L], axis=1)                        # (L, B)
+    macs_used = np.prod(sp_prefix[L], axis=0)
 
     # Temporal loops of all levels in one sequence, innermost first: level L-1 .. level 0.
-    order = list(range(L - 1, -1, -1))
-    n_seq = np.concatenate([np.take_along_axis(tf[:, l], batch.perm[:, l], 1) for l in order], 1)
-    sc_seq = np.concatenate([np.take_along_axis(inner[:, l] * sf[:, l], batch.perm[:, l], 1)
-                             for l in order], 1)
-    d_seq = np.concatenate([batch.perm[:, l] for l in order], 1)
+    M = L * D
+    n_seq = np.empty((M, B), np.int64)
+    sc_seq = np.empty((M, B), np.int64)
+    d_seq = np.empty((M, B), np.int64)
+    for k, l in enumerate(range(L - 1, -1, -1)):
+        rows = slice(k * D, (k + 1) * D)
+        d_seq[rows] = perm[l]
+        n_seq[rows] = np.take_along_axis(tf[l], perm[l], 0)
+        sc_seq[rows] = np.take_along_axis(inner[l] * sf[l], perm[l], 0)
     active = n_seq >= 2
-    # suffix products of n (over outer loops), exclusive
-    rev = np.flip(n_seq, 1)
-    n_after_full = np.flip(np.cumprod(rev, axis=1) // rev, 1)
-
-    coef = _coef_matrices(work)
-    tiles = np.empty((B, L, S), np.int64)
-    part = np.empty((B, L, S), np.int64)
-    Dl = np.empty((B, L + 1, S), np.int64)
-    Dl[:, L, :] = computes_pe[:, None]
-    # Per level: the loops above it (a suffix of the sequence), its innermost non-trivial loop
-    # i1, and the weights W_i = (n_i - 1) * prod_{k>i} n_k. These do not depend on the space.
+    n_after = np.empty((M, B), np.int64)                              # prod of n over outer loops
+    n_after[M - 1] = 1
+    for i in range(M - 2, -1, -1):
+        n_after[i] = n_after[i + 1] * n_seq[i + 1]
+    # Per level: its innermost non-trivial loop above (i1) and W_i = (n_i - 1) * prod_{k>i} n_k
+    # for the loops outside i1. These do not depend on the data space.
     above = []
     for l in range(1, L):
         start = (L - l) * D
-        act = active[:, start:]
-        i1 = np.argmax(act, axis=1)[:, None]
-        n = n_seq[:, start:]
-        W = (n - 1) * n_after_full[:, start:]
-        W[np.arange(n.shape[1])[None, :] <= i1] = 0              # only loops outside i1 count
-        above.append((start, act.any(axis=1), i1, np.take_along_axis(n, i1, 1)[:, 0],
-                      np.take_along_axis(n_after_full[:, start:], i1, 1)[:, 0], W))
+        act = active[start:]
+        i1 = np.argmax(act, axis=0)
+        W = (n_seq[start:] - 1) * n_after[start:]
+        W[np.arange(M - start)[:, None] <= i1[None, :]] = 0
+        above.append((start, act.any(axis=0), i1, n_seq[start + i1, ar], n_after[start + i1, ar], W,
+                      d_seq[start + i1, ar], sc_seq[start + i1, ar]))
+
+    coef = _coef_matrices(work)
+    tiles = np.empty((L, S, B), np.int64)
+    part = np.empty((L, S, B), np.int64)
+    Dl = np.empty((L + 1, S, B), np.int64)
+    Dl[L] = computes_pe
     for s, C in enumerate(coef):
-        ax, size = _box(inner_incl, C)                               # (B, L, J), (B, L)
-        tiles[..., s] = size
-        part[..., s] = _box(inner_incl * above_t, C)[1]
-        Dl[:, 0, s] = size[:, 0]
+        ax, size = _box(inner_incl[:L], C)                            # (L, J, B), (L, B)
+        tiles[:, s] = size
+        part[:, s] = _box(inner_incl[:L] * above_t, C)[1]
+        Dl[0, s] = size[0]
         # Translations are compared as exact integer codes: a data-space vector v is encoded as
         # sum_j v_j * R_j with radices wider than any |v_j| can be, so the code is injective and
         # linear, and T_i = s_i - sum_{k<i} s_k becomes a cumulative sum of scalars.
-        full_axis = (np.array([work.bounds[d] for d in work.dims]) - 1) @ C.T + 1
+        full_axis = C @ (np.array([work.bounds[d] for d in work.dims]) - 1) + 1
         radix = np.concatenate([[1], np.cumprod(2 * full_axis + 1)[:-1]]).astype(np.int64)
-        code_of_dim = radix @ C                                      # (D,)
-        s_code = code_of_dim[d_seq] * sc_seq * active                # (B, M)
-        csum = np.cumsum(s_code, axis=1)
-        for l, (start, any_act, i1, n1, nout, W) in zip(range(1, L), above):
-            sv = s_code[:, start:]
-            T = 2 * sv - csum[:, start:] + csum[:, start - 1:start]   # s_i - sum_{start<=k<i} s_k
-            T1 = np.take_along_axis(T, i1, 1)
-            X = np.sum(W * (T == T1), axis=1)
+        code_of_dim = radix @ C                                       # (D,)
+        s_code = code_of_dim[d_seq] * sc_seq * active                 # (M, B)
+        csum = np.empty_like(s_code)       # cumulative sum over loops (row by row: contiguous)
+        csum[0] = s_code[0]
+        for i in range(1, M):
+            np.add(csum[i - 1], s_code[i], out=csum[i])
+        for l, (start, any_act, i1, n1, nout, W, d1, sc1) in zip(range(1, L), above):
+            T = 2 * s_code[start:] - csum[start:] + csum[start - 1]   # s_i - sum_{start<=k<i} s_k
+            T1 = T[i1, ar]
+            X = np.einsum("mb,mb->b", W, T == T1)
             # T_i1 = s_i1 (no non-trivial loop inside it): its overlap with the old tile per axis
-            step = C[:, np.take_along_axis(d_seq[:, start:], i1, 1)[:, 0]].T * \
-                np.take_along_axis(sc_seq[:, start:], i1, 1)         # (B, J)
-            tile = size[:, l]
-            ov1 = tile - np.prod(np.maximum(0, ax[:, l] - step), axis=1)
-            Dl[:, l, s] = np.where(any_act, nout * (tile + (n1 - 1) * ov1) - (tile - ov1) * X, tile)
+            tile = size[l]
+            kept = np.ones(B, np.int64)
+            for j in range(C.shape[0]):
+                kept *= np.maximum(0, ax[l, j] - C[j][d1] * sc1)
+            ov1 = tile - kept
+            Dl[l, s] = np.where(any_act, nout * (tile + (n1 - 1) * ov1) - (tile - ov1) * X, tile)
 
     # parent / child of each (level, space) along the keep chain
-    keep = batch.keep
-    has_parent = np.concatenate([np.zeros((B, 1, S), bool),
-                                 np.logical_or.accumulate(keep, axis=1)[:, :-1]], 1)
-    child = np.empty((B, L, S), np.int64)
-    nxt = np.full((B, S), L, np.int64)
+    has_parent = np.zeros((L, S, B), bool)
+    for l in range(1, L):
+        has_parent[l] = has_parent[l - 1] | keep[l - 1]
+    child = np.empty((L, S, B), np.int64)
+    nxt = np.full((S, B), L, np.int64)
     for l in range(L - 1, -1, -1):
-        child[:, l] = nxt
-        nxt = np.where(keep[:, l], l, nxt)
+        child[l] = nxt
+        nxt = np.where(keep[l], l, nxt)
 
-    reads = np.zeros((B, L, S), np.int64)
-    fills = np.zeros((B, L, S), np.int64)
-    updates = np.zeros((B, L, S), np.int64)
+    reads = np.zeros((L, S, B), np.int64)
+    fills = np.zeros((L, S, B), np.int64)
+    updates = np.zeros((L, S, B), np.int64)
+    rw = np.array([ds.read_write for ds in work.dataspaces])
     for l in range(L):
-        k_l = keep[:, l]
+        k_l = keep[l]
         if not k_l.any():
             continue
-        dist = np.ones((B, S), np.int64)
+        dist = np.ones((S, B), np.int64)
         for c in range(l + 1, L + 1):
-            sel = (child[:, l] == c) & k_l
+            sel = (child[l] == c) & k_l
             if not sel.any():
                 continue
-            fac = spatial_prefix[:, c] // spatial_prefix[:, l]          # (B, D) fan-out per dim
+            fac = sp_prefix[c] // sp_prefix[l]                        # (D, B) fan-out per dim
             scale = None
             for s, C in enumerate(coef):
-                if not sel[:, s].any():
+                if not sel[s].any():
                     continue
                 if scale is None and (np.count_nonzero(C, axis=1) > 1).any():
                     scale = _spatial_scale(sf, inner, l, c)
-                dist[:, s] = np.where(sel[:, s], _distinct(C, fac, scale), dist[:, s])
-        dchild = np.take_along_axis(Dl, child[:, l][:, None, :], 1)[:, 0]   # (B, S)
-        demand = dchild * dist
-        fill_ok = k_l & has_parent[:, l]
-        for s, ds in enumerate(work.dataspaces):
-            k = k_l[:, s]
-            if ds.read_write:
-                updates[:, l, s] = np.where(k, demand[:, s], 0)
-                reads[:, l, s] = np.where(k, demand[:, s] - part[:, l, s], 0)
-                fills[:, l, s] = np.where(fill_ok[:, s], Dl[:, l, s] - part[:, l, s], 0)
-            else:
-                reads[:, l, s] = np.where(k, demand[:, s], 0)
-                fills[:, l, s] = np.where(fill_ok[:, s], Dl[:, l, s], 0)
+                dist[s] = np.where(sel[s], _distinct(C, fac, scale), dist[s])
+        demand = np.take_along_axis(Dl, child[l][None], 0)[0] * dist  # (S, B)
+        fill_ok = k_l & has_parent[l]
+        reads[l] = np.where(k_l, demand - np.where(rw[:, None], part[l], 0), 0)
+        updates[l] = np.where(k_l & rw[:, None], demand, 0)
+        fills[l] = np.where(fill_ok, Dl[l] - np.where(rw[:, None], part[l], 0), 0)
 
     # cycles: compute-bound unless a level's bandwidth is the bottleneck
     cycles = computes_pe.astype(np.float64)
     for l, lv in enumerate(arch.levels):
         if lv.read_bw:
-            cycles = np.maximum(cycles, reads[:, l].sum(1) / lv.read_bw)
+            cycles = np.maximum(cycles, reads[l].sum(0) / lv.read_bw)
         if lv.write_bw:
-            cycles = np.maximum(cycles, (fills[:, l] + updates[:, l]).sum(1) / lv.write_bw)
+            cycles = np.maximum(cycles, (fills[l] + updates[l]).sum(0) / lv.write_bw)
     cycles = np.ceil(cycles - 1e-9).astype(np.int64)
 
-    # energy
-    e_act = np.zeros((B, L, S, 3))
-    leak = np.zeros((B, L))
+    # energy, charged per vector
+    e_act = np.zeros((L, S, 3, B))
+    leak = np.zeros((L, B))
     for l, lv in enumerate(arch.levels):
         if lv.is_dummy:
             continue
         en = lv.energy
         for s, ds in enumerate(work.dataspaces):
             bw = lv.block_words(level_bits(lv, work, ds))
-            e_act[:, l, s, 0] = -(-reads[:, l, s] // bw) * en.read_pj
-            e_act[:, l, s, 1] = -(-fills[:, l, s] // bw) * en.write_pj
-            e_act[:, l, s, 2] = -(-updates[:, l, s] // bw) * en.update_pj
-        e_act[:, l] *= inst_used[:, l, None, None]
-        leak[:, l] = en.leak_pj * cycles * inst_used[:, l]
-    level_energy = e_act.sum(axis=(2, 3)) + leak
+            for a, (cnt, pj) in enumerate(((reads, en.read_pj), (fills, en.write_pj),
+                                           (updates, en.update_pj))):
+                if pj:
+                    v = cnt[l, s] if bw == 1 else -(-cnt[l, s] // bw)
+                    e_act[l, s, a] = v * (pj * inst_used[l])
+        leak[l] = en.leak_pj * cycles * inst_used[l]
+    level_energy = e_act.sum(axis=(1, 2)) + leak
     mac_energy = work.macs * arch.compute.energy_pj
-    energy = level_energy.sum(1) + mac_energy
+    energy = level_energy.sum(0) + mac_energy
 
-    ok, _ = check_batch(batch, arch, work, tiles)
+    # validity: factors, fan-out, capacity, keep rules
+    bounds = np.array([work.bounds[d] for d in work.dims], np.int64)[:, None]
+    ok = np.all(total_t * sp_prefix[L] == bounds, axis=0)
+    allowed = default_keep(arch, work)
+    for l, lv in enumerate(arch.levels):
+        fx, fy = arch.fanout(l)
+        ok &= (np.prod(sx[l], axis=0) <= fx) & (np.prod(sy[l], axis=0) <= fy)
+        if lv.capacity_bits is not None:
+            bits = np.array([level_bits(lv, work, ds) for ds in work.dataspaces], np.int64)
+            ok &= np.einsum("sb,s->b", tiles[l] * keep[l], bits) <= lv.capacity_bits + 1e-9
+        ok &= ~np.any(keep[l] & ~allowed[l][:, None], axis=0)
+    ok &= np.all(keep[0], axis=0)
+
     util = work.macs / (cycles * arch.compute.instances)
-    return BatchResult(valid=ok, reads=reads, fills=fills, updates=updates,
-                       tiles=np.where(keep, tiles, 0), instances_used=inst_used,
-                       energy_action_pj=e_act, leak_pj=leak, level_energy_pj=level_energy,
-                       mac_energy_pj=mac_energy, energy_pj=energy, compute_cycles=computes_pe,
-                       cycles=cycles, utilization=util, macs_used=macs_used, computes=work.macs)
+    t = lambda a: np.ascontiguousarray(np.moveaxis(a, -1, 0))
+    return BatchResult(valid=ok, reads=t(reads), fills=t(fills), updates=t(updates),
+                       tiles=t(np.where(keep, tiles, 0)), instances_used=t(inst_used),
+                       energy_action_pj=np.ascontiguousarray(e_act.transpose(3, 0, 1, 2)),
+                       leak_pj=t(leak), level_energy_pj=t(level_energy), mac_energy_pj=mac_energy,
+                       energy_pj=energy, compute_cycles=computes_pe, cycles=cycles,
+                       utilization=util, macs_used=macs_used, computes=work.macs)
 
 
 def _spatial_scale(sf: np.ndarray, inner: np.ndarray, l: int, c: int) -> np.ndarray:
     """Per dimension, the step of the innermost spatial loop among levels ``l .. c-1``."""
-    scale = np.ones_like(sf[:, 0])
+    scale = np.ones_like(sf[0])
     for lv in range(l, c):
-        scale = np.where(sf[:, lv] > 1, inner[:, lv], scale)
+        scale = np.where(sf[lv] > 1, inner[lv], scale)
     return scale
 
 
 def _distinct(C: np.ndarray, fac: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
     """Number of distinct tiles (of the data space with coefficients ``C``) among the children
-    reached through spatial loops with per-dimension fan-out ``fac``. Children whose tiles
-    coincide (the loop does not index the space, or two indices slide onto the same window,
-    e.g. PE (p, r) and (p+1, r-1) need the same input row) share one multicast access;
+    reached through spatial loops with per-dimension fan-out ``fac`` (D, B). Children whose
+    tiles coincide (the loop does not index the space, or two indices slide onto the same
+    window, e.g. PE (p, r) and (p+1, r-1) need the same input row) share one multicast access;
     reduction of partial sums is counted the same way."""
-    out = np.ones(fac.shape[0], np.int64)
+    out = np.ones(fac.shape[1], np.int64)
     for j in range(C.shape[0]):
         dims = np.nonzero(C[j])[0]
         if len(dims) == 1:
-            out *= fac[:, dims[0]]
+            out *= fac[dims[0]]
         elif len(dims) == 2:
             # {alpha*i + beta*k : i < a, k < b} has a*b - max(0, a - beta')*max(0, b - alpha')
             # distinct values, alpha' = alpha/g, beta' = beta/g, g = gcd(alpha, beta).
             p, r = dims
-            a, b = fac[:, p], fac[:, r]
-            alpha, beta = C[j, p] * scale[:, p], C[j, r] * scale[:, r]
+            a, b = fac[p], fac[r]
+            alpha, beta = C[j, p] * scale[p], C[j, r] * scale[r]
             g = np.gcd(alpha, beta)
             out *= a * b - np.maximum(0, a - beta // g) * np.maximum(0, b - alpha // g)
         else:                                               # general projections: enumerate
             vals = []
-            for i in range(fac.shape[0]):
+            for i in range(fac.shape[1]):
                 pts = {0}
                 for dd in dims:
-                    step = int(C[j, dd] * scale[i, dd])
-                    pts = {x + step * t for x in pts for t in range(int(fac[i, dd]))}
+                    step = int(C[j, dd] * scale[dd, i])
+                    pts = {x + step * t for x in pts for t in range(int(fac[dd, i]))}
                 vals.append(len(pts))
             out *= np.array(vals, np.int64)
     return out
