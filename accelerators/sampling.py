@@ -22,10 +22,13 @@ def prime_factors(n: int) -> list[int]:
 
 
 def random_batch(arch: Architecture, work: Workload, n: int, seed: int = 0,
-                 spatial_prob: float = 0.3, bypass_prob: float = 0.0) -> MappingBatch:
+                 spatial_prob: float = 0.3, bypass_prob: float = 0.0,
+                 outer_bias: float = 0.0) -> MappingBatch:
     """``n`` random factor-valid mappings: every prime factor of every dimension goes to a random
     level, temporally or (with ``spatial_prob``) spatially over X or Y; loop orders are random.
-    Spatial fan-out and capacity are not enforced (see :func:`random_valid_batch`)."""
+    ``outer_bias`` > 0 favours outer (larger) levels: level ``l`` (0 = outermost) is drawn with
+    weight ``exp(-outer_bias * l)``. Spatial fan-out and capacity are not enforced (see
+    :func:`random_valid_batch`)."""
     rng = np.random.default_rng(seed)
     L, D, S = len(arch.levels), len(work.dims), len(work.dataspaces)
     tf = np.ones((n, L, D), np.int64)
@@ -34,9 +37,11 @@ def random_batch(arch: Architecture, work: Workload, n: int, seed: int = 0,
     fx = np.array([arch.fanout(i)[0] for i in range(L)])
     fy = np.array([arch.fanout(i)[1] for i in range(L)])
     rows = np.arange(n)
+    level_p = np.exp(-outer_bias * np.arange(L))
+    level_p /= level_p.sum()
     for j, d in enumerate(work.dims):
         for p in prime_factors(work.bounds[d]):
-            lvl = rng.integers(0, L, n)
+            lvl = rng.choice(L, size=n, p=level_p)
             kind = rng.random(n)
             to_x = (kind < spatial_prob / 2) & (fx[lvl] > 1)
             to_y = (kind >= spatial_prob / 2) & (kind < spatial_prob) & (fy[lvl] > 1)
@@ -59,8 +64,9 @@ def random_valid_batch(arch: Architecture, work: Workload, n: int, seed: int = 0
     from .mapping import check_batch
     from .model import tile_sizes
     out, have = [], 0
+    kw.setdefault("outer_bias", 1.0)
     for r in range(max_rounds):
-        b = random_batch(arch, work, max(n, 64), seed=seed * 1000 + r, **kw)
+        b = random_batch(arch, work, max(n, 4096), seed=seed * 1000 + r, **kw)
         ok, _ = check_batch(b, arch, work, tile_sizes(b, arch, work))
         if ok.any():
             out.append(b[ok])
