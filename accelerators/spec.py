@@ -129,6 +129,8 @@ def build_architecture(spec: dict, *, pe_array: tuple[int, int] | None = None, b
         dt = dram_type or lv.get("dram_type", "LPDDR4")
         try:
             en = tables.storage_energy(kind, size, wb, width, tech, dram_type=dt)
+            # the tables give leakage per nanosecond; the model charges it per cycle
+            en = ActionEnergy(en.read_pj, en.write_pj, en.update_pj, en.leak_pj / clock)
             area = tables.storage_area_um2(kind, size, wb, width, tech)
         except SpecError as e:
             raise SpecError(f"{lw}.{e.field}", e.message) from None

@@ -244,6 +244,8 @@ def architecture_from_timeloop(spec: dict, ert: dict | None = None, art: dict | 
         else:
             en = tables.storage_energy(kind, size, datawidth, width, tech,
                                        dram_type=str(attrs.get("type", "LPDDR4")))
+            cycle_ns = float(attrs.get("global_cycle_seconds", 1e-9)) * 1e9   # tables: leak per ns
+            en = ActionEnergy(en.read_pj, en.write_pj, en.update_pj, en.leak_pj * cycle_ns)
         area = (art or {}).get(c["name"])
         if area is None:
             area = 0.0 if kind in ("dummy", "dram") else tables.storage_area_um2(kind, size, datawidth, width, tech)
@@ -260,8 +262,6 @@ def architecture_from_timeloop(spec: dict, ert: dict | None = None, art: dict | 
             multiple_buffering=float(_num(attrs, "multiple_buffering", where, 1))))
     if compute is None:
         raise SpecError("architecture", "has no compute (MAC) component")
-    levels.reverse()   # Timeloop lists outermost first in the tree; keep outermost first
-    levels.reverse()
     techs = [_tech_nm(c["attributes"].get("technology", 45)) for c in comps]
     cyc = spec.get("attributes", {}).get("global_cycle_seconds") if isinstance(spec.get("attributes"), dict) else None
     clock = 1e-9 / float(cyc) if cyc else 1.0
