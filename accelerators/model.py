@@ -54,7 +54,7 @@ def _coef_matrices(work: Workload):
     return mats
 
 
-def _box(ext: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _box(ext: np.ndarray, C: np.ndarray, sizes_only: bool = False):
     """Axis extents (..., J, B) and size (..., B) of the box spanned by per-dimension extents
     ``ext`` (..., D, B) (batch-last layout)."""
     axes = []
@@ -67,7 +67,7 @@ def _box(ext: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     size = axes[0].copy()
     for a in axes[1:]:
         size *= a
-    return np.stack(axes, axis=-2), size
+    return size if sizes_only else (np.stack(axes, axis=-2), size)
 
 
 def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
@@ -180,17 +180,18 @@ def _evaluate_chunk(arch: Architecture, work: Workload, batch: MappingBatch) -> 
         n_after[i] = n_after[i + 1] * n_seq[i + 1]
     # Per level: its innermost non-trivial loop above (i1) and W_i = (n_i - 1) * prod_{k>i} n_k
     # for the loops outside i1. These do not depend on the data space.
+    W = (n_seq - 1) * n_after          # zero for trivial loops
     above = []
     for l in range(1, L):
         start = (L - l) * D
         act = active[start:]
         i1 = np.argmax(act, axis=0)
-        W = (n_seq[start:] - 1) * n_after[start:]
-        W[np.arange(M - start)[:, None] <= i1[None, :]] = 0
-        above.append((start, act.any(axis=0), i1, n_seq[start + i1, ar], n_after[start + i1, ar], W,
-                      d_seq[start + i1, ar], sc_seq[start + i1, ar]))
+        g = start + i1
+        n1, nout = n_seq[g, ar], n_after[g, ar]
+        above.append((start, act.any(axis=0), g, n1, nout, (n1 - 1) * nout, d_seq[g, ar], sc_seq[g, ar]))
 
     coef = _coef_matrices(work)
+    part_ext = inner_incl[:L] * above_t                                # partition extents
     tiles = np.empty((L, S, B), np.int64)
     part = np.empty((L, S, B), np.int64)
     Dl = np.empty((L + 1, S, B), np.int64)
@@ -198,7 +199,7 @@ def _evaluate_chunk(arch: Architecture, work: Workload, batch: MappingBatch) -> 
     for s, C in enumerate(coef):
         ax, size = _box(inner_incl[:L], C)                            # (L, J, B), (L, B)
         tiles[:, s] = size
-        part[:, s] = _box(inner_incl[:L] * above_t, C)[1]
+        part[:, s] = _box(part_ext, C, sizes_only=True)
         Dl[0, s] = size[0]
         # Translations are compared as exact integer codes: a data-space vector v is encoded as
         # sum_j v_j * R_j with radices wider than any |v_j| can be, so the code is injective and
@@ -207,14 +208,16 @@ def _evaluate_chunk(arch: Architecture, work: Workload, batch: MappingBatch) -> 
         radix = np.concatenate([[1], np.cumprod(2 * full_axis + 1)[:-1]]).astype(np.int64)
         code_of_dim = radix @ C                                       # (D,)
         s_code = code_of_dim[d_seq] * sc_seq * active                 # (M, B)
-        csum = np.empty_like(s_code)       # cumulative sum over loops (row by row: contiguous)
-        csum[0] = s_code[0]
-        for i in range(1, M):
-            np.add(csum[i - 1], s_code[i], out=csum[i])
-        for l, (start, any_act, i1, n1, nout, W, d1, sc1) in zip(range(1, L), above):
-            T = 2 * s_code[start:] - csum[start:] + csum[start - 1]   # s_i - sum_{start<=k<i} s_k
-            T1 = T[i1, ar]
-            X = np.einsum("mb,mb->b", W, T == T1)
+        # U_i = s_i - sum_{k<i} s_k: for the loops above level l, T_i = U_i + (sum_{k<start} s_k),
+        # so T_i == T_i1 exactly when U_i == U_i1. Loops inside i1 are trivial (W = 0) and i1
+        # itself always matches: X = sum over matches of W, minus W_i1.
+        U = np.empty_like(s_code)
+        acc = np.zeros(B, np.int64)
+        for i in range(M):
+            np.subtract(s_code[i], acc, out=U[i])
+            acc += s_code[i]
+        for l, (start, any_act, g, n1, nout, w1, d1, sc1) in zip(range(1, L), above):
+            X = np.einsum("mb,mb->b", W[start:], U[start:] == U[g, ar]) - w1
             # T_i1 = s_i1 (no non-trivial loop inside it): its overlap with the old tile per axis
             tile = size[l]
             kept = np.ones(B, np.int64)
