@@ -110,6 +110,8 @@ def _print_table(arch, work, mapping, ev, note, out=sys.stdout):
 def cmd_evaluate(args) -> int:
     from accelerators.model import evaluate
     from accelerators.timeloop import to_timeloop_yaml
+    if args.backend == "timeloop":
+        return _evaluate_with_timeloop(args)
     arch, work, mapping, note = _load_evaluation_inputs(args.files, args.search, args.seed)
     try:
         ev = evaluate(arch, work, mapping)
@@ -127,6 +129,27 @@ def cmd_evaluate(args) -> int:
         _print_table(arch, work, mapping, ev, note)
         if args.export_timeloop:
             print(f"wrote Timeloop v0.4 YAML to {args.export_timeloop}")
+    return 0
+
+
+def _evaluate_with_timeloop(args) -> int:
+    """Optional backend: the same files through Timeloop itself (pytimeloop + timeloop-model)."""
+    from accelerators.timeloop_stats import evaluate_files_with_timeloop, pytimeloop_available
+    if not pytimeloop_available():
+        raise SpecError("--backend", "timeloop needs pytimeloop (not on PyPI: build it from "
+                        "Accelergy-Project/timeloop-python), which is not importable here")
+    try:
+        d = evaluate_files_with_timeloop(args.files)
+    except RuntimeError as e:
+        raise SpecError("--backend", str(e)) from None
+    d["note"] = "evaluated by Timeloop (pytimeloop backend)"
+    if args.json:
+        print(json.dumps(d, indent=1))
+    else:
+        for lv in d["levels"]:
+            for ds, c in lv["dataspaces"].items():
+                print(f"{lv['name']:<24}{lv['instances']:>6}  {ds:<8}{c['reads']:>14}{c['fills']:>14}{c['updates']:>14}")
+        print(f"computes {d['computes']}  cycles {d['cycles']}  energy {d['energy_pj']:.6g} pJ")
     return 0
 
 
@@ -150,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--search", type=int, default=2000,
                    help="without a mapping: evaluate this many random valid mappings, keep the best EDP")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--backend", choices=("model", "timeloop"), default="model",
+                   help="'timeloop' runs Timeloop itself through pytimeloop, when installed")
     e.set_defaults(func=cmd_evaluate)
     t = sub.add_parser("templates", help="list the shipped accelerator templates")
     t.set_defaults(func=cmd_templates)

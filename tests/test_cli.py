@@ -146,3 +146,18 @@ def test_console_script_runs_as_module():
     r = subprocess.run([sys.executable, "-m", "codesign", "evaluate", "/nonexistent.yaml"],
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+def test_timeloop_backend_matches_model(capsys):
+    from accelerators.timeloop_stats import pytimeloop_available
+    files = kp_files()
+    if not pytimeloop_available():
+        code, out, err = run(["evaluate", *files, "--backend", "timeloop"], capsys)
+        assert code == 2 and "pytimeloop" in err
+        pytest.skip("pytimeloop is not installed (not on PyPI; the optional Timeloop backend is untested here)")
+    code, out, _ = run(["evaluate", *files, "--backend", "timeloop", "--json"], capsys)
+    theirs = json.loads(out)
+    code, out, _ = run(["evaluate", *files, "--json"], capsys)
+    ours = json.loads(out)
+    assert ours["cycles"] == theirs["cycles"]
+    assert ours["energy_pj"] == pytest.approx(theirs["energy_pj"], rel=0.01)

@@ -1,12 +1,10 @@
 """All Timeloop reference runs reproduced from their parsed-processed-input.yaml (+ map.yaml for
 mapper cases) + ERT: per-instance reads/fills/updates exact, cycles exact, energy within 1%."""
-import re
-from pathlib import Path
-
 import pytest
 
 from accelerators.model import evaluate
 from accelerators.timeloop import load_inputs
+from accelerators.timeloop_stats import parse_stats
 from conftest import TIMELOOP_REF, need_timeloop_reference
 
 CASES = [
@@ -23,23 +21,6 @@ CASES = [
 ]
 
 
-def parse_stats(path: Path):
-    """Per level and data space (reads, fills, updates), cycles and total energy (pJ)."""
-    txt = path.read_text()
-    counts = {}
-    parts = re.split(r"\n=== (\w+) ===\n", txt)
-    for name, body in zip(parts[1::2], parts[2::2]):
-        for ds in ("Weights", "Inputs", "Outputs"):
-            m = re.search(rf"\n    {ds}:\n(.*?)(?=\n    \w+:\n|\n\w|\Z)", body, re.S)
-            if m:
-                get = lambda k: int(re.search(rf"Scalar {k} \(per-instance\)\s*: (\d+)", m.group(1)).group(1))
-                counts[(name, ds)] = (get("reads"), get("fills"), get("updates"))
-    cycles = int(re.search(r"\nCycles: (\d+)", txt).group(1))
-    computes = int(re.search(r"Computes = (\d+)", txt).group(1))
-    fj = float(re.search(r"\n    Total\s+= ([\d.]+)", txt).group(1))
-    return counts, cycles, fj * computes / 1000.0, computes
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_reference_case(case):
     need_timeloop_reference()
@@ -47,14 +28,17 @@ def test_reference_case(case):
     files = [d / "parsed-processed-input.yaml"] + sorted(d.glob("*.ERT.yaml")) + sorted(d.glob("*.ART.yaml")) + sorted(d.glob("*.map.yaml"))
     arch, work, mapping = load_inputs([str(f) for f in files])
     ev = evaluate(arch, work, mapping)
-    counts, cycles, energy_pj, computes = parse_stats(next(d.glob("*.stats.txt")))
-    assert counts, "no counts parsed"
-    got = {}
-    for lv in ev.levels:
-        for ds, c in lv.dataspaces.items():
-            got[(lv.name, ds)] = (c["reads"], c["fills"], c["updates"])
-    for key, want in counts.items():
-        assert got.get(key, (0, 0, 0)) == want, f"{key}: got {got.get(key)}, Timeloop {want}"
-    assert ev.computes == computes
-    assert ev.cycles == cycles
-    assert ev.energy_pj == pytest.approx(energy_pj, rel=0.01)
+    ref = parse_stats(next(d.glob("*.stats.txt")).read_text())
+    assert ref["levels"], "no counts parsed"
+    ours = {lv.name: lv for lv in ev.levels}
+    for lv in ref["levels"]:
+        for ds, want in lv["dataspaces"].items():
+            got = ours[lv["name"]].dataspaces.get(ds, {})
+            got = {k: got.get(k, 0) for k in want}
+            assert got == want, f"{lv['name']}.{ds}: got {got}, Timeloop {want}"
+        assert ours[lv["name"]].instances == lv["instances"]
+        assert ours[lv["name"]].energy_pj == pytest.approx(lv["energy_pj"], rel=0.01, abs=0.01)
+    assert ev.computes == ref["computes"]
+    assert ev.cycles == ref["cycles"]
+    assert ev.utilization == pytest.approx(ref["utilization"], abs=1e-4)
+    assert ev.energy_pj == pytest.approx(ref["energy_pj"], rel=0.01)
