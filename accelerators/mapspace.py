@@ -1,0 +1,392 @@
+"""The mapspace of one layer on one architecture under constraints: which factor goes to which
+slot (level x temporal / spatial-X / spatial-Y), loop orders, keep/bypass. It samples, mutates
+and (when small) enumerates mappings, always as batches; it never evaluates them."""
+from __future__ import annotations
+
+import itertools
+from math import factorial, prod
+
+import numpy as np
+
+from .arch import Architecture
+from .constraints import FREE, Constraints
+from .errors import MappingError
+from .mapping import MappingBatch, default_keep
+from .sampling import prime_factors
+from .workload import Workload
+
+T, X, Y = 0, 1, 2
+
+
+def _divisor_splits(n: int, k: int):
+    """All ordered k-tuples of positive integers whose product is n."""
+    if k == 1:
+        yield (n,)
+        return
+    for d in range(1, n + 1):
+        if n % d == 0:
+            for rest in _divisor_splits(n // d, k - 1):
+                yield (d,) + rest
+
+
+class MapSpace:
+    def __init__(self, arch: Architecture, work: Workload, constraints: Constraints = FREE):
+        self.arch, self.work, self.constraints = arch, work, constraints
+        L, D, S = len(arch.levels), len(work.dims), len(work.dataspaces)
+        self.L, self.D, self.S = L, D, S
+        didx = {d: i for i, d in enumerate(work.dims)}
+        self.fixed = np.ones((L, D, 3), np.int64)
+        self.free = np.zeros((L, D, 3), bool)
+        self.prefix = []
+        self.keep_default = default_keep(arch, work)
+        self.keep_free = self.keep_default.copy()
+        self.keep_free[0] = False                        # the outermost level keeps everything
+        for l, lv in enumerate(arch.levels):
+            c = constraints.of(lv.name)
+            fx, fy = arch.fanout(l)
+            tfix = dict(c.temporal_factors)
+            sfix = dict(c.spatial_factors)
+            for d in list(tfix) + list(sfix):
+                if d not in didx:
+                    raise MappingError(f"constraints.{lv.name}.factors", f"unknown dimension {d!r}")
+            for d, j in didx.items():
+                if d in tfix:
+                    self.fixed[l, j, T] = int(tfix[d])
+                else:
+                    self.free[l, j, T] = True
+                if d in sfix:
+                    f = int(sfix[d])
+                    ok_x = fx > 1 and (c.spatial_x is None or d in c.spatial_x)
+                    self.fixed[l, j, X if ok_x or fy == 1 else Y] = f
+                else:
+                    self.free[l, j, X] = fx > 1 and (c.spatial_x is None or d in c.spatial_x)
+                    self.free[l, j, Y] = fy > 1 and (c.spatial_y is None or d in c.spatial_y)
+            perm = [didx[d] for d in c.permutation if d in didx]
+            self.prefix.append(perm)
+            for s, ds in enumerate(work.dataspaces):
+                if c.keep is not None:
+                    self.keep_default[l, s] = ds.name in c.keep
+                    self.keep_free[l, s] = False
+                if ds.name in c.bypass:
+                    self.keep_default[l, s] = False
+                    self.keep_free[l, s] = False
+        self.rest = np.zeros(D, np.int64)
+        for j, d in enumerate(work.dims):
+            fixed = int(np.prod(self.fixed[:, j, :]))
+            if work.bounds[d] % fixed:
+                raise MappingError(f"constraints.factors.{d}",
+                                   f"no valid mapping: the fixed factors of {d} multiply to {fixed}, "
+                                   f"which does not divide {d}={work.bounds[d]}")
+            self.rest[j] = work.bounds[d] // fixed
+            if self.rest[j] > 1 and not self.free[:, j, :].any():
+                raise MappingError(f"constraints.factors.{d}",
+                                   f"no valid mapping: {d}={work.bounds[d]} has no level left to iterate it")
+        self.primes = [prime_factors(int(r)) for r in self.rest]
+        self.max_value = int(max(work.bounds.values()))
+        self._prime_table()
+
+    # ------------------------------------------------------------------ helpers
+    def _prime_table(self):
+        n = self.max_value + 1
+        self.pt_primes = np.ones((n, 8), np.int64)
+        self.pt_count = np.zeros(n, np.int64)
+        for v in range(2, n):
+            ps = sorted(set(prime_factors(v)))
+            self.pt_primes[v, :len(ps)] = ps
+            self.pt_count[v] = len(ps)
+
+    def _perm_rows(self, rng, n) -> np.ndarray:
+        """(n, L, D) loop orders: the constrained innermost prefix, the rest shuffled above it."""
+        perm = np.empty((n, self.L, self.D), np.int64)
+        for l in range(self.L):
+            pre = self.prefix[l]
+            rest = np.array([j for j in range(self.D) if j not in pre], np.int64)
+            shuffled = rest[np.argsort(rng.random((n, len(rest))), axis=1)]
+            perm[:, l, :len(pre)] = pre
+            perm[:, l, len(pre):] = shuffled
+        return perm
+
+    def _assemble(self, vals, perm, keep) -> MappingBatch:
+        v = vals * self.fixed[None]
+        return MappingBatch(v[..., T].copy(), v[..., X].copy(), v[..., Y].copy(), perm, keep)
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, n: int, rng: np.random.Generator, outer_bias: float = 1.0,
+               spatial_weight: float = 2.0, keep_prob: float = 0.85) -> MappingBatch:
+        """Random mappings: every prime factor of every dimension to a random free slot (outer
+        levels and spatial slots favoured), random loop orders, random bypass of free choices."""
+        L, D = self.L, self.D
+        vals = np.ones((n, L, D, 3), np.int64)
+        rows = np.arange(n)
+        level_w = np.exp(-outer_bias * np.arange(L))
+        for j in range(D):
+            slots = np.argwhere(self.free[:, j, :])
+            if len(slots) == 0:
+                continue
+            w = level_w[slots[:, 0]] * np.where(slots[:, 1] == T, 1.0, spatial_weight)
+            w = w / w.sum()
+            for p in self.primes[j]:
+                pick = rng.choice(len(slots), size=n, p=w)
+                vals[rows, slots[pick, 0], j, slots[pick, 1]] *= p
+        keep = np.tile(self.keep_default, (n, 1, 1))
+        flip = (rng.random(keep.shape) > keep_prob) & self.keep_free[None]
+        keep &= ~flip
+        return self._assemble(vals, self._perm_rows(rng, n), keep)
+
+    def sample_filled(self, n: int, rng: np.random.Generator, outer_bias: float = 1.0,
+                      keep_prob: float = 0.85) -> MappingBatch:
+        """Random mappings that first fill each level's PE-array fan-out: the allowed dimensions
+        are visited in random order and each takes a random large divisor of what is left of it
+        that still fits the array; the remaining factors go to temporal slots as in sample()."""
+        L, D = self.L, self.D
+        vals = np.ones((n, L, D, 3), np.int64)
+        left = np.tile(self.rest, (n, 1))
+        for l in range(L):
+            fx, fy = self.arch.fanout(l)
+            for kind, fan in ((X, fx), (Y, fy)):
+                dims = [j for j in range(D) if self.free[l, j, kind]]
+                if fan <= 1 or not dims:
+                    continue
+                room = np.full(n, fan // int(np.prod(self.fixed[l, :, kind])), np.int64)
+                order = np.argsort(rng.random((n, len(dims))), axis=1)
+                for k in range(len(dims)):
+                    j = np.array(dims)[order[:, k]]
+                    r = np.arange(n)
+                    lj = left[r, j]
+                    f = np.ones(n, np.int64)
+                    # largest divisor of lj that fits in room, then sometimes a smaller one
+                    for cand in range(2, int(self.rest.max()) + 1):
+                        ok = (lj % cand == 0) & (cand <= room)
+                        f = np.where(ok, cand, f)
+                    shrink = rng.random(n) < 0.3
+                    f = np.where(shrink & (f > 1), f // self.pt_primes[f, 0], f)
+                    vals[r, l, j, kind] *= f
+                    left[r, j] //= f
+                    room //= f
+        slots_t = [np.argwhere(self.free[:, j, :] & (np.arange(3) == T)[None, :]) for j in range(D)]
+        level_w = np.exp(-outer_bias * np.arange(L))
+        for j in range(D):
+            slots = slots_t[j]
+            if len(slots) == 0:
+                continue
+            w = level_w[slots[:, 0]] / level_w[slots[:, 0]].sum()
+            for p in sorted(set(self.primes[j])):
+                for _ in range(self.primes[j].count(p)):
+                    has = left[:, j] % p == 0
+                    pick = rng.choice(len(slots), size=n, p=w)
+                    rr = np.nonzero(has)[0]
+                    vals[rr, slots[pick[rr], 0], j, T] *= p
+                    left[rr, j] //= p
+        keep = np.tile(self.keep_default, (n, 1, 1))
+        keep &= ~((rng.random(keep.shape) > keep_prob) & self.keep_free[None])
+        return self._assemble(vals, self._perm_rows(rng, n), keep)
+
+    # ------------------------------------------------------------------ mutation
+    def values(self, batch: MappingBatch) -> np.ndarray:
+        """(B, L, D, 3) free-slot factors (fixed ones divided out)."""
+        v = np.stack([batch.tf, batch.sx, batch.sy], axis=-1)
+        return v // self.fixed[None]
+
+    def mutate(self, batch: MappingBatch, rng: np.random.Generator, moves: int = 1) -> MappingBatch:
+        """Children of ``batch`` (one per row): each makes ``moves`` random moves: move a prime
+        factor to another slot, swap two free loops of a level, or flip a free keep/bypass."""
+        n = len(batch)
+        vals = self.values(batch)
+        perm = batch.perm.copy()
+        keep = batch.keep.copy()
+        rows = np.arange(n)
+        has_keep = self.keep_free.any()
+        for _ in range(moves):
+            kind = rng.random(n)
+            fmove = kind < (0.6 if has_keep else 0.65)
+            pswap = ~fmove & (kind < (0.9 if has_keep else 1.0))
+            kflip = ~fmove & ~pswap
+            # factor moves, one dimension at a time
+            dims = rng.integers(0, self.D, n)
+            for j in range(self.D):
+                slots = np.argwhere(self.free[:, j, :])
+                r = rows[fmove & (dims == j)]
+                if len(slots) < 2 or len(r) == 0 or self.rest[j] == 1:
+                    continue
+                cur = vals[r][:, slots[:, 0], j, slots[:, 1]]                # (m, k)
+                score = rng.random(cur.shape) * (cur > 1)
+                src = np.argmax(score, axis=1)
+                sv = cur[np.arange(len(r)), src]
+                ok = sv > 1
+                r, src, sv = r[ok], src[ok], sv[ok]
+                q = self.pt_primes[sv, (rng.random(len(r)) * self.pt_count[sv]).astype(np.int64)]
+                q = np.where(rng.random(len(r)) < 0.25, sv, q)           # sometimes move it all
+                dst = (src + 1 + rng.integers(0, len(slots) - 1, len(r))) % len(slots)
+                vals[r, slots[src, 0], j, slots[src, 1]] //= q
+                vals[r, slots[dst, 0], j, slots[dst, 1]] *= q
+            # loop-order swaps within one level (outside the constrained prefix)
+            lvl = rng.integers(0, self.L, n)
+            for l in range(self.L):
+                lo = len(self.prefix[l])
+                r = rows[pswap & (lvl == l)]
+                if self.D - lo < 2 or len(r) == 0:
+                    continue
+                a = rng.integers(lo, self.D, len(r))
+                b = lo + (a - lo + 1 + rng.integers(0, self.D - lo - 1, len(r))) % (self.D - lo)
+                pa, pb = perm[r, l, a].copy(), perm[r, l, b].copy()
+                perm[r, l, a], perm[r, l, b] = pb, pa
+            # keep / bypass flips
+            if has_keep:
+                choices = np.argwhere(self.keep_free)
+                r = rows[kflip]
+                c = choices[rng.integers(0, len(choices), len(r))]
+                keep[r, c[:, 0], c[:, 1]] ^= True
+        return self._assemble(vals, perm, keep)
+
+    def neighbors(self, one: MappingBatch, max_orders: int = 720) -> MappingBatch:
+        """Every mapping one move away from ``one`` (a batch of one): each prime factor of each
+        free slot moved to each other free slot of its dimension, every order of each level's
+        non-trivial free loops (up to ``max_orders`` per level), every free keep flipped."""
+        vals = self.values(one)[0]
+        perm, keep = one.perm[0], one.keep[0]
+        out_v, out_p, out_k = [], [], []
+        for j in range(self.D):
+            slots = [tuple(x) for x in np.argwhere(self.free[:, j, :])]
+            for a in slots:
+                v = int(vals[a[0], j, a[1]])
+                for q in sorted(set(prime_factors(v))) if v > 1 else []:
+                    for b in slots:
+                        if b == a:
+                            continue
+                        nv = vals.copy()
+                        nv[a[0], j, a[1]] //= q
+                        nv[b[0], j, b[1]] *= q
+                        out_v.append(nv), out_p.append(perm), out_k.append(keep)
+        tf = vals[..., T] * self.fixed[..., T]
+        for l in range(self.L):
+            lo = len(self.prefix[l])
+            free_pos = list(range(lo, self.D))
+            nontriv = [pos for pos in free_pos if tf[l, perm[l, pos]] > 1]
+            if len(nontriv) < 2:
+                continue
+            dims = [perm[l, pos] for pos in nontriv]
+            for k, order in enumerate(itertools.permutations(dims)):
+                if k >= max_orders:
+                    break
+                if list(order) == dims:
+                    continue
+                np_ = perm.copy()
+                np_[l, nontriv] = order
+                out_v.append(vals), out_p.append(np_), out_k.append(keep)
+        for l, s_ in np.argwhere(self.keep_free):
+            nk = keep.copy()
+            nk[l, s_] = not nk[l, s_]
+            out_v.append(vals), out_p.append(perm), out_k.append(nk)
+        if not out_v:
+            return one
+        return self._assemble(np.stack(out_v), np.stack(out_p), np.stack(out_k))
+
+    # ------------------------------------------------------------------ enumeration
+    def _factor_choices(self):
+        per_dim = []
+        for j in range(self.D):
+            slots = [tuple(s) for s in np.argwhere(self.free[:, j, :])]
+            per_dim.append((slots, list(_divisor_splits(int(self.rest[j]), len(slots))) if slots else [()]))
+        return per_dim
+
+    def _spatial_ok(self, assign) -> bool:
+        for l in range(self.L):
+            fx, fy = self.arch.fanout(l)
+            px = prod(int(self.fixed[l, j, X]) for j in range(self.D))
+            py = prod(int(self.fixed[l, j, Y]) for j in range(self.D))
+            for j, (slots, split) in enumerate(assign):
+                for (sl, kind), f in zip(slots, split):
+                    if sl == l and kind == X:
+                        px *= f
+                    elif sl == l and kind == Y:
+                        py *= f
+            if px > fx or py > fy:
+                return False
+        return True
+
+    def size(self, limit: int | None = None) -> int:
+        """Number of mappings in the (pruned) space: factor splits within the fan-out, times the
+        orders of each level's non-trivial free loops, times free keep choices. Counting stops
+        once it passes ``limit``."""
+        keeps = 2 ** int(self.keep_free.sum())
+        per_dim = self._factor_choices()
+        bound = prod(len(c[1]) for c in per_dim) * keeps
+        if limit is not None and bound > 50 * limit:
+            return bound            # far too many factor splits to walk: not enumerable
+        total = 0
+        for assign in self._assignments():
+            total += self._orders(assign) * keeps
+            if limit is not None and total > limit:
+                return total
+        return total
+
+    def _assignments(self):
+        per_dim = self._factor_choices()
+        for splits in itertools.product(*[c[1] for c in per_dim]):
+            assign = [(per_dim[j][0], splits[j]) for j in range(self.D)]
+            if self._spatial_ok(assign):
+                yield assign
+
+    def _temporal(self, assign) -> np.ndarray:
+        tf = self.fixed[..., T].copy()
+        for j, (slots, split) in enumerate(assign):
+            for (sl, kind), f in zip(slots, split):
+                if kind == T:
+                    tf[sl, j] *= f
+        return tf
+
+    def _orders(self, assign) -> int:
+        tf = self._temporal(assign)
+        n = 1
+        for l in range(self.L):
+            free_nontrivial = [j for j in range(self.D) if j not in self.prefix[l] and tf[l, j] > 1]
+            n *= factorial(len(free_nontrivial))
+        return n
+
+    def enumerate(self, chunk: int = 8192):
+        """Yield every mapping of the space in batches (orders of trivial loops are not
+        distinguished: they do not change any count)."""
+        keep_opts = [np.array(k, bool) for k in itertools.product([False, True], repeat=int(self.keep_free.sum()))]
+        free_idx = np.argwhere(self.keep_free)
+        buf = []
+        for assign in self._assignments():
+            vals = np.ones((self.L, self.D, 3), np.int64)
+            for j, (slots, split) in enumerate(assign):
+                for (sl, kind), f in zip(slots, split):
+                    vals[sl, j, kind] *= f
+            tf = vals[..., T] * self.fixed[..., T]
+            level_orders = []
+            for l in range(self.L):
+                pre = list(self.prefix[l])
+                nontriv = [j for j in range(self.D) if j not in pre and tf[l, j] > 1]
+                triv = [j for j in range(self.D) if j not in pre and tf[l, j] <= 1]
+                level_orders.append([pre + triv + list(o) for o in itertools.permutations(nontriv)])
+            for orders in itertools.product(*level_orders):
+                for ko in keep_opts:
+                    keep = self.keep_default.copy()
+                    if len(free_idx):
+                        keep[free_idx[:, 0], free_idx[:, 1]] = ko
+                    buf.append((vals, np.array(orders, np.int64), keep))
+                    if len(buf) == chunk:
+                        yield self._pack(buf)
+                        buf = []
+        if buf:
+            yield self._pack(buf)
+
+    def _pack(self, buf) -> MappingBatch:
+        vals = np.stack([b[0] for b in buf])
+        perm = np.stack([b[1] for b in buf])
+        keep = np.stack([b[2] for b in buf])
+        return self._assemble(vals, perm, keep)
+
+    def minimal(self) -> MappingBatch:
+        """The mapping with the smallest tiles: every free factor at the outermost level."""
+        vals = np.ones((1, self.L, self.D, 3), np.int64)
+        for j in range(self.D):
+            slots = np.argwhere(self.free[:, j, :])
+            if len(slots):
+                l, k = slots[0]
+                vals[0, l, j, k] = self.rest[j]
+        perm = self._perm_rows(np.random.default_rng(0), 1)
+        keep = self.keep_default[None].copy()
+        return self._assemble(vals, perm, keep)

@@ -1,0 +1,213 @@
+"""Whole networks: layer lists from Timeloop problem files, our YAML or a PyTorch module, and
+their evaluation on an architecture with the mapper, each distinct layer shape mapped once."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .arch import Architecture
+from .constraints import FREE, Constraints, dataflow_constraints
+from .errors import SpecError
+from .mapper import MapResult, map_layer
+from .workload import Workload, from_timeloop
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    work: Workload
+
+
+# ----------------------------------------------------------------------------- Timeloop layer files
+
+_CNN_BASE = {
+    "shape": {"name": "CNN_Layer", "dimensions": ["C", "M", "R", "S", "N", "P", "Q"],
+              "coefficients": [{"name": n, "default": 1} for n in ("Wstride", "Hstride", "Wdilation", "Hdilation")],
+              "data_spaces": [
+                  {"name": "Weights", "projection": [[["C"]], [["M"]], [["R"]], [["S"]]]},
+                  {"name": "Inputs", "projection": [[["N"]], [["C"]], [["R", "Wdilation"], ["P", "Wstride"]],
+                                                    [["S", "Hdilation"], ["Q", "Hstride"]]]},
+                  {"name": "Outputs", "projection": [[["N"]], [["M"]], [["Q"]], [["P"]]], "read_write": True}]}}
+_DEPTHWISE_BASE = {
+    "shape": {"name": "Depthwise_Layer", "dimensions": ["G", "R", "S", "N", "P", "Q"],
+              "coefficients": [{"name": n, "default": 1} for n in ("Wstride", "Hstride", "Wdilation", "Hdilation")],
+              "data_spaces": [
+                  {"name": "Weights", "projection": [[["G"]], [["R"]], [["S"]]]},
+                  {"name": "Inputs", "projection": [[["N"]], [["G"]], [["R", "Wdilation"], ["P", "Wstride"]],
+                                                    [["S", "Hdilation"], ["Q", "Hstride"]]]},
+                  {"name": "Outputs", "projection": [[["N"]], [["G"]], [["Q"]], [["P"]]], "read_write": True}]}}
+
+
+def _canonical_instance(inst: dict) -> dict:
+    """Accept the spellings found in public layer files (HStride for Hstride, ...)."""
+    alias = {"hstride": "Hstride", "wstride": "Wstride", "hdilation": "Hdilation", "wdilation": "Wdilation"}
+    return {alias.get(str(k).lower(), k): v for k, v in inst.items()}
+
+
+def load_timeloop_layer(path) -> Workload:
+    """One Timeloop problem file. Files written against a shared ``problem_base.yaml`` (the
+    timeloop-accelergy-exercises layer_shapes) get the standard CNN / depthwise base when that
+    base file is not beside them."""
+    from .timeloop import load_yaml
+    p = Path(path)
+    text = p.read_text()
+    if "problem_base" in text and "<<<" in text:
+        m = re.search(r"instance:\s*(\{.*?\})", text, re.S)
+        if not m:
+            raise SpecError("problem.instance", "not found", str(p))
+        import yaml
+        try:
+            inst = _canonical_instance(yaml.safe_load(m.group(1)))
+        except yaml.YAMLError as e:
+            raise SpecError("problem.instance", f"malformed: {e}", str(p)) from None
+        base = _DEPTHWISE_BASE if "G" in inst else _CNN_BASE
+        problem = {"shape": base["shape"], "instance": inst}
+    else:
+        data = load_yaml(p)
+        problem = data.get("problem", data) if isinstance(data, dict) else data
+        if isinstance(problem, dict) and isinstance(problem.get("instance"), dict):
+            problem = dict(problem, instance=_canonical_instance(problem["instance"]))
+    try:
+        w = from_timeloop(problem)
+    except SpecError as e:
+        raise e.in_file(str(p))
+    return Workload(p.stem, w.dims, w.bounds, w.dataspaces, w.bits)
+
+
+def load_layers(path) -> list[Layer]:
+    """Layers from a directory of Timeloop problem files (sorted by name), a Timeloop problem
+    file, or our YAML (``layers: [{type: conv2d, name: ..., K: ..., ...}, ...]``)."""
+    from .spec import build_workload
+    from .timeloop import load_yaml
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml"))
+        if not files:
+            raise SpecError("workload", "directory holds no .yaml layer files", str(p))
+        return [Layer(f"{p.name}/{f.stem}", load_timeloop_layer(f)) for f in files]
+    if not p.is_file():
+        raise SpecError("workload", "no such file or directory", str(p))
+    text = p.read_text()
+    if "problem" in text and ("instance" in text):
+        return [Layer(p.stem, load_timeloop_layer(p))]
+    data = load_yaml(p)
+    if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
+        raise SpecError("layers", "missing: expected 'layers: [...]' or a Timeloop problem", str(p))
+    out = []
+    for i, spec in enumerate(data["layers"]):
+        try:
+            w = build_workload(spec, where=f"layers[{i}]")
+        except SpecError as e:
+            raise e.in_file(str(p))
+        repeat = spec.get("repeat", 1) if isinstance(spec, dict) else 1
+        out.extend(Layer(w.name if repeat == 1 else f"{w.name}.{k}", w) for k in range(repeat))
+    return out
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+class MappingCache:
+    """Best mappings keyed by (layer shape, architecture, constraints, mapper settings)."""
+
+    def __init__(self):
+        self.entries: dict = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_map(self, work: Workload, arch: Architecture, constraints: Constraints, **kw) -> tuple[MapResult, bool]:
+        key = (work.key(), arch, constraints, tuple(sorted(kw.items())))
+        if key in self.entries:
+            self.hits += 1
+            return self.entries[key], True
+        self.misses += 1
+        res = map_layer(arch, work, constraints, **kw)
+        self.entries[key] = res
+        return res, False
+
+
+_DEFAULT_CACHE = MappingCache()
+
+
+@dataclass
+class NetworkResult:
+    arch: Architecture
+    rows: list = field(default_factory=list)        # one dict per layer
+    totals: dict = field(default_factory=dict)
+
+    @property
+    def table(self):
+        import pandas as pd
+        return pd.DataFrame([{k: v for k, v in r.items() if k != "mapping"} for r in self.rows])
+
+    def to_json(self) -> str:
+        return json.dumps({"architecture": self.arch.name, "totals": self.totals, "layers": self.rows}, indent=1)
+
+
+def evaluate_network(layers, arch: Architecture, constraints: Constraints | str | None = "dataflow", *,
+                     objective="edp", budget: int = 20_000, seed: int = 0, cache: MappingCache | None = None,
+                     progress: bool = False) -> NetworkResult:
+    """Map every layer (identical shapes once) and add up energy, latency, EDP; area is the
+    architecture's. ``constraints='dataflow'`` applies the architecture's dataflow."""
+    from .timeloop import mapping_to_timeloop
+    cache = _DEFAULT_CACHE if cache is None else cache
+    layers = list(layers)
+    it = layers
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(layers, desc=f"mapping on {arch.name}", unit="layer")
+    out = NetworkResult(arch)
+    per_level = {lv.name: 0.0 for lv in arch.levels}
+    for layer in it:
+        cons = (dataflow_constraints(arch, layer.work) if constraints == "dataflow"
+                else FREE if constraints is None else constraints)
+        res, hit = cache.get_or_map(layer.work, arch, cons, objective=objective, budget=budget, seed=seed)
+        ev = res.evaluation
+        row = {"layer": layer.name, "shape": " ".join(f"{d}={layer.work.bounds[d]}" for d in layer.work.dims),
+               "macs": ev.computes, "cycles": ev.cycles, "utilization": ev.utilization,
+               "energy_pj": ev.energy_pj, "edp_pj_cycles": ev.edp, "mac_energy_pj": ev.mac_energy_pj}
+        for lv in ev.levels:
+            row[f"energy_{lv.name}_pj"] = lv.energy_pj
+            per_level[lv.name] += lv.energy_pj
+        row["cached"] = hit
+        row["mapping"] = mapping_to_timeloop(res.mapping, arch, layer.work)
+        out.rows.append(row)
+    energy = sum(r["energy_pj"] for r in out.rows)
+    cycles = sum(r["cycles"] for r in out.rows)
+    macs = sum(r["macs"] for r in out.rows)
+    out.totals = {"layers": len(out.rows), "distinct_shapes": len({l.work.key() for l in layers}),
+                  "macs": macs, "energy_pj": energy, "cycles": cycles,
+                  "latency_s": cycles / (arch.clock_ghz * 1e9), "edp_pj_cycles": energy * cycles,
+                  "utilization": macs / (cycles * arch.compute.instances) if cycles else 0.0,
+                  "area_um2": arch.area_um2(), "energy_per_level_pj": per_level,
+                  "mac_energy_pj": sum(r["mac_energy_pj"] for r in out.rows)}
+    return out
+
+
+def plot_network(result: NetworkResult, path) -> None:
+    """Per-layer energy split by level (stacked bars) and per-layer latency."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = result.rows
+    names = [r["layer"].split("/")[-1] for r in rows]
+    levels = [lv.name for lv in result.arch.levels]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(8, 0.45 * len(rows)), 7), sharex=True)
+    bottom = [0.0] * len(rows)
+    x = range(len(rows))
+    for name in levels + ["MAC"]:
+        vals = [(r["mac_energy_pj"] if name == "MAC" else r.get(f"energy_{name}_pj", 0.0)) / 1e6 for r in rows]
+        ax1.bar(x, vals, bottom=bottom, label=name)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax1.set_ylabel("energy (uJ)")
+    ax1.set_title(f"{result.arch.name}: total {result.totals['energy_pj'] / 1e6:.1f} uJ, "
+                  f"{result.totals['cycles']:,} cycles")
+    ax1.legend(fontsize=8, ncol=3)
+    ax2.bar(x, [r["cycles"] for r in rows], color="tab:gray")
+    ax2.set_ylabel("latency (cycles)")
+    ax2.set_xticks(list(x))
+    ax2.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
