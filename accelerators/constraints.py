@@ -106,9 +106,16 @@ def dataflow_constraints(arch: Architecture, work: Workload, dataflow: str | Non
         for l in fan:
             out.append((arch.levels[l].name, LevelConstraint(spatial_x=tuple(sx), spatial_y=tuple(sy))))
     elif df == "row-stationary":
-        conv = {"R", "S", "P", "Q"} <= dims
-        sy = [d for d in ("S", "R", "C", "G", "K") if d in dims] if conv else order
-        sx = [d for d in ("Q", "P", "N", "K", "G") if d in dims] if conv else order
+        # roles from the projections, so Timeloop's names (M for K, ...) work too
+        sliding = set()
+        for ds in work.dataspaces:
+            for axis in ds.projection:
+                if len(axis) > 1:
+                    sliding |= {d for _, d in axis}
+        filt, rows = sliding & w, sliding & o
+        chans_in, chans_out = (w & i) - o - sliding, w & o
+        sy = sorted(filt | chans_in | chans_out) or order
+        sx = sorted(rows | (o - w - sliding) | chans_out) or order
         for l in fan:
             out.append((arch.levels[l].name, LevelConstraint(spatial_x=tuple(sx), spatial_y=tuple(sy))))
     else:

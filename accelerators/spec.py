@@ -191,7 +191,7 @@ def build_workload(spec: dict, where: str = "workload") -> Workload:
     fn = WORKLOAD_TYPES.get(kind)
     if fn is None:
         raise SpecError(f"{where}.type", f"unknown layer type {kind!r} (one of {', '.join(WORKLOAD_TYPES)})")
-    args = {k: v for k, v in spec.items() if k != "type"}
+    args = {k: v for k, v in spec.items() if k not in ("type", "repeat")}
     bits = args.pop("bits", None)
     import inspect
     params = inspect.signature(fn).parameters

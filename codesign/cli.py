@@ -13,9 +13,12 @@ from pathlib import Path
 from accelerators.errors import SpecError
 
 
-def _load_evaluation_inputs(files, search: int, seed: int):
-    """(arch, work, mapping, note) from Timeloop-format files or our own spec files."""
+def _load_inputs(files):
+    """(arch, work, mapping or None, constraints) from Timeloop-format files or our own spec
+    files. Constraints: the Timeloop ``architecture_constraints``/``constraints`` when given, else
+    our architecture's dataflow."""
     from accelerators import spec as ours
+    from accelerators.constraints import dataflow_constraints, from_timeloop as constraints_from_timeloop
     from accelerators.timeloop import load_inputs, mapping_from_timeloop, merge_files
     from accelerators.workload import from_timeloop
 
@@ -64,24 +67,29 @@ def _load_evaluation_inputs(files, search: int, seed: int):
                            else ours.build_mapping(m, arch, work))
             except SpecError as e:
                 raise e.in_file(origin["mapping"])
-    note = "mapping: as given"
-    if mapping is None:
-        mapping, note = _best_random_mapping(arch, work, search, seed)
-    return arch, work, mapping, note
+    key = next((k for k in ("architecture_constraints", "constraints") if merged.get(k)), None)
+    if key is None and timeloop_arch and isinstance(arch_spec, dict) and arch_spec.get("constraints"):
+        key, merged = "constraints", {"constraints": arch_spec["constraints"]}
+        origin["constraints"] = origin["architecture"]
+    if key is not None:
+        try:
+            constraints = constraints_from_timeloop(merged[key], arch, work, where=key)
+        except SpecError as e:
+            raise e.in_file(origin[key])
+    else:
+        constraints = dataflow_constraints(arch, work)
+    return arch, work, mapping, constraints
 
 
-def _best_random_mapping(arch, work, n: int, seed: int):
-    from accelerators.mapping import from_batch
-    from accelerators.model import evaluate_batch
-    from accelerators.sampling import random_valid_batch
-    try:
-        batch = random_valid_batch(arch, work, n, seed=seed)
-    except ValueError as e:
-        raise SpecError("mapping", str(e)) from None
-    res = evaluate_batch(arch, work, batch)
-    i = int(res.edp.argmin())
-    return from_batch(batch, i, arch, work), (f"mapping: lowest-EDP of {len(batch)} random valid "
-                                              f"mappings (seed {seed})")
+def _run_mapper(arch, work, constraints, args):
+    from accelerators.mapper import map_layer
+    res = map_layer(arch, work, constraints, objective=args.objective, budget=args.budget, seed=args.seed,
+                    time_limit=args.time_limit)
+    how = "exhaustive search" if res.exhaustive else "search"
+    note = (f"mapping: found by the mapper ({how}, objective {args.objective}, {res.evaluated} "
+            f"evaluations, {res.valid} valid, {res.seconds:.2f} s, seed {args.seed}, constraints "
+            f"{constraints.name})")
+    return res, note
 
 
 def _print_table(arch, work, mapping, ev, note, out=sys.stdout):
@@ -112,7 +120,11 @@ def cmd_evaluate(args) -> int:
     from accelerators.timeloop import to_timeloop_yaml
     if args.backend == "timeloop":
         return _evaluate_with_timeloop(args)
-    arch, work, mapping, note = _load_evaluation_inputs(args.files, args.search, args.seed)
+    arch, work, mapping, constraints = _load_inputs(args.files)
+    note = "mapping: as given"
+    if mapping is None:
+        res, note = _run_mapper(arch, work, constraints, args)
+        mapping = res.mapping
     try:
         ev = evaluate(arch, work, mapping)
     except SpecError as e:
@@ -153,6 +165,61 @@ def _evaluate_with_timeloop(args) -> int:
     return 0
 
 
+def cmd_map(args) -> int:
+    import yaml
+    from accelerators.model import evaluate
+    from accelerators.timeloop import mapping_to_timeloop
+    arch, work, _, constraints = _load_inputs(args.files)
+    if args.no_constraints:
+        from accelerators.constraints import FREE
+        constraints = FREE
+    res, note = _run_mapper(arch, work, constraints, args)
+    ev = evaluate(arch, work, res.mapping)
+    tl_mapping = mapping_to_timeloop(res.mapping, arch, work)
+    if args.out:
+        Path(args.out).write_text(yaml.safe_dump({"mapping": tl_mapping}, sort_keys=False))
+    if args.json:
+        d = ev.to_dict()
+        d.update(architecture=arch.name, workload=work.name, note=note, mapping=tl_mapping,
+                 mapper={"evaluated": res.evaluated, "valid": res.valid, "exhaustive": res.exhaustive,
+                         "seconds": res.seconds, "objective": args.objective, "seed": args.seed,
+                         "constraints": constraints.name})
+        print(json.dumps(d, indent=1))
+    else:
+        _print_table(arch, work, res.mapping, ev, note)
+        if args.out:
+            print(f"wrote the mapping (Timeloop format) to {args.out}")
+    return 0
+
+
+def cmd_evaluate_network(args) -> int:
+    from accelerators.network import evaluate_network, load_layers, plot_network
+    from accelerators.spec import load_architecture
+    arch = load_architecture(args.arch)
+    layers = load_layers(args.workload)
+    res = evaluate_network(layers, arch, None if args.no_constraints else "dataflow",
+                           objective=args.objective, budget=args.budget, seed=args.seed,
+                           progress=not args.json)
+    if args.plot:
+        plot_network(res, args.plot)
+    if args.json:
+        print(res.to_json())
+        return 0
+    import pandas as pd
+    t = res.table
+    cols = ["layer", "macs", "cycles", "utilization", "energy_pj", "edp_pj_cycles", "cached"]
+    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.4g}".format):
+        print(t[cols].to_string(index=False))
+    tot = res.totals
+    print(f"\n{arch.name}: {tot['layers']} layers ({tot['distinct_shapes']} distinct shapes), "
+          f"{tot['macs']:,} MACs, energy {tot['energy_pj'] / 1e6:.2f} uJ, latency {tot['cycles']:,} cycles "
+          f"({1e3 * tot['latency_s']:.3f} ms), EDP {tot['edp_pj_cycles']:.4g} pJ*cycles, "
+          f"utilization {100 * tot['utilization']:.1f}%, area {tot['area_um2'] / 1e6:.3f} mm^2")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def cmd_templates(args) -> int:
     from accelerators.spec import list_templates, load_architecture
     for name in list_templates():
@@ -160,6 +227,14 @@ def cmd_templates(args) -> int:
         print(f"{name:<20} {arch.compute.instances:>6} MACs  {arch.dataflow:<18} "
               f"{arch.technology_nm:g} nm  area {arch.area_um2() / 1e6:.3f} mm^2")
     return 0
+
+
+def _mapper_options(p):
+    p.add_argument("--objective", default="edp",
+                   help="edp (default), energy, latency, or weights like 'energy=1,latency=2'")
+    p.add_argument("--budget", type=int, default=30_000, help="cost-model evaluations per layer")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds per layer")
+    p.add_argument("--seed", type=int, default=0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,12 +245,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("files", nargs="+", help="YAML files: architecture, problem/workload, mapping, ERT ...")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--export-timeloop", metavar="FILE", help="also write the inputs as Timeloop v0.4 YAML")
-    e.add_argument("--search", type=int, default=2000,
-                   help="without a mapping: evaluate this many random valid mappings, keep the best EDP")
-    e.add_argument("--seed", type=int, default=0)
+    _mapper_options(e)
     e.add_argument("--backend", choices=("model", "timeloop"), default="model",
                    help="'timeloop' runs Timeloop itself through pytimeloop, when installed")
     e.set_defaults(func=cmd_evaluate)
+    m = sub.add_parser("map", help="find the best mapping of one layer (Timeloop-format or our files)")
+    m.add_argument("files", nargs="+", help="YAML files: architecture, problem/workload, constraints, ERT ...")
+    m.add_argument("--json", action="store_true", help="print the evaluate --json object plus 'mapping'")
+    m.add_argument("--out", metavar="FILE", help="write the mapping as Timeloop mapping YAML")
+    m.add_argument("--no-constraints", action="store_true", help="ignore dataflow / Timeloop constraints")
+    _mapper_options(m)
+    m.set_defaults(func=cmd_map)
+    n = sub.add_parser("evaluate-network", help="map and evaluate every layer of a network")
+    n.add_argument("--arch", required=True, help="template name or architecture file")
+    n.add_argument("--workload", required=True,
+                   help="directory of Timeloop problem files, a Timeloop problem, or our layers YAML")
+    n.add_argument("--json", action="store_true")
+    n.add_argument("--plot", metavar="PNG", help="per-layer energy by level and latency")
+    n.add_argument("--no-constraints", action="store_true", help="ignore the architecture's dataflow")
+    _mapper_options(n)
+    n.set_defaults(func=cmd_evaluate_network)
     t = sub.add_parser("templates", help="list the shipped accelerator templates")
     t.set_defaults(func=cmd_templates)
     return p
