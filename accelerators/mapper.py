@@ -167,8 +167,8 @@ def _evolve(space, arch, work, weights, budget, rng, t0, time_limit, elites, isl
         if not live:
             break
         nbs = [space.neighbors(b[1]) for b in live]
-        room = budget - evaluated
-        nbs = [nb[: max(1, room // len(nbs))] for nb in nbs]
+        room = max(1, (budget - evaluated) // len(nbs))
+        nbs = [nb if len(nb) <= room else nb[np.sort(rng.choice(len(nb), room, replace=False))] for nb in nbs]
         for b, nb, ns in zip(live, nbs, run(nbs)):
             k = int(np.argmin(ns))
             if ns[k] < b[0] - 1e-12:

@@ -112,7 +112,7 @@ class MapSpace:
 
     # ------------------------------------------------------------------ sampling
     def sample(self, n: int, rng: np.random.Generator, outer_bias: float = 1.0,
-               spatial_weight: float = 2.0, keep_prob: float = 0.85) -> MappingBatch:
+               spatial_weight: float = 2.0, keep_prob: float = 0.85, coherent: float = 0.5) -> MappingBatch:
         """Random mappings: every prime factor of every dimension to a random free slot (outer
         levels and spatial slots favoured), random loop orders, random bypass of free choices."""
         L, D = self.L, self.D
@@ -125,8 +125,12 @@ class MapSpace:
                 continue
             w = level_w[slots[:, 0]] * np.where(slots[:, 1] == T, 1.0, spatial_weight)
             w = w / w.sum()
+            # half of the rows keep a dimension whole in one slot (coherent tilings: the
+            # optimum often iterates a dimension at one level only), half scatter its primes
+            whole = rng.random(n) < coherent
+            one = rng.choice(len(slots), size=n, p=w)
             for p in self.primes[j]:
-                pick = rng.choice(len(slots), size=n, p=w)
+                pick = np.where(whole, one, rng.choice(len(slots), size=n, p=w))
                 vals[rows, slots[pick, 0], j, slots[pick, 1]] *= p
         keep = np.tile(self.keep_default, (n, 1, 1))
         flip = (rng.random(keep.shape) > keep_prob) & self.keep_free[None]
@@ -249,7 +253,10 @@ class MapSpace:
             slots = [tuple(x) for x in np.argwhere(self.free[:, j, :])]
             for a in slots:
                 v = int(vals[a[0], j, a[1]])
-                for q in sorted(set(prime_factors(v))) if v > 1 else []:
+                qs = sorted(set(prime_factors(v))) if v > 1 else []
+                if v > 1 and v not in qs:
+                    qs.append(v)                                   # the whole factor at once
+                for q in qs:
                     for b in slots:
                         if b == a:
                             continue
@@ -257,6 +264,26 @@ class MapSpace:
                         nv[a[0], j, a[1]] //= q
                         nv[b[0], j, b[1]] *= q
                         out_v.append(nv), out_p.append(perm), out_k.append(keep)
+        # exchanges: a prime of one dimension goes out of a level's temporal loops while a prime of
+        # another comes in (keeps the tile size roughly constant where capacity binds)
+        for l1 in range(self.L):
+            for l2 in range(self.L):
+                if l1 == l2:
+                    continue
+                for a in range(self.D):
+                    if not (self.free[l1, a, T] and self.free[l2, a, T]) or vals[l1, a, T] == 1:
+                        continue
+                    for b in range(self.D):
+                        if b == a or not (self.free[l1, b, T] and self.free[l2, b, T]) or vals[l2, b, T] == 1:
+                            continue
+                        for q in sorted(set(prime_factors(int(vals[l1, a, T])))):
+                            for r in sorted(set(prime_factors(int(vals[l2, b, T])))):
+                                nv = vals.copy()
+                                nv[l1, a, T] //= q
+                                nv[l2, a, T] *= q
+                                nv[l2, b, T] //= r
+                                nv[l1, b, T] *= r
+                                out_v.append(nv), out_p.append(perm), out_k.append(keep)
         tf = vals[..., T] * self.fixed[..., T]
         for l in range(self.L):
             lo = len(self.prefix[l])
