@@ -13,31 +13,19 @@ TPU-like input).
 """
 from __future__ import annotations
 
-import os
-
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_v] = "1"
-
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-try:
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-except (AttributeError, OSError):
-    pass
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import HERE, run_zigzag                               # noqa: E402  (pins one core)
 
 from accelerators import conv2d, evaluate, evaluate_batch          # noqa: E402
 from accelerators.mapping import from_batch                         # noqa: E402
 from accelerators.sampling import random_valid_batch                # noqa: E402
 from accelerators.spec import load_architecture                     # noqa: E402
 
-ZIGZAG_VENV = Path(os.environ.get("ZIGZAG_VENV", "/tmp/zigzag-venv"))
 
 
 def time_batched(arch, work, batch, repeats: int) -> float:
@@ -59,17 +47,9 @@ def time_scalar(arch, work, batch, n: int) -> float:
 
 
 def zigzag_evals_per_s(seconds: float) -> float | None:
-    py = ZIGZAG_VENV / "bin" / "python"
-    if not py.exists():
-        print(f"# creating scratch venv {ZIGZAG_VENV} with zigzag-dse + six", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(ZIGZAG_VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "zigzag-dse", "six"], check=True)
-    r = subprocess.run([str(py), str(HERE / "zigzag_peer.py"), "costmodel", "--seconds", str(seconds)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        print(f"# zigzag_peer failed: {r.stderr.strip().splitlines()[-1:]}")
+    vals = run_zigzag("costmodel", "--seconds", str(seconds))
+    if vals is None:
         return None
-    vals = dict(line.split(": ", 1) for line in r.stdout.strip().splitlines() if ": " in line)
     print(f"# zigzag {vals.get('zigzag_version')}: {vals.get('zigzag_evals')} evaluations in "
           f"{vals.get('zigzag_seconds')} s")
     return float(vals["zigzag_evals_per_s"])

@@ -14,44 +14,24 @@ The last lines are ``resnet18_eyeriss_s``, ``resnet18_tpu_s`` and ``zigzag_ratio
 """
 from __future__ import annotations
 
-import os
-
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_v] = "1"
-
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-try:
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-except (AttributeError, OSError):
-    pass
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import HERE, run_zigzag                               # noqa: E402  (pins one core)
 
 from accelerators.network import MappingCache, evaluate_network, load_layers   # noqa: E402
 from accelerators.spec import load_architecture                                 # noqa: E402
 
-ZIGZAG_VENV = Path(os.environ.get("ZIGZAG_VENV", "/tmp/zigzag-venv"))
 DEFAULT_LAYERS = HERE.parent.parent / "shared/reference/timeloop/layer_shapes/resnet18"
 
 
 def zigzag_network_seconds() -> float | None:
-    py = ZIGZAG_VENV / "bin" / "python"
-    if not py.exists():
-        print(f"# creating scratch venv {ZIGZAG_VENV} with zigzag-dse + six", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(ZIGZAG_VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "zigzag-dse", "six"], check=True)
-    r = subprocess.run([str(py), str(HERE / "zigzag_peer.py"), "network", "--workload", "resnet18"],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        print(f"# zigzag_peer failed: {r.stderr.strip().splitlines()[-1:]}")
+    vals = run_zigzag("network", "--workload", "resnet18")
+    if vals is None:
         return None
-    vals = dict(line.split(": ", 1) for line in r.stdout.strip().splitlines() if ": " in line)
     print(f"# zigzag ResNet-18 on its tpu_like: energy {float(vals['zigzag_network_energy_pj']):.4g} pJ, "
           f"latency {vals['zigzag_network_latency_cycles']} cycles")
     return float(vals["zigzag_network_seconds"])
