@@ -220,6 +220,27 @@ def cmd_evaluate_network(args) -> int:
     return 0
 
 
+def cmd_train_supernet(args) -> int:
+    from codesign.train import PHASES, TrainConfig, train_supernet
+    epochs = {}
+    for part in args.epochs.split(","):
+        try:
+            k, v = part.split("=")
+            epochs[k.strip()] = int(v)
+        except ValueError:
+            raise SpecError("--epochs", f"expected phase=N pairs like full=15,kernel=5, got {part!r}") from None
+        if k.strip() not in PHASES or int(v) < 0:
+            raise SpecError("--epochs", f"unknown phase {k!r} or negative epochs (phases: {', '.join(PHASES)})")
+    if not Path(args.data).exists():
+        raise SpecError("--data", "no such file or directory", args.data)
+    cfg = TrainConfig(data=args.data, out=args.out, epochs={**TrainConfig.__dataclass_fields__["epochs"].default_factory(), **epochs},
+                      batch_size=args.batch_size, seed=args.seed, threads=args.threads,
+                      max_batches=args.max_batches)
+    path = train_supernet(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_templates(args) -> int:
     from accelerators.spec import list_templates, load_architecture
     for name in list_templates():
@@ -265,6 +286,17 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--no-constraints", action="store_true", help="ignore the architecture's dataflow")
     _mapper_options(n)
     n.set_defaults(func=cmd_evaluate_network)
+    tr = sub.add_parser("train-supernet", help="train the Once-for-All supernet (progressive shrinking)")
+    tr.add_argument("--data", required=True, help="ImageFolder dir/zips (train, test) or cifar-10-batches-py")
+    tr.add_argument("--out", required=True, help="run directory (checkpoint.pt, train_log.jsonl, supernet.pt)")
+    tr.add_argument("--epochs", default="full=15,kernel=5,depth=5,expand=8", help="epochs per phase")
+    tr.add_argument("--batch-size", type=int, default=128)
+    tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    tr.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke runs)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train_supernet)
     t = sub.add_parser("templates", help="list the shipped accelerator templates")
     t.set_defaults(func=cmd_templates)
     return p

@@ -1,0 +1,224 @@
+"""Supernet training with progressive shrinking (Cai et al., Once-for-All, ICLR 2020), on the CPU
+(or a GPU when present): the full network first, then elastic kernel, depth and expand in turn,
+each with knowledge distillation from the full network; the input resolution is sampled per
+batch throughout. Seeded; checkpointed atomically after every epoch; ``resume=True`` continues a
+killed run from its last checkpoint and ends in the same state as an uninterrupted run."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .genome import DEFAULT_SPACE
+from .supernet import Supernet
+
+MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
+STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    epochs: dict = field(default_factory=lambda: {"full": 15, "kernel": 5, "depth": 5, "expand": 8})
+    batch_size: int = 128
+    lr: float = 0.1
+    elastic_lr: float = 0.03
+    weight_decay: float = 4e-5
+    kd_weight: float = 1.0
+    holdout: int = 5000
+    seed: int = 0
+    threads: int = 0                  # 0: torch's default
+    max_batches: int | None = None    # per epoch (tests / smoke runs)
+    eval_images: int = 2000           # test images for the per-epoch log
+
+
+PHASES = ("full", "kernel", "depth", "expand")
+
+
+def phase_sampler(phase: str, step: int):
+    """Genome restrictions of a progressive-shrinking phase (OFA: depth 4->3->2, expand 6->4->3
+    are opened in two steps; here the second half of a phase opens the smallest option)."""
+    s = DEFAULT_SPACE
+    big_k, big_e, big_d = max(s.kernels), max(s.expands), max(s.depths)
+    if phase == "full":
+        return dict(kernels=[big_k], expands=[big_e], depths=[big_d])
+    if phase == "kernel":
+        return dict(expands=[big_e], depths=[big_d])
+    if phase == "depth":
+        return dict(expands=[big_e], depths=list(s.depths)[1:] if step == 0 else None)
+    return dict(expands=list(s.expands)[1:] if step == 0 else None)
+
+
+def normalize(x_uint8: torch.Tensor) -> torch.Tensor:
+    return (x_uint8.float() / 255.0 - MEAN) / STD
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random crop with 4-pixel zero padding and horizontal flip, batch-wise."""
+    n, _, h, w = x.shape
+    pad = F.pad(x, (4, 4, 4, 4))
+    dx = torch.randint(0, 9, (n,), generator=gen)
+    dy = torch.randint(0, 9, (n,), generator=gen)
+    idx_y = (dy.view(n, 1) + torch.arange(h).view(1, h)).view(n, 1, h, 1).expand(n, 3, h, w + 8)
+    rows = torch.gather(pad, 2, idx_y)
+    idx_x = (dx.view(n, 1) + torch.arange(w).view(1, w)).view(n, 1, 1, w).expand(n, 3, h, w)
+    out = torch.gather(rows, 3, idx_x)
+    flip = torch.rand(n, generator=gen) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out
+
+
+@torch.no_grad()
+def accuracy(model, genome, images: np.ndarray, labels: np.ndarray, batch: int = 500) -> float:
+    model.eval()
+    correct = 0
+    for i in range(0, len(labels), batch):
+        x = normalize(torch.from_numpy(images[i:i + batch])).contiguous(memory_format=torch.channels_last)
+        out = model(x, genome) if genome is not None else model(x)
+        correct += int((out.argmax(1) == torch.from_numpy(labels[i:i + batch])).sum())
+    return 100.0 * correct / len(labels)
+
+
+@torch.no_grad()
+def recalibrate_bn(model, genome, images: np.ndarray, batches: int = 20, batch: int = 200, seed: int = 0):
+    """Reset BN statistics and re-estimate them on held-out training images (cumulative mean)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    rng = np.random.default_rng(seed)
+    for _ in range(batches):
+        idx = rng.choice(len(images), batch, replace=False)
+        x = normalize(torch.from_numpy(images[idx])).contiguous(memory_format=torch.channels_last)
+        model(x, genome) if genome is not None else model(x)
+    model.eval()
+
+
+def _save_atomic(obj, path: Path):
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=print) -> Path:
+    from .data import holdout_split, load_split
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    ckpt_path = out / "checkpoint.pt"
+    train_all = load_split(cfg.data, "train")
+    test = load_split(cfg.data, "test")
+    train, hold = holdout_split(train_all, cfg.holdout, seed=cfg.seed)
+    eval_idx = np.random.default_rng(cfg.seed).choice(len(test), min(cfg.eval_images, len(test)), replace=False)
+
+    torch.manual_seed(cfg.seed)
+    model = Supernet(num_classes=len(train.classes)).to(memory_format=torch.channels_last)
+    teacher = None
+    state = {"phase": 0, "epoch": 0, "log": [], "seconds": 0.0,
+             "config": asdict(cfg), "classes": train.classes}
+    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    opt = None
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=True)
+        model.load_state_dict(ck["model"])
+        if (out / "teacher.pt").exists() and json.loads(ck["state"])["phase"] > 0:
+            teacher = copy.deepcopy(model)
+            teacher.load_state_dict(torch.load(out / "teacher.pt", weights_only=True))
+            teacher.eval()
+        state = json.loads(ck["state"])
+        gen.set_state(ck["torch_gen"])
+        rng.bit_generator.state = json.loads(ck["numpy_rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        opt_state = ck["optimizer"]
+        log(f"resumed from {ckpt_path}: phase {PHASES[state['phase']]}, epoch {state['epoch']}")
+    else:
+        opt_state = None
+
+    phases = [p for p in PHASES if cfg.epochs.get(p, 0) > 0]
+    while state["phase"] < len(phases):
+        phase = phases[state["phase"]]
+        n_epochs = cfg.epochs[phase]
+        base_lr = cfg.lr if phase == "full" else cfg.elastic_lr
+        params = [p for p in model.parameters()]
+        opt = torch.optim.SGD(params, lr=base_lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+        if opt_state is not None:
+            opt.load_state_dict(opt_state)
+            opt_state = None
+        if phase == "expand" and state["epoch"] == 0 and not state.get("sorted"):
+            model.sort_channels()                        # OFA: sort before shrinking the width
+            state["sorted"] = True
+        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        if cfg.max_batches:
+            steps_per_epoch = min(steps_per_epoch, cfg.max_batches)
+        while state["epoch"] < n_epochs:
+            t0 = time.time()
+            model.train()
+            perm = torch.randperm(len(train), generator=gen).numpy()
+            total_steps = n_epochs * steps_per_epoch
+            it = range(steps_per_epoch)
+            if progress:
+                from tqdm import tqdm
+                it = tqdm(it, desc=f"{phase} {state['epoch'] + 1}/{n_epochs}", unit="batch", leave=False)
+            loss_sum = 0.0
+            half = 0 if state["epoch"] < n_epochs // 2 else 1
+            for b in it:
+                step = state["epoch"] * steps_per_epoch + b
+                lr = 0.5 * base_lr * (1 + math.cos(math.pi * step / total_steps))
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                x = normalize(augment(torch.from_numpy(train.images[idx]), gen))
+                x = x.contiguous(memory_format=torch.channels_last)
+                y = torch.from_numpy(train.labels[idx])
+                genome = DEFAULT_SPACE.sample(rng, **{k: v for k, v in phase_sampler(phase, half).items() if v})
+                logits = model(x, genome)
+                loss = F.cross_entropy(logits, y, label_smoothing=0.1)
+                if teacher is not None:
+                    with torch.no_grad():
+                        soft = F.softmax(teacher(x, dict(DEFAULT_SPACE.max_genome(), r=genome["r"])), 1)
+                    loss = loss + cfg.kd_weight * torch.sum(-soft * F.log_softmax(logits, 1), 1).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                loss_sum += float(loss.detach())
+            state["epoch"] += 1
+            ev_max = accuracy(model, DEFAULT_SPACE.max_genome(), test.images[eval_idx], test.labels[eval_idx])
+            ev_min = accuracy(model, DEFAULT_SPACE.min_genome(), test.images[eval_idx], test.labels[eval_idx])
+            state["seconds"] += time.time() - t0
+            entry = {"phase": phase, "epoch": state["epoch"], "loss": loss_sum / steps_per_epoch,
+                     "test_top1_max_subset": ev_max, "test_top1_min_subset": ev_min,
+                     "epoch_seconds": round(time.time() - t0, 1)}
+            state["log"].append(entry)
+            with open(out / "train_log.jsonl", "a") as fh:
+                fh.write(json.dumps(entry) + "\n")
+            log(json.dumps(entry))
+            done_phase = state["epoch"] >= n_epochs
+            if done_phase:
+                if phase == "full":
+                    teacher = copy.deepcopy(model).eval()
+                    _save_atomic(teacher.state_dict(), out / "teacher.pt")   # written once
+                state["phase"] += 1
+                state["epoch"] = 0
+            _save_atomic({"model": model.state_dict(),
+                          "optimizer": opt.state_dict() if not done_phase else None,
+                          "state": json.dumps(state), "torch_gen": gen.get_state(),
+                          "torch_rng": torch.get_rng_state(),
+                          "numpy_rng": json.dumps(rng.bit_generator.state)}, ckpt_path)
+            if done_phase:
+                break
+    final = out / "supernet.pt"
+    _save_atomic(model.state_dict(), final)
+    (out / "train_state.json").write_text(json.dumps(state, indent=1))
+    return final
