@@ -110,7 +110,11 @@ def _save_atomic(obj, path: Path):
     os.replace(tmp, path)
 
 
-def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=print) -> Path:
+def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True, log=print,
+                   stop_after_epochs: int | None = None) -> Path | None:
+    """Train (or continue) the supernet; returns the final weights' path, or None when
+    ``stop_after_epochs`` epochs were run in this call and training is not finished (the run
+    continues from its checkpoint with ``resume=True``)."""
     from .data import holdout_split, load_split
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -147,6 +151,7 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
         opt_state = None
 
     phases = [p for p in PHASES if cfg.epochs.get(p, 0) > 0]
+    ran = 0
     while state["phase"] < len(phases):
         phase = phases[state["phase"]]
         n_epochs = cfg.epochs[phase]
@@ -216,6 +221,9 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
                           "state": json.dumps(state), "torch_gen": gen.get_state(),
                           "torch_rng": torch.get_rng_state(),
                           "numpy_rng": json.dumps(rng.bit_generator.state)}, ckpt_path)
+            ran += 1
+            if stop_after_epochs is not None and ran >= stop_after_epochs and state["phase"] < len(phases):
+                return None
             if done_phase:
                 break
     final = out / "supernet.pt"

@@ -1,0 +1,150 @@
+"""Supernet, genomes, data, quantization and training on tiny synthetic data (no real data)."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[torch]')")
+
+from accelerators.errors import SpecError                        # noqa: E402
+from accelerators.torch_frontend import layers_from_torch         # noqa: E402
+from codesign.data import holdout_split, load_split               # noqa: E402
+from codesign.genome import DEFAULT_SPACE as S, genome_key         # noqa: E402
+from codesign.genome_layers import genome_layers, genome_macs      # noqa: E402
+from codesign.quant import finish_calibration, quantize_model, quantize_weight  # noqa: E402
+from codesign.supernet import Supernet, resize                     # noqa: E402
+from codesign.train import TrainConfig, train_supernet             # noqa: E402
+
+
+def test_genome_validation_names_the_field():
+    g = S.max_genome()
+    assert S.validate(json.dumps(g)) == g
+    for bad, field in [({**g, "ks": g["ks"][:3]}, "genome.ks"), ({**g, "e": [5] * 16}, "genome.e[0]"),
+                       ({**g, "r": 30}, "genome.r"), ({**g, "x": 1}, "genome.x"), ("{not json", "genome")]:
+        with pytest.raises(SpecError) as e:
+            S.validate(bad)
+        assert e.value.field == field
+    # unused slots do not change the network
+    a = dict(g, d=[2, 2, 2, 2])
+    b = dict(a, ks=[3 if i % 4 >= 2 else 7 for i in range(16)])
+    assert genome_key(a) == genome_key(b)
+
+
+def test_weight_sharing_shapes_and_kernel_transform():
+    torch.manual_seed(0)
+    net = Supernet()
+    dw = net.blocks[4].dw
+    c = dw.weight.shape[0] // 2
+    for k in (3, 5, 7):
+        assert dw.kernel(c, k).shape == (c, 1, k, k)
+    # transforms start at identity: a 5x5 kernel is the centre crop of the 7x7 one
+    assert torch.allclose(dw.kernel(c, 5), dw.weight[:c, :, 1:6, 1:6])
+    with torch.no_grad():
+        dw.transforms["7to5"].mul_(2)
+    assert torch.allclose(dw.kernel(c, 5), 2 * dw.weight[:c, :, 1:6, 1:6])
+    x = torch.randn(2, 3, 32, 32)
+    for g in (S.max_genome(), S.min_genome()):
+        assert net(x, g).shape == (2, 10)
+
+
+def test_subnet_extraction_matches_the_active_path():
+    torch.manual_seed(1)
+    net = Supernet()
+    with torch.no_grad():              # non-trivial BN statistics and transforms
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+        for p in net.parameters():
+            if p.dim() == 2 and p.shape[0] == p.shape[1]:
+                p.add_(0.05 * torch.randn_like(p))
+    net.eval()
+    rng = np.random.default_rng(0)
+    x = torch.randn(3, 3, 32, 32)
+    for g in [S.max_genome(), S.min_genome()] + [S.sample(rng) for _ in range(5)]:
+        sub = net.subnet(g).eval()
+        assert torch.allclose(net(x, g), sub(resize(x, g["r"])), atol=1e-5)
+        layers = layers_from_torch(sub, (1, 3, g["r"], g["r"]))
+        assert [l.work.macs for l in layers] == [l.work.macs for l in genome_layers(g)]
+    assert genome_macs(S.max_genome()) > 5 * genome_macs(S.min_genome())
+
+
+def test_fake_quant_error_bounds():
+    torch.manual_seed(2)
+    w = torch.randn(8, 4, 3, 3)
+    errs = {}
+    for bits in (4, 6, 8, 16):
+        q = quantize_weight(w, bits)
+        scale = w.reshape(8, -1).abs().amax(1) / (2 ** (bits - 1) - 1)
+        err = (q - w).reshape(8, -1).abs().amax(1)
+        assert torch.all(err <= scale / 2 + 1e-7)
+        assert len(torch.unique(q[0])) <= 2 ** bits
+        errs[bits] = float((q - w).abs().mean())
+    assert errs[4] > errs[6] > errs[8] > errs[16]
+    net = Supernet()
+    sub = net.subnet(S.min_genome())
+    x = torch.randn(16, 3, 24, 24)
+    with torch.no_grad():
+        sub.train()
+        for m in sub.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = None             # BN statistics of this input (an untrained net)
+        sub(x)
+        sub.eval()
+        ref = sub(x)
+        outs = {}
+        for bits in (4, 8, 16):
+            q = quantize_model(sub, bits).eval()
+            q(x)                              # calibration
+            finish_calibration(q)
+            outs[bits] = float((q(x) - ref).abs().mean())
+    assert outs[4] > outs[8] > outs[16]
+
+
+def _tiny_imagefolder(tmp_path, per_class=6, test_per_class=2):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for split, n in (("train", per_class), ("test", test_per_class)):
+        with zipfile.ZipFile(tmp_path / f"{split}.zip", "w") as z:
+            for c in range(10):
+                for i in range(n):
+                    arr = (rng.random((32, 32, 3)) * 40 + c * 20).astype(np.uint8)
+                    import io
+                    buf = io.BytesIO()
+                    Image.fromarray(arr).save(buf, format="PNG")
+                    z.writestr(f"{split}/class{c}/{i:03d}.png", buf.getvalue())
+    return tmp_path
+
+
+def test_data_formats(tmp_path):
+    root = _tiny_imagefolder(tmp_path)
+    tr = load_split(root, "train")
+    assert tr.images.shape == (60, 3, 32, 32) and tr.classes == [f"class{c}" for c in range(10)]
+    a, b = holdout_split(tr, 10, seed=0)
+    assert len(a) == 50 and len(b) == 10 and sorted(b.labels.tolist()) == list(range(10))
+    small = load_split(root, "test", size=24)
+    assert small.images.shape == (20, 3, 24, 24)
+    with pytest.raises(SpecError):
+        load_split(tmp_path / "nowhere", "train")
+
+
+def test_resume_after_kill_gives_the_same_state(tmp_path):
+    root = _tiny_imagefolder(tmp_path / "data" if (tmp_path / "data").mkdir() is None else tmp_path)
+    cfg = dict(data=str(root), epochs={"full": 2, "kernel": 1, "depth": 1, "expand": 1}, batch_size=16,
+               holdout=10, max_batches=2, eval_images=10, threads=1)
+    whole = train_supernet(TrainConfig(out=str(tmp_path / "a"), **cfg), progress=False, log=lambda *_: None)
+    out_b = tmp_path / "b"
+    assert train_supernet(TrainConfig(out=str(out_b), **cfg), progress=False, log=lambda *_: None,
+                          stop_after_epochs=1) is None
+    assert train_supernet(TrainConfig(out=str(out_b), **cfg), resume=True, progress=False, log=lambda *_: None,
+                          stop_after_epochs=2) is None      # killed again after the teacher exists
+    resumed = train_supernet(TrainConfig(out=str(out_b), **cfg), resume=True, progress=False, log=lambda *_: None)
+    sa = torch.load(whole, weights_only=True)
+    sb = torch.load(resumed, weights_only=True)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    log_a = [json.loads(l) for l in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()]
+    log_b = [json.loads(l) for l in (out_b / "train_log.jsonl").read_text().splitlines()]
+    assert [(e["phase"], e["loss"]) for e in log_a] == [(e["phase"], e["loss"]) for e in log_b]
