@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from accelerators.errors import SpecError
 
 
@@ -241,6 +243,107 @@ def cmd_train_supernet(args) -> int:
     return 0
 
 
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def _genome_arg(text: str) -> dict:
+    from codesign.genome import DEFAULT_SPACE
+    if text == "max":
+        return DEFAULT_SPACE.max_genome()
+    if text == "min":
+        return DEFAULT_SPACE.min_genome()
+    return DEFAULT_SPACE.validate(text, where="--genome")
+
+
+def _eval_data(data: str, holdout: int = 5000, seed: int = 0):
+    from codesign.data import holdout_split, load_split
+    if not Path(data).exists():
+        raise SpecError("--data", "no such file or directory", data)
+    train = load_split(data, "train")
+    _, hold = holdout_split(train, min(holdout, len(train) // 2), seed=seed)
+    return hold, load_split(data, "test")
+
+
+def _weights(path) -> Path:
+    p = Path(path) if path else WEIGHTS_DIR / "supernet.pt"
+    if not p.is_file():
+        raise SpecError("--weights", "no trained supernet here (make one with: codesign train-supernet "
+                        "--data DIR --out DIR)", str(p))
+    return p
+
+
+def cmd_accuracy(args) -> int:
+    from codesign.predictor import BITS
+    genome = _genome_arg(args.genome)
+    if args.bits not in BITS:
+        raise SpecError("--bits", f"{args.bits} is not one of {list(BITS)}")
+    if args.data:
+        from codesign.accuracy import load_supernet, measure
+        net = load_supernet(_weights(args.weights))
+        hold, test = _eval_data(args.data)
+        top1, source = measure(net, genome, args.bits, hold.images, test.images, test.labels), "measured"
+    else:
+        from codesign.predictor import Predictor
+        pred = Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")
+        top1, source = float(pred.predict([genome], [args.bits])[0]), "predicted"
+    d = {"genome": genome, "bits": args.bits, "top1": round(top1, 3), "source": source}
+    print(json.dumps(d) if args.json else f"top-1 {top1:.2f}% ({source}, {args.bits}-bit)")
+    return 0
+
+
+def cmd_accuracy_data(args) -> int:
+    from codesign.accuracy import accuracy_dataset, load_supernet
+    net = load_supernet(_weights(args.weights))
+    hold, _ = _eval_data(args.data, holdout=args.holdout)
+    # measure on the second half of the held-out training images, calibrate on the first half
+    half = len(hold) // 2
+    rows = accuracy_dataset(net, hold.images[:half], hold.images[half:], hold.labels[half:], args.out,
+                            n=args.n, seed=args.seed, progress=not args.quiet)
+    print(f"{len(rows)} measured subnets in {args.out}")
+    return 0
+
+
+def _read_rows(path) -> list:
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError("--dataset", "no such file", str(p))
+    rows = []
+    for i, line in enumerate(p.read_text().splitlines()):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise SpecError(f"line {i + 1}", "not a JSON object", str(p)) from None
+    return rows
+
+
+def cmd_train_predictor(args) -> int:
+    from codesign.predictor import train_predictor
+    pred, m = train_predictor(_read_rows(args.dataset), seed=args.seed)
+    pred.save(args.out)
+    print(json.dumps({"heldout": m, "out": args.out}) if args.json else
+          f"held-out ({m['n']} subnets): Kendall tau {m['kendall_tau']:.3f}, Spearman {m['spearman']:.3f}, "
+          f"RMSE {m['rmse']:.2f} points; wrote {args.out}")
+    return 0
+
+
+def cmd_proxies(args) -> int:
+    from codesign.data import load_split
+    from codesign.proxies import correlations
+    rows = [r for r in _read_rows(args.dataset) if r.get("bits", 16) == args.bits][: args.n]
+    if len(rows) < 3:
+        raise SpecError("--dataset", f"needs at least 3 measured subnets at {args.bits} bits", args.dataset)
+    test = load_split(args.data, "test")
+    images = test.images[np.random.default_rng(args.seed).choice(len(test), 64, replace=False)]
+    res = correlations(rows, images, seed=args.seed, progress=not args.json)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(f"{'proxy':<10}{'Spearman':>10}{'Kendall':>10}   ({res['n']} subnets, {args.bits}-bit accuracy)")
+        for k in ("naswot", "synflow", "params", "macs"):
+            print(f"{k:<10}{res[k]['spearman']:>10.3f}{res[k]['kendall']:>10.3f}")
+    return 0
+
+
 def cmd_templates(args) -> int:
     from accelerators.spec import list_templates, load_architecture
     for name in list_templates():
@@ -297,6 +400,37 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke runs)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train_supernet)
+    a = sub.add_parser("accuracy", help="top-1 of one subnet: measured (--data) or predicted")
+    a.add_argument("--genome", required=True, help="JSON genome, or max / min")
+    a.add_argument("--bits", type=int, default=8)
+    a.add_argument("--data", help="data set root (train/test); measures on its test split")
+    a.add_argument("--weights", help="supernet state_dict (default: the shipped one)")
+    a.add_argument("--predictor", help="predictor .npz (default: the shipped one)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_accuracy)
+    ad = sub.add_parser("accuracy-data", help="measure random subnets for the predictor (resumable)")
+    ad.add_argument("--data", required=True)
+    ad.add_argument("--weights")
+    ad.add_argument("--out", required=True, help="JSONL file; re-running continues it")
+    ad.add_argument("--n", type=int, default=1000)
+    ad.add_argument("--holdout", type=int, default=5000)
+    ad.add_argument("--seed", type=int, default=0)
+    ad.add_argument("--quiet", action="store_true")
+    ad.set_defaults(func=cmd_accuracy_data)
+    tp = sub.add_parser("train-predictor", help="fit the accuracy predictor on measured subnets")
+    tp.add_argument("--dataset", required=True)
+    tp.add_argument("--out", required=True)
+    tp.add_argument("--seed", type=int, default=0)
+    tp.add_argument("--json", action="store_true")
+    tp.set_defaults(func=cmd_train_predictor)
+    px = sub.add_parser("proxies", help="zero-shot proxies' correlation with measured accuracy")
+    px.add_argument("--data", required=True)
+    px.add_argument("--dataset", required=True, help="measured subnets (accuracy-data output)")
+    px.add_argument("--bits", type=int, default=16)
+    px.add_argument("--n", type=int, default=200)
+    px.add_argument("--seed", type=int, default=0)
+    px.add_argument("--json", action="store_true")
+    px.set_defaults(func=cmd_proxies)
     t = sub.add_parser("templates", help="list the shipped accelerator templates")
     t.set_defaults(func=cmd_templates)
     return p

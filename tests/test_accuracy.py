@@ -1,0 +1,74 @@
+"""Accuracy measurement, the resumable measurement job, the predictor and the proxies, on tiny
+synthetic data and an untrained supernet (the shipped-checkpoint figures are checked elsewhere)."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[torch]')")
+
+from codesign.accuracy import accuracy_dataset, measure          # noqa: E402
+from codesign.cli import main                                    # noqa: E402
+from codesign.genome import DEFAULT_SPACE as S                   # noqa: E402
+from codesign.predictor import Predictor, encode, train_predictor  # noqa: E402
+from codesign.proxies import correlations, proxies               # noqa: E402
+from codesign.supernet import Supernet                           # noqa: E402
+
+RNG = np.random.default_rng(0)
+IMAGES = (RNG.random((40, 3, 32, 32)) * 255).astype(np.uint8)
+LABELS = RNG.integers(0, 10, 40)
+
+
+def test_measure_and_resumable_dataset(tmp_path):
+    torch.manual_seed(0)
+    net = Supernet().eval()
+    top1 = measure(net, S.min_genome(), 8, IMAGES[:20], IMAGES[20:], LABELS[20:], calib_batches=2, batch=10)
+    assert 0.0 <= top1 <= 100.0
+    out = tmp_path / "acc.jsonl"
+    kw = dict(progress=False, seed=1)
+    rows3 = accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], out, n=3, **kw)
+    with open(out, "a") as fh:
+        fh.write('{"genome": {"ks": [3')                 # a torn line, as after kill -9
+    rows5 = accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], out, n=5, **kw)
+    assert len(rows5) == 5 and rows5[:3] == rows3
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    assert len(lines) == 5 and len({json.dumps(l["genome"]) + str(l["bits"]) for l in lines}) == 5
+
+
+def _synthetic_rows(n, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        g = S.canonical(S.sample(rng))
+        b = int(rng.choice([4, 6, 8, 16]))
+        used = [i for _, i in S.active_blocks(g)]
+        top1 = (70 + 0.4 * sum(g["e"][i] for i in used) / 4 + 0.3 * sum(g["ks"][i] for i in used) / 7
+                + 0.15 * (g["r"] - 24) - (6.0 if b == 4 else 1.0 if b == 6 else 0.0))
+        rows.append({"genome": g, "bits": b, "top1": top1 + rng.normal(0, 0.2)})
+    return rows
+
+
+def test_predictor_learns_and_round_trips(tmp_path):
+    rows = _synthetic_rows(400)
+    pred, m = train_predictor(rows, seed=0, epochs=150)
+    assert m["kendall_tau"] > 0.8 and m["rmse"] < 1.0
+    f = tmp_path / "p.npz"
+    pred.save(f)
+    again = Predictor.load(f)
+    gs = [r["genome"] for r in rows[:10]]
+    assert np.allclose(pred.predict(gs, 8), again.predict(gs, 8))
+    assert encode([S.max_genome()], [8]).shape[1] == pred.meta["features"]
+    code = main(["accuracy", "--genome", "max", "--bits", "8", "--predictor", str(f), "--json"])
+    assert code == 0
+
+
+def test_proxies_are_finite_and_rank(tmp_path):
+    imgs = IMAGES[:16]
+    p_small = proxies(S.min_genome(), imgs)
+    p_big = proxies(S.max_genome(), imgs)
+    for p in (p_small, p_big):
+        assert all(np.isfinite(v) for v in p.values())
+    assert p_big["params"] > p_small["params"] and p_big["macs"] > p_small["macs"]
+    rows = _synthetic_rows(6, seed=3)
+    res = correlations(rows, imgs)
+    assert res["n"] == 6 and -1 <= res["naswot"]["spearman"] <= 1
