@@ -62,7 +62,8 @@ def _pos(v, where, integer=False, allow_none=False):
 
 def build_architecture(spec: dict, *, pe_array: tuple[int, int] | None = None, bits: dict | None = None,
                        sizes_kib: dict | None = None, dram_type: str | None = None,
-                       dataflow: str | None = None, where: str = "architecture") -> Architecture:
+                       dram_bandwidth: float | None = None, dataflow: str | None = None,
+                       where: str = "architecture") -> Architecture:
     """Architecture from our spec dict; keyword overrides are what a co-search mutates."""
     from . import energy as tables
     _check_keys(spec, ARCH_KEYS, where)
@@ -144,6 +145,8 @@ def build_architecture(spec: dict, *, pe_array: tuple[int, int] | None = None, b
             area = float(lv["area_um2"])
         bw = lv.get("bandwidth") or {}
         _check_keys(bw, {"read", "write"}, f"{lw}.bandwidth")
+        if kind == "dram" and dram_bandwidth is not None:
+            bw = {"read": dram_bandwidth, "write": dram_bandwidth}
         levels.append(Level(
             name=str(lv["name"]), kind=kind, size_words=size, word_bits=wb, width_bits=width,
             instances=mx * my, mesh_x=mx, mesh_y=my,

@@ -344,6 +344,46 @@ def cmd_proxies(args) -> int:
     return 0
 
 
+def cmd_search(args) -> int:
+    from codesign.cosearch import Evaluator, front_table, run_search
+    from codesign.space import OBJECTIVES, load_space
+    space = load_space(args.space)
+    objectives = tuple(o.strip() for o in args.objectives.split(",")) if args.objectives else space.objectives
+    for o in objectives:
+        if o not in OBJECTIVES:
+            raise SpecError("--objectives", f"unknown objective {o!r} (one of {', '.join(OBJECTIVES)})")
+    if args.accuracy == "predictor":
+        from codesign.predictor import Predictor
+        pred = Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")
+        accuracy = lambda net, bits: float(pred.predict([net], [bits])[0])
+    elif args.accuracy == "measured":
+        if not args.data:
+            raise SpecError("--data", "required with --accuracy measured")
+        from codesign.accuracy import load_supernet, measure
+        net_w = load_supernet(_weights(args.weights))
+        hold, test = _eval_data(args.data)
+        accuracy = lambda net, bits: measure(net_w, net, bits, hold.images, test.images, test.labels)
+    else:
+        if not args.data:
+            raise SpecError("--data", "required with --accuracy naswot (a batch of images)")
+        from codesign.data import load_split
+        from codesign.proxies import proxies
+        imgs = load_split(args.data, "test").images[:64]
+        accuracy = lambda net, bits: proxies(net, imgs)["naswot"]
+    ev = Evaluator(space, accuracy, mapper_budget=args.mapper_budget)
+    res = run_search(space, ev, algorithm=args.algorithm, budget=args.budget, population=args.population,
+                     seed=args.seed, objectives=objectives, progress=not args.quiet)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    front = front_table(res.front())
+    front.to_csv(out / "front.csv", index=False)
+    front_table(res.rows).to_csv(out / "all.csv", index=False)
+    cols = ["id", "top1_pct", "latency_ms", "energy_uj", "area_mm2", "hw_pe_x", "hw_pe_y", "hw_bits", "hw_dataflow"]
+    print(front[cols].sort_values("latency_ms").to_string(index=False))
+    print(f"{len(res.rows)} candidates in {res.seconds:.1f} s; front of {len(front)} written to {out / 'front.csv'}")
+    return 0
+
+
 def cmd_templates(args) -> int:
     from accelerators.spec import list_templates, load_architecture
     for name in list_templates():
@@ -431,6 +471,21 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("--seed", type=int, default=0)
     px.add_argument("--json", action="store_true")
     px.set_defaults(func=cmd_proxies)
+    se = sub.add_parser("search", help="joint network-accelerator search (NSGA-II or random)")
+    se.add_argument("--space", help="search space YAML (default specs/spaces/default.yaml)")
+    se.add_argument("--objectives", help="comma list of accuracy, latency, energy, edp, area")
+    se.add_argument("--budget", type=int, default=200, help="candidate evaluations")
+    se.add_argument("--population", type=int, default=24)
+    se.add_argument("--algorithm", choices=("nsga2", "random"), default="nsga2")
+    se.add_argument("--accuracy", choices=("predictor", "measured", "naswot"), default="predictor")
+    se.add_argument("--predictor")
+    se.add_argument("--weights")
+    se.add_argument("--data")
+    se.add_argument("--mapper-budget", type=int, default=1500, help="mapper evaluations per layer shape")
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--out", default="runs/search")
+    se.add_argument("--quiet", action="store_true")
+    se.set_defaults(func=cmd_search)
     t = sub.add_parser("templates", help="list the shipped accelerator templates")
     t.set_defaults(func=cmd_templates)
     return p

@@ -1,0 +1,83 @@
+"""Co-search building blocks: the joint space (encode/mutate/crossover keep validity, bad space
+files are rejected by field), NSGA-II ranking against pymoo, and a small seeded search."""
+import json
+
+import numpy as np
+import pytest
+
+from accelerators.errors import SpecError
+from codesign.cosearch import Evaluator, front_table, objective_matrix, run_search
+from codesign.nsga2 import crowding_distance, hypervolume, non_dominated_fronts
+from codesign.space import load_space
+
+
+def test_joint_genomes_stay_valid():
+    space = load_space()
+    rng = np.random.default_rng(0)
+    g = space.sample(rng)
+    for _ in range(200):
+        h = space.mutate(g, rng, 0.3)
+        space.validate(json.loads(json.dumps(h)))          # JSON round trip and validity
+        c = space.crossover(g, h, rng)
+        space.validate(c)
+        g = c
+    arch = space.hw.architecture(g["hw"])
+    assert arch.num_pes == g["hw"]["pe_x"] * g["hw"]["pe_y"]
+    assert arch.bits["weights"] == g["hw"]["bits"]
+
+
+@pytest.mark.parametrize("text, field", [
+    ("hardware: {template: nope_like}", "architecture"),
+    ("hardware: {template: eyeriss_like, pe_x: {min: 4, max: 2}}", "hardware.pe_x"),
+    ("colour: red", "colour"),
+    ("hardware: {template: eyeriss_like, pe_x: [4], pe_y: [4], bits: [8], dram_bw: [4], dataflow: [sideways],"
+     " dram_type: [LPDDR4]}", "hardware.dataflow"),
+    ("hardware: {template: eyeriss_like, pe_x: [4], pe_y: [4], bits: [8], dram_bw: [4], dataflow: [free],"
+     " dram_type: [LPDDR4], sizes_kib: {L9: [1]}}", "hardware.sizes_kib.L9"),
+    ("hardware: {template: eyeriss_like, pe_x: [4], pe_y: [4], bits: [8], dram_bw: [4], dataflow: [free],"
+     " dram_type: [LPDDR4]}\nconstraints: {area_mm2: -1}", "constraints.area_mm2"),
+])
+def test_bad_space_files(tmp_path, text, field):
+    f = tmp_path / "space.yaml"
+    f.write_text(text)
+    with pytest.raises(SpecError) as e:
+        load_space(f)
+    assert field in e.value.field and str(f) in str(e.value) or field in str(e.value)
+
+
+def test_non_dominated_sort_agrees_with_pymoo():
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+    rng = np.random.default_rng(1)
+    for trial in range(20):
+        F = rng.integers(0, 6, size=(40, 3)).astype(float)     # ties on purpose
+        ours = [sorted(f.tolist()) for f in non_dominated_fronts(F)]
+        theirs = [sorted(f.tolist()) for f in NonDominatedSorting().do(F)]
+        assert ours == theirs
+    d = crowding_distance(np.array([[0, 3], [1, 2], [2, 1], [3, 0]], float))
+    assert np.isinf(d[0]) and np.isinf(d[3]) and d[1] == pytest.approx(4 / 3)
+    assert hypervolume(np.array([[1, 2], [2, 1]]), np.array([3, 3])) == pytest.approx(3.0)
+
+
+def test_constrained_domination():
+    F = np.array([[0.0, 0.0], [5.0, 5.0], [1.0, 1.0]])
+    fronts = non_dominated_fronts(F, violation=np.array([0.5, 0.0, 0.1]))
+    assert fronts[0].tolist() == [1] and fronts[1].tolist() == [2] and fronts[2].tolist() == [0]
+
+
+def test_small_search_is_seeded_and_writes_a_front():
+    space = load_space()
+    acc = lambda net, bits: 70 + sum(net["e"]) / 16 + net["r"] / 8 - (5 if bits == 4 else 0)
+    runs = []
+    for _ in range(2):
+        ev = Evaluator(space, acc, mapper_budget=300)
+        runs.append(run_search(space, ev, budget=8, population=4, seed=3))
+    a, b = runs
+    assert [r["genome"] for r in a.rows] == [r["genome"] for r in b.rows]
+    assert [r["metrics"] for r in a.rows] == [r["metrics"] for r in b.rows]
+    front = a.front()
+    assert 1 <= len(front) <= 8
+    F = objective_matrix(front, a.objectives)
+    assert not any(np.all(F[i] <= F[j]) and np.any(F[i] < F[j]) for i in range(len(F)) for j in range(len(F)))
+    table = front_table(front)
+    assert {"net_ks_0", "net_r", "hw_pe_x", "hw_size_GlobalBuffer_kib", "top1_pct", "latency_ms",
+            "energy_uj", "area_mm2"} <= set(table.columns)
