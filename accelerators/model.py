@@ -168,11 +168,13 @@ def _evaluate_chunk(arch: Architecture, work: Workload, batch: MappingBatch) -> 
     n_seq = np.empty((M, B), np.int64)
     sc_seq = np.empty((M, B), np.int64)
     d_seq = np.empty((M, B), np.int64)
+    col = np.arange(B)
     for k, l in enumerate(range(L - 1, -1, -1)):
         rows = slice(k * D, (k + 1) * D)
         d_seq[rows] = perm[l]
-        n_seq[rows] = np.take_along_axis(tf[l], perm[l], 0)
-        sc_seq[rows] = np.take_along_axis(inner[l] * sf[l], perm[l], 0)
+        flat = perm[l] * B + col                                      # gather along dims, per column
+        n_seq[rows] = tf[l].ravel().take(flat)
+        sc_seq[rows] = (inner[l] * sf[l]).ravel().take(flat)
     active = n_seq >= 2
     n_after = np.empty((M, B), np.int64)                              # prod of n over outer loops
     n_after[M - 1] = 1
@@ -181,6 +183,7 @@ def _evaluate_chunk(arch: Architecture, work: Workload, batch: MappingBatch) -> 
     # Per level: its innermost non-trivial loop above (i1) and W_i = (n_i - 1) * prod_{k>i} n_k
     # for the loops outside i1. These do not depend on the data space.
     W = (n_seq - 1) * n_after          # zero for trivial loops
+    sc_act = sc_seq * active
     above = []
     for l in range(1, L):
         start = (L - l) * D
@@ -207,7 +210,7 @@ def _evaluate_chunk(arch: Architecture, work: Workload, batch: MappingBatch) -> 
         full_axis = C @ (np.array([work.bounds[d] for d in work.dims]) - 1) + 1
         radix = np.concatenate([[1], np.cumprod(2 * full_axis + 1)[:-1]]).astype(np.int64)
         code_of_dim = radix @ C                                       # (D,)
-        s_code = code_of_dim[d_seq] * sc_seq * active                 # (M, B)
+        s_code = code_of_dim.take(d_seq) * sc_act                      # (M, B)
         # U_i = s_i - sum_{k<i} s_k: for the loops above level l, T_i = U_i + (sum_{k<start} s_k),
         # so T_i == T_i1 exactly when U_i == U_i1. Loops inside i1 are trivial (W = 0) and i1
         # itself always matches: X = sum over matches of W, minus W_i1.
@@ -217,7 +220,7 @@ def _evaluate_chunk(arch: Architecture, work: Workload, batch: MappingBatch) -> 
             np.subtract(s_code[i], acc, out=U[i])
             acc += s_code[i]
         for l, (start, any_act, g, n1, nout, w1, d1, sc1) in zip(range(1, L), above):
-            X = np.einsum("mb,mb->b", W[start:], U[start:] == U[g, ar]) - w1
+            X = np.where(U[start:] == U[g, ar], W[start:], 0).sum(axis=0) - w1
             # T_i1 = s_i1 (no non-trivial loop inside it): its overlap with the old tile per axis
             tile = size[l]
             kept = np.ones(B, np.int64)
