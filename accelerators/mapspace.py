@@ -4,7 +4,8 @@ and (when small) enumerates mappings, always as batches; it never evaluates them
 from __future__ import annotations
 
 import itertools
-from math import factorial, prod
+from functools import lru_cache
+from math import comb, factorial, prod
 
 import numpy as np
 
@@ -18,15 +19,23 @@ from .workload import Workload
 T, X, Y = 0, 1, 2
 
 
-def _divisor_splits(n: int, k: int):
+@lru_cache(maxsize=4096)
+def _divisor_splits(n: int, k: int) -> tuple:
     """All ordered k-tuples of positive integers whose product is n."""
     if k == 1:
-        yield (n,)
-        return
-    for d in range(1, n + 1):
-        if n % d == 0:
-            for rest in _divisor_splits(n // d, k - 1):
-                yield (d,) + rest
+        return ((n,),)
+    return tuple((d,) + rest for d in _divisors(n) for rest in _divisor_splits(n // d, k - 1))
+
+
+@lru_cache(maxsize=4096)
+def _divisors(n: int) -> tuple:
+    return tuple(d for d in range(1, n + 1) if n % d == 0)
+
+
+def _count_splits(n: int, k: int) -> int:
+    """len(_divisor_splits(n, k)) in closed form: prod over prime powers p^a of C(a+k-1, k-1)."""
+    primes = prime_factors(n)
+    return prod(comb(primes.count(p) + k - 1, k - 1) for p in set(primes))
 
 
 class MapSpace:
@@ -82,6 +91,8 @@ class MapSpace:
                 raise MappingError(f"constraints.factors.{d}",
                                    f"no valid mapping: {d}={work.bounds[d]} has no level left to iterate it")
         self.primes = [prime_factors(int(r)) for r in self.rest]
+        # every factor a slot can take divides some dimension's remaining bound
+        self.cands = sorted({d for r in self.rest for d in _divisors(int(r)) if d > 1})
         self.max_value = int(max(work.bounds.values()))
         self._prime_table()
 
@@ -159,7 +170,7 @@ class MapSpace:
                     lj = left[r, j]
                     f = np.ones(n, np.int64)
                     # largest divisor of lj that fits in room, then sometimes a smaller one
-                    for cand in range(2, int(self.rest.max()) + 1):
+                    for cand in self.cands:
                         ok = (lj % cand == 0) & (cand <= room)
                         f = np.where(ok, cand, f)
                     shrink = rng.random(n) < 0.3
@@ -336,8 +347,8 @@ class MapSpace:
         orders of each level's non-trivial free loops, times free keep choices. Counting stops
         once it passes ``limit``."""
         keeps = 2 ** int(self.keep_free.sum())
-        per_dim = self._factor_choices()
-        bound = prod(len(c[1]) for c in per_dim) * keeps
+        bound = prod(_count_splits(int(self.rest[j]), int(self.free[:, j, :].sum())) if self.free[:, j, :].any()
+                     else 1 for j in range(self.D)) * keeps
         if limit is not None and bound > 50 * limit:
             return bound            # far too many factor splits to walk: not enumerable
         total = 0
