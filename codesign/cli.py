@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from accelerators.errors import SpecError
+from codesign.artifacts import WEIGHTS_DIR
 
 
 def _load_inputs(files):
@@ -243,9 +244,6 @@ def cmd_train_supernet(args) -> int:
     return 0
 
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
-
 def _genome_arg(text: str) -> dict:
     from codesign.genome import DEFAULT_SPACE
     if text == "max":
@@ -256,20 +254,13 @@ def _genome_arg(text: str) -> dict:
 
 
 def _eval_data(data: str, holdout: int = 5000, seed: int = 0):
-    from codesign.data import holdout_split, load_split
-    if not Path(data).exists():
-        raise SpecError("--data", "no such file or directory", data)
-    train = load_split(data, "train")
-    _, hold = holdout_split(train, min(holdout, len(train) // 2), seed=seed)
-    return hold, load_split(data, "test")
+    from codesign.artifacts import eval_split
+    return eval_split(data, holdout, seed)
 
 
 def _weights(path) -> Path:
-    p = Path(path) if path else WEIGHTS_DIR / "supernet.pt"
-    if not p.is_file():
-        raise SpecError("--weights", "no trained supernet here (make one with: codesign train-supernet "
-                        "--data DIR --out DIR)", str(p))
-    return p
+    from codesign.artifacts import supernet_path
+    return supernet_path(path)
 
 
 def cmd_accuracy(args) -> int:
@@ -345,43 +336,39 @@ def cmd_proxies(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from codesign.cosearch import Evaluator, front_table, run_search
-    from codesign.space import OBJECTIVES, load_space
-    space = load_space(args.space)
-    objectives = tuple(o.strip() for o in args.objectives.split(",")) if args.objectives else space.objectives
-    for o in objectives:
-        if o not in OBJECTIVES:
-            raise SpecError("--objectives", f"unknown objective {o!r} (one of {', '.join(OBJECTIVES)})")
-    if args.accuracy == "predictor":
-        from codesign.predictor import Predictor
-        pred = Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")
-        accuracy = lambda net, bits: float(pred.predict([net], [bits])[0])
-    elif args.accuracy == "measured":
-        if not args.data:
-            raise SpecError("--data", "required with --accuracy measured")
-        from codesign.accuracy import load_supernet, measure
-        net_w = load_supernet(_weights(args.weights))
-        hold, test = _eval_data(args.data)
-        accuracy = lambda net, bits: measure(net_w, net, bits, hold.images, test.images, test.labels)
+    from codesign.run import resume_search, search_config, start_search
+    if args.resume:
+        out = Path(args.resume)
+        res = resume_search(out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     else:
-        if not args.data:
-            raise SpecError("--data", "required with --accuracy naswot (a batch of images)")
-        from codesign.data import load_split
-        from codesign.proxies import proxies
-        imgs = load_split(args.data, "test").images[:64]
-        accuracy = lambda net, bits: proxies(net, imgs)["naswot"]
-    ev = Evaluator(space, accuracy, mapper_budget=args.mapper_budget)
-    res = run_search(space, ev, algorithm=args.algorithm, budget=args.budget, population=args.population,
-                     seed=args.seed, objectives=objectives, progress=not args.quiet)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    front = front_table(res.front())
-    front.to_csv(out / "front.csv", index=False)
-    front_table(res.rows).to_csv(out / "all.csv", index=False)
-    cols = ["id", "top1_pct", "latency_ms", "energy_uj", "area_mm2", "hw_pe_x", "hw_pe_y", "hw_bits", "hw_dataflow"]
-    print(front[cols].sort_values("latency_ms").to_string(index=False))
-    print(f"{len(res.rows)} candidates in {res.seconds:.1f} s; front of {len(front)} written to {out / 'front.csv'}")
+        from codesign.evaluator import evaluator_config
+        from codesign.space import read_space
+        space_dict, name = read_space(args.space)
+        ev = evaluator_config(space_dict, name, args.accuracy, predictor=args.predictor, weights=args.weights,
+                              data=args.data, mapper_budget=args.mapper_budget)
+        if args.accuracy == "predictor":
+            from codesign.predictor import Predictor
+            Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")      # fail now, not in a worker
+        objectives = [o.strip() for o in args.objectives.split(",")] if args.objectives else None
+        cfg = search_config(ev, algorithm=args.algorithm, budget=args.budget, population=args.population,
+                            seed=args.seed, mutation=args.mutation, crossover=args.crossover, objectives=objectives,
+                            scalarize=args.scalarize, fixed_net=_genome_arg(args.net) if args.net else None)
+        out = Path(args.out)
+        res = start_search(out, cfg, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+    _print_front(res, out)
     return 0
+
+
+def _print_front(res, out: Path) -> None:
+    from codesign.cosearch import front_table
+    front = front_table(res.front())
+    cols = [c for c in ["id", "top1_pct", "latency_ms", "energy_uj", "edp_uj_ms", "area_mm2", "hw_pe_x", "hw_pe_y",
+                        "hw_bits", "hw_dataflow", "net_r"] if c in front.columns]
+    if len(front):
+        print(front[cols].sort_values(cols[2] if len(cols) > 2 else "id").to_string(index=False))
+    hv = res.hypervolume[-1][2] if res.hypervolume else 0.0
+    print(f"{len(res.rows)} candidates ({res.evaluated} evaluated now, {len(res.rows) - res.evaluated} from the "
+          f"store) in {res.seconds:.1f} s; hypervolume {hv:.6g}; front of {len(front)} written to {out / 'front.csv'}")
 
 
 def cmd_templates(args) -> int:
@@ -471,19 +458,30 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("--seed", type=int, default=0)
     px.add_argument("--json", action="store_true")
     px.set_defaults(func=cmd_proxies)
-    se = sub.add_parser("search", help="joint network-accelerator search (NSGA-II or random)")
+    se = sub.add_parser("search", help="joint network-accelerator search (NSGA-II, scalarized, random, "
+                        "or the sequential / hardware-only baselines); resumable")
     se.add_argument("--space", help="search space YAML (default specs/spaces/default.yaml)")
     se.add_argument("--objectives", help="comma list of accuracy, latency, energy, edp, area")
     se.add_argument("--budget", type=int, default=200, help="candidate evaluations")
     se.add_argument("--population", type=int, default=24)
-    se.add_argument("--algorithm", choices=("nsga2", "random"), default="nsga2")
-    se.add_argument("--accuracy", choices=("predictor", "measured", "naswot"), default="predictor")
+    se.add_argument("--algorithm", choices=("nsga2", "scalar", "random", "sequential", "hw-only"), default="nsga2")
+    se.add_argument("--scalarize", help="with --algorithm scalar: acc-lat:alpha=A (top1 - A*latency_ms) or "
+                    "mnas:target_ms=T,w=-0.07 (top1*(latency/T)^w)")
+    se.add_argument("--net", help="with --algorithm hw-only: the fixed network (JSON genome, max or min; default max)")
+    se.add_argument("--mutation", type=float, default=0.15)
+    se.add_argument("--crossover", type=float, default=0.9)
+    se.add_argument("--accuracy", choices=("predictor", "measured", "naswot", "macs"), default="predictor",
+                    help="accuracy source: the shipped predictor, measured on the supernet (--data), or a "
+                    "zero-shot proxy (naswot needs --data; macs needs nothing)")
     se.add_argument("--predictor")
     se.add_argument("--weights")
     se.add_argument("--data")
     se.add_argument("--mapper-budget", type=int, default=1500, help="mapper evaluations per layer shape")
     se.add_argument("--seed", type=int, default=0)
-    se.add_argument("--out", default="runs/search")
+    se.add_argument("--out", default="runs/search", help="run directory (config.json, store.sqlite, front.csv)")
+    se.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own configuration")
+    se.add_argument("--workers", type=int, default=1, help="local worker processes")
+    se.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): evaluate on that cluster")
     se.add_argument("--quiet", action="store_true")
     se.set_defaults(func=cmd_search)
     t = sub.add_parser("templates", help="list the shipped accelerator templates")

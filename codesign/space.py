@@ -126,6 +126,16 @@ class JointSpace:
     constraints: tuple = ()       # ((key, limit), ...)
     objectives: tuple = ("accuracy", "latency", "energy")
     name: str = "default"
+    reference: tuple = ()         # ((objective, value), ...): hypervolume reference point
+    baseline: dict | None = field(default=None, hash=False, compare=False)   # a fixed hw genome
+
+    def reference_point(self, objectives) -> "np.ndarray":
+        """The hypervolume reference point in minimization form (accuracy negated)."""
+        ref = dict(self.reference)
+        missing = [o for o in objectives if o not in ref]
+        if missing:
+            raise SpecError("reference", f"no hypervolume reference for {', '.join(missing)}")
+        return np.array([-ref[o] if o == "accuracy" else ref[o] for o in objectives], float)
 
     def sample(self, rng) -> dict:
         return {"net": self.net.canonical(self.net.sample(rng)), "hw": self.hw.sample(rng)}
@@ -152,25 +162,36 @@ class JointSpace:
         return {"net": self.net.validate(g.get("net"), f"{where}.net"), "hw": self.hw.validate(g.get("hw"), f"{where}.hw")}
 
 
-def load_space(path=None) -> JointSpace:
-    """A joint space from YAML (default ``specs/spaces/default.yaml``); errors name file and field."""
+DEFAULT_REFERENCE = {"accuracy": 0.0, "latency": 100.0, "energy": 10_000.0, "edp": 1e6, "area": 100.0}
+SPACE_KEYS = ("network", "hardware", "constraints", "objectives", "reference", "baseline", "description")
+
+
+def read_space(path=None) -> tuple[dict, str]:
+    """(the space YAML as a dict, its name): what a run directory stores."""
     from accelerators.timeloop import load_yaml
     p = Path(path) if path else SPECS_DIR / "spaces" / "default.yaml"
     if not p.is_file():
         raise SpecError("space", "no such file", str(p))
     d = load_yaml(p)
     try:
-        return _space_from_dict(d, p.stem)
+        space_from_dict(d, p.stem)
     except SpecError as e:
         raise e.in_file(str(p))
+    return d, p.stem
 
 
-def _space_from_dict(d, name) -> JointSpace:
+def load_space(path=None) -> JointSpace:
+    """A joint space from YAML (default ``specs/spaces/default.yaml``); errors name file and field."""
+    d, name = read_space(path)
+    return space_from_dict(d, name)
+
+
+def space_from_dict(d, name="space") -> JointSpace:
     if not isinstance(d, dict):
         raise SpecError("space", "must be a mapping with 'hardware'")
     for k in d:
-        if k not in ("network", "hardware", "constraints", "objectives", "description"):
-            raise SpecError(k, "unknown key (network, hardware, constraints, objectives)")
+        if k not in SPACE_KEYS:
+            raise SpecError(k, f"unknown key (one of {', '.join(SPACE_KEYS)})")
     hw = d.get("hardware")
     if not isinstance(hw, dict) or "template" not in hw:
         raise SpecError("hardware.template", "missing")
@@ -210,6 +231,16 @@ def _space_from_dict(d, name) -> JointSpace:
     for o in objs:
         if o not in OBJECTIVES:
             raise SpecError("objectives", f"unknown objective {o!r} (one of {', '.join(OBJECTIVES)})")
-    return JointSpace(HardwareSpace(tpath.stem, tuple(params), tuple(sizes), text),
-                      constraints=tuple((k, v) for k, v in cons.items() if v is not None), objectives=objs,
-                      name=name)
+    ref = dict(DEFAULT_REFERENCE)
+    for k, v in (d.get("reference") or {}).items():
+        if k not in OBJECTIVES:
+            raise SpecError(f"reference.{k}", f"unknown objective (one of {', '.join(OBJECTIVES)})")
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise SpecError(f"reference.{k}", f"must be a number, got {v!r}")
+        ref[k] = float(v)
+    hws = HardwareSpace(tpath.stem, tuple(params), tuple(sizes), text)
+    base = d.get("baseline")
+    if base is not None:
+        base = hws.validate(_plain(base), "baseline")
+    return JointSpace(hws, constraints=tuple((k, v) for k, v in cons.items() if v is not None), objectives=objs,
+                      name=name, reference=tuple(sorted(ref.items())), baseline=base)

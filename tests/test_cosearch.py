@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from accelerators.errors import SpecError
-from codesign.cosearch import Evaluator, front_table, objective_matrix, run_search
+from codesign.cosearch import front_table, objective_matrix, run_search
+from codesign.evaluator import Evaluator
 from codesign.nsga2 import crowding_distance, hypervolume, non_dominated_fronts
 from codesign.space import load_space
 
