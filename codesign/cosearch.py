@@ -24,6 +24,9 @@ from .store import genome_key
 OBJECTIVE_COLUMNS = {"accuracy": ("top1_pct", -1.0), "latency": ("latency_ms", 1.0),
                      "energy": ("energy_uj", 1.0), "edp": ("edp_uj_ms", 1.0), "area": ("area_mm2", 1.0)}
 ALGORITHMS = ("nsga2", "scalar", "random")
+HW_ORDER = ["pe_x", "pe_y", "bits", "dataflow", "dram_type", "dram_bw", "sizes_kib"]
+METRIC_ORDER = ["top1_pct", "latency_ms", "energy_uj", "edp_uj_ms", "area_mm2", "onchip_kib", "macs", "utilization",
+                "violation"]
 WORST = 1e30               # objective value of a failed candidate (finite, so crowding stays defined)
 
 
@@ -276,12 +279,14 @@ def front_table(rows) -> "pandas.DataFrame":
         for key in ("ks", "e", "d"):
             rec.update({f"net_{key}_{i}": v for i, v in enumerate(g["net"][key])})
         rec["net_r"] = g["net"]["r"]
-        for k, v in g["hw"].items():
+        hw = g["hw"]
+        for k in sorted(hw, key=lambda k: (HW_ORDER.index(k) if k in HW_ORDER else len(HW_ORDER), k)):
             if k == "sizes_kib":
-                rec.update({f"hw_size_{lv}_kib": s for lv, s in v.items()})
+                rec.update({f"hw_size_{lv}_kib": s for lv, s in hw[k].items()})
             else:
-                rec[f"hw_{k}"] = v
-        rec.update({k: v for k, v in m.items()})
+                rec[f"hw_{k}"] = hw[k]
+        for k in sorted(m, key=lambda k: (METRIC_ORDER.index(k) if k in METRIC_ORDER else len(METRIC_ORDER), k)):
+            rec[k] = m[k]
         rec["genome_json"] = json.dumps(g, sort_keys=True)
         recs.append(rec)
     return pd.DataFrame(recs)

@@ -66,7 +66,7 @@ def start_search(directory, config: dict, *, workers: int = 1, scheduler=None, p
     else:
         d.mkdir(parents=True, exist_ok=True)
         tmp = cp.with_suffix(".tmp")
-        tmp.write_text(json.dumps(config, indent=2, sort_keys=True))
+        tmp.write_text(json.dumps(config, indent=2))
         tmp.replace(cp)
     return _execute(d, config, workers=workers, scheduler=scheduler, progress=progress)
 

@@ -218,6 +218,8 @@ def space_from_dict(d, name="space") -> JointSpace:
         if not all(isinstance(v, (int, float)) and v > 0 for v in vals):
             raise SpecError(f"hardware.sizes_kib.{lv}", "sizes must be positive")
         sizes.append((lv, vals))
+    order = [l.name for l in arch0.levels]
+    sizes.sort(key=lambda item: order.index(item[0]))     # template order, whatever the YAML order
     for k in hw:
         if k not in NUMERIC + CATEGORICAL + ("template", "sizes_kib"):
             raise SpecError(f"hardware.{k}", "unknown parameter")
