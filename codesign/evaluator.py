@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from accelerators.errors import MappingError, SpecError
-from accelerators.network import MappingCache, evaluate_network
+from accelerators.network import MappingCache, network_totals
 
 from .genome_layers import genome_layers
 from .space import JointSpace, space_from_dict
@@ -36,12 +36,19 @@ class Evaluator:
         self.cache = cache or MappingCache()
         self.seconds = 0.0
         self.count = 0
+        self._layers: dict = {}
+
+    def layers(self, net: dict) -> list:
+        key = json.dumps(net, sort_keys=True)
+        got = self._layers.get(key)
+        if got is None:
+            got = self._layers[key] = genome_layers(net)
+        return got
 
     def hardware(self, hw: dict, net: dict) -> dict:
         """Latency, energy, EDP, area and on-chip memory of ``net`` on ``hw`` (mapped)."""
         arch = self.space.hw.architecture(hw)
-        res = evaluate_network(genome_layers(net), arch, "dataflow", budget=self.mapper_budget, cache=self.cache)
-        tot = res.totals
+        tot = network_totals(self.layers(net), arch, "dataflow", budget=self.mapper_budget, cache=self.cache)
         m = {"latency_ms": 1e3 * tot["latency_s"], "energy_uj": tot["energy_pj"] / 1e6,
              "area_mm2": arch.area_um2() / 1e6, "onchip_kib": onchip_kib(arch), "macs": int(tot["macs"]),
              "utilization": float(tot["utilization"])}

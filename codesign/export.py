@@ -212,6 +212,9 @@ def evaluate_design(directory, design_id) -> dict:
     arch = space.hw.architecture(hw)
     layers = genome_layers(net)
     nr = evaluate_network(layers, arch, "dataflow", budget=budget, cache=cache)   # all cache hits
+    from accelerators.constraints import dataflow_constraints
+    mappings = [cache.get_or_map(l.work, arch, dataflow_constraints(arch, l.work), objective="edp", budget=budget,
+                                 seed=0)[0].mapping for l in layers]        # the same entries again
     stored = row["metrics"]
     mismatch = {}
     for k, v in metrics.items():
@@ -220,7 +223,7 @@ def evaluate_design(directory, design_id) -> dict:
             mismatch[k] = (s, v)
     metrics = {"top1_pct": stored.get("top1_pct"), **metrics, "violation": stored.get("violation")}
     return {"cfg": cfg, "result": res, "row": row, "space": space, "arch": arch, "layers": layers, "network": nr,
-            "metrics": metrics, "mismatch": mismatch}
+            "mappings": mappings, "metrics": metrics, "mismatch": mismatch}
 
 
 def layer_bits(arch, work) -> dict | None:
@@ -251,8 +254,45 @@ def _explicit_keeps(entries: list, arch, work) -> list:
     return sorted(entries, key=lambda e: (order.get(e["target"], 99), kind.get(e.get("type"), 2)))
 
 
+def timeloop_architecture(arch):
+    """The architecture as Timeloop can map it: below every level that fans out in both X and Y
+    a dummy level (as in Timeloop's own Eyeriss example) takes the Y fan-out, so that one
+    dimension may be split across X and Y (Timeloop allows one spatial factor per dimension and
+    level). Returns (architecture, indices of the split levels); energy and cycles are unchanged."""
+    from accelerators.arch import Level
+    levels, split = [], []
+    names = {lv.name for lv in arch.levels} | {arch.compute.name}
+    for i, lv in enumerate(arch.levels):
+        levels.append(lv)
+        fx, fy = arch.fanout(i)
+        if fx > 1 and fy > 1:
+            split.append(i)
+            name = "DummyBuffer"
+            while name in names:
+                name = f"DummyBuffer_{lv.name}" if name == "DummyBuffer" else name + "_"
+            names.add(name)
+            levels.append(Level(name=name, kind="dummy", size_words=None, word_bits=lv.word_bits,
+                                instances=lv.instances * fx, mesh_x=lv.mesh_x * fx, mesh_y=lv.mesh_y))
+    return replace(arch, levels=tuple(levels)), split
+
+
+def timeloop_mapping(mapping, split: list):
+    """``mapping`` for ``timeloop_architecture``: the Y spatial factors of a split level move to
+    its dummy level."""
+    from accelerators.mapping import LevelMapping, Mapping
+    out = []
+    for i, lm in enumerate(mapping.levels):
+        if i in split:
+            out.append(replace(lm, spatial_y={}, spatial_permutation=()))
+            out.append(LevelMapping(temporal={}, permutation=(), spatial_y=dict(lm.spatial_y)))
+        else:
+            out.append(lm)
+    return Mapping(tuple(out))
+
+
 def arch_document(arch) -> dict:
-    """Timeloop v0.4 architecture + ERT + ART of one of our architectures."""
+    """Timeloop v0.4 architecture + ERT + ART of one of our architectures (already passed
+    through ``timeloop_architecture``)."""
     from accelerators.timeloop import architecture_to_timeloop, ert_to_timeloop
     a = architecture_to_timeloop(arch)
     # the clock also at the top level, where accelerators.timeloop reads it back
@@ -283,7 +323,11 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
     subnet into ``outdir``. Returns ``design.json``'s content."""
     import yaml
 
+    from accelerators.model import evaluate
+    from accelerators.timeloop import architecture_from_timeloop, mapping_from_timeloop, mapping_to_timeloop, \
+        parse_art, parse_ert
     from accelerators.workload import to_timeloop as problem_to_timeloop
+
     from .artifacts import WEIGHTS_DIR
     explicit_weights = weights is not None
     wpath = Path(weights) if weights else WEIGHTS_DIR / "supernet.pt"
@@ -294,22 +338,48 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
         raise SpecError("--to", "exists and is not a directory", str(out))
     d = evaluate_design(directory, design_id)
     arch, nr, row = d["arch"], d["network"], d["row"]
+    tl_arch, split = timeloop_architecture(arch)
+    dummies = [lv.name for lv in tl_arch.levels if lv.name not in {l.name for l in arch.levels}]
     out.mkdir(parents=True, exist_ok=True)
     (out / "layers").mkdir(exist_ok=True)
-    (out / "arch.yaml").write_text(yaml.safe_dump(arch_document(arch), sort_keys=False))
+    for f in list((out / "layers").glob("[0-9]*_*.yaml")) + [out / "subnet.pt", out / "subnet.onnx"]:
+        if f.is_file():                                   # a previous export into the same folder
+            f.unlink()
+    arch_doc = arch_document(tl_arch)
+    head = (f"# design {row['id']} of {Path(directory).resolve()}: {arch.name}, {arch.compute.mesh_x}x"
+            f"{arch.compute.mesh_y} MACs, {arch.dataflow}, {arch.clock_ghz:g} GHz\n")
+    (out / "arch.yaml").write_text(head + "# Timeloop v0.4 architecture, ERT (pJ per action) and ART (um^2)"
+                                   + (f"; {', '.join(dummies)}: a dummy level taking the Y fan-out" if dummies else "")
+                                   + "\n" + yaml.safe_dump(arch_doc, sort_keys=False))
+    # read back as the files will be read: every layer must give the run's energy and cycles
+    back = architecture_from_timeloop(arch_doc["architecture"], parse_ert(arch_doc["ERT"]), parse_art(arch_doc["ART"]))
     width = max(2, len(str(len(d["layers"]) - 1)))
-    layers_out = []
-    for i, (layer, r) in enumerate(zip(d["layers"], nr.rows)):
+    layers_out, unverified = [], []
+    for i, (layer, r, m) in enumerate(zip(d["layers"], nr.rows, d["mappings"])):
         fname = f"layers/{i:0{width}d}_{_safe(layer.name)}.yaml"
         bits = layer_bits(arch, layer.work)
+        entries = _explicit_keeps(mapping_to_timeloop(timeloop_mapping(m, split), tl_arch, layer.work),
+                                  tl_arch, layer.work)
         ext = {"layer": layer.name, "bits": bits, "energy_pj": float(r["energy_pj"]), "cycles": int(r["cycles"]),
-               "macs": int(r["macs"]), "utilization": float(r["utilization"]),
-               "note": "Timeloop keeps one datawidth per level: these per-data-space bit-widths are this "
-                       "design's (codesign.export.load_layer applies them)"}
-        doc = {"problem": problem_to_timeloop(layer.work), "mapping": _explicit_keeps(r["mapping"], arch, layer.work),
-               "codesign": ext}
-        (out / fname).write_text(yaml.safe_dump(doc, sort_keys=False))
-        layers_out.append({"file": fname, **{k: v for k, v in r.items() if k != "mapping"}})
+               "macs": int(r["macs"]), "utilization": float(r["utilization"])}
+        doc = {"problem": problem_to_timeloop(layer.work), "mapping": entries, "codesign": ext}
+        (out / fname).write_text(
+            f"# layer {layer.name} of design {row['id']}: Timeloop v0.4 problem + mapping, use with ../arch.yaml\n"
+            "# codesign.bits: this design's bits per data space (Timeloop keeps one datawidth per level;\n"
+            "# codesign.export.load_layer applies them); energy_pj / cycles: what the run's model gives\n"
+            + yaml.safe_dump(doc, sort_keys=False))
+        work = replace(layer.work, bits=bits or {})
+        try:
+            ev = evaluate(back, work, mapping_from_timeloop(entries, back, work))
+            ok = ev.cycles == r["cycles"] and abs(ev.energy_pj - r["energy_pj"]) <= 1e-9 * r["energy_pj"]
+        except SpecError:
+            ok = False
+        if not ok:
+            unverified.append(layer.name)
+        layers_out.append({"file": fname, **{k: v for k, v in r.items() if k not in ("mapping", "cached")}})
+    if unverified:
+        log(f"warning: {len(unverified)} layer file(s) do not evaluate back to the run's numbers: "
+            f"{', '.join(unverified[:5])}")
     tot = dict(nr.totals)
     if d["mismatch"]:
         log(f"warning: recomputed metrics differ from the stored ones ({', '.join(d['mismatch'])}): the model or "
@@ -320,6 +390,11 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
               "mapper_budget": d["cfg"]["evaluator"]["mapper_budget"],
               "metrics_stored": row["metrics"], "metrics_recomputed": d["metrics"],
               "matches_store": not d["mismatch"],
+              "timeloop_files_verified": not unverified,
+              "timeloop_note": ("Timeloop keeps one datawidth per storage level; the per-data-space bit-widths of "
+                                "this design are in each layer file's 'codesign.bits' (codesign.export.load_layer "
+                                "applies them)" + (f"; {', '.join(dummies)} (dummy) takes the Y fan-out so that a dimension can be "
+                                                   "split across X and Y" if dummies else "")),
               "architecture": {"name": arch.name, "template": d["space"].hw.template, "clock_ghz": arch.clock_ghz,
                                "bits": dict(arch.bits), "dataflow": arch.dataflow,
                                "pe_array": [arch.compute.mesh_x, arch.compute.mesh_y],
@@ -347,7 +422,9 @@ def _load_supernet(path):
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as e:                       # pickle / zip errors of all kinds
-        raise SpecError("--weights", f"not a readable torch file ({type(e).__name__}: {e})", str(path)) from None
+        first = next((l.strip() for l in str(e).splitlines() if l.strip()), "")
+        raise SpecError("--weights", f"not a readable torch state_dict ({type(e).__name__}: {first[:120]})",
+                        str(path)) from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]                   # a training checkpoint
     net = Supernet()

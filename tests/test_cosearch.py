@@ -82,3 +82,53 @@ def test_small_search_is_seeded_and_writes_a_front():
     table = front_table(front)
     assert {"net_ks_0", "net_r", "hw_pe_x", "hw_size_GlobalBuffer_kib", "top1_pct", "latency_ms",
             "energy_uj", "area_mm2"} <= set(table.columns)
+
+
+def _fake_accuracy(net, bits):
+    return 70 + sum(net["e"]) / 16 + net["r"] / 8 + sum(net["d"]) / 4 - {4: 6, 6: 2, 8: 0.5}.get(bits, 0)
+
+
+def test_scalarized_search_returns_its_best_design():
+    from codesign.cosearch import parse_scalarize, scalar_score
+    space = load_space()
+    ev = Evaluator(space, _fake_accuracy, mapper_budget=150)
+    res = run_search(space, ev, algorithm="scalar", scalarize="acc-lat:alpha=2", budget=10, population=4, seed=1)
+    best = res.best()
+    sc = parse_scalarize("acc-lat:alpha=2")
+    assert res.front() == [best]
+    assert scalar_score(best["metrics"], sc) == max(scalar_score(r["metrics"], sc) for r in res.rows)
+    m = {"top1_pct": 80.0, "latency_ms": 4.0}
+    assert scalar_score(m, parse_scalarize("mnas:target_ms=2,w=-0.07")) == pytest.approx(80 * 2 ** -0.07)
+    assert scalar_score(m, sc) == pytest.approx(72.0)
+    for bad in ("mnas:w=1", "acc-lat:beta=1", "pareto", "acc-lat:alpha=x"):
+        with pytest.raises(SpecError, match="--scalarize"):
+            parse_scalarize(bad)
+
+
+def test_baselines_freeze_their_half_of_the_genome():
+    from codesign.cosearch import run_hardware_only, run_sequential
+    space = load_space()
+    ev = Evaluator(space, _fake_accuracy, mapper_budget=150)
+    seq = run_sequential(space, ev, budget=12, population=4, seed=2)
+    assert len(seq.rows) == 12
+    first, second = seq.rows[:6], seq.rows[6:]
+    assert all(r["genome"]["hw"] == space.baseline for r in first)           # NAS on the fixed accelerator
+    nets = {json.dumps(r["genome"]["net"], sort_keys=True) for r in second}
+    assert len(nets) == 1                                                    # then hardware for one network
+    best_first = max(first, key=lambda r: r["metrics"]["top1_pct"])
+    assert json.loads(nets.pop()) == best_first["genome"]["net"]
+    hw = run_hardware_only(space, ev, budget=8, population=4, seed=2)
+    assert {json.dumps(r["genome"]["net"], sort_keys=True) for r in hw.rows} == \
+        {json.dumps(space.net.canonical(space.net.max_genome()), sort_keys=True)}
+    gens = [g for g, _, _ in seq.hypervolume]
+    assert gens == sorted(gens) and len(set(gens)) == len(gens)             # one record per generation
+
+
+def test_failed_candidates_are_ranked_last_not_dropped():
+    from codesign.cosearch import pareto_front
+    space = load_space()
+    good = {"id": 0, "genome": {}, "metrics": {"top1_pct": 80, "latency_ms": 1, "energy_uj": 1, "violation": 0.0}}
+    failed = {"id": 1, "genome": {}, "metrics": {"violation": 1e9, "error": "no valid mapping"}}
+    assert pareto_front([failed, good], space.objectives) == [good]
+    F = objective_matrix([failed], space.objectives)
+    assert np.isfinite(F).all()

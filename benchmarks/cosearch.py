@@ -1,0 +1,108 @@
+"""Joint co-search against its baselines at the same evaluation budget, over several seeds.
+
+For every seed: NSGA-II on the joint genome, the sequential design (NAS on the fixed Eyeriss-like
+accelerator with half the budget, then hardware search for the chosen network), and random search,
+all scored by the same evaluator (accuracy from the shipped predictor, latency / energy from the
+accelerator model with every layer mapped). Hypervolume of each run's feasible evaluated points
+against the space's reference point (moocore).
+
+Then the EDP reduction against the fixed baseline design (the Eyeriss-like point at 16 bits
+running the largest subnet): its EDP over that of the lowest-EDP joint design whose accuracy is at
+most 0.5 points below the baseline's; and the scoring throughput with the predictor and a warm
+mapping cache (every candidate of the runs scored again), next to the cold rate of the searches.
+
+    python3 benchmarks/cosearch.py                      # 5 seeds, budget 150 (about an hour)
+    python3 benchmarks/cosearch.py --smoke              # seconds: proxy accuracy, tiny budget
+
+The last lines are ``joint_beats_sequential: k/S``, ``joint_beats_random: k/S``,
+``edp_reduction_vs_eyeriss: X`` and ``candidates_per_min: N``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from accelerators.network import MappingCache  # noqa: E402
+from codesign.cosearch import front_hypervolume, run_search, run_sequential  # noqa: E402
+from codesign.evaluator import Evaluator, accuracy_function  # noqa: E402
+from codesign.space import load_space  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--budget", type=int, default=150)
+    p.add_argument("--population", type=int, default=16)
+    p.add_argument("--mapper-budget", type=int, default=1500)
+    p.add_argument("--accuracy", default="predictor", choices=("predictor", "macs"))
+    p.add_argument("--space")
+    p.add_argument("--smoke", action="store_true", help="tiny settings (CI): macs proxy, budget 8, 2 seeds")
+    a = p.parse_args(argv)
+    if a.smoke:
+        a.seeds, a.budget, a.population, a.mapper_budget, a.accuracy = 2, 8, 4, 100, "macs"
+    space = load_space(a.space)
+    accuracy = accuracy_function({"source": a.accuracy})
+    cache = MappingCache()
+    ev = Evaluator(space, accuracy, mapper_budget=a.mapper_budget, cache=cache)
+    objectives = space.objectives
+    ref = space.reference_point(objectives)
+    print(f"# space {space.name}: objectives {', '.join(objectives)}; budget {a.budget} per run, population "
+          f"{a.population}, mapper budget {a.mapper_budget}, accuracy from {a.accuracy}; reference point {ref.tolist()}")
+    methods = {
+        "joint": lambda s: run_search(space, ev, algorithm="nsga2", budget=a.budget, population=a.population, seed=s),
+        "sequential": lambda s: run_sequential(space, ev, budget=a.budget, population=a.population, seed=s),
+        "random": lambda s: run_search(space, ev, algorithm="random", budget=a.budget, population=a.population, seed=s),
+    }
+    hv = {m: [] for m in methods}
+    rows = {m: [] for m in methods}
+    cold_s, cold_n = 0.0, 0
+    for s in range(a.seeds):
+        for m, run in methods.items():
+            t0, n0 = ev.seconds, ev.count
+            res = run(s)
+            cold_s, cold_n = cold_s + ev.seconds - t0, cold_n + ev.count - n0
+            hv[m].append(front_hypervolume(res.rows, objectives, ref))
+            rows[m] += res.rows
+            print(f"seed {s} {m:<11} hypervolume {hv[m][-1]:12.6g}  ({len(res.rows)} candidates, "
+                  f"{res.seconds:6.1f} s)", flush=True)
+    print(f"{'method':<12}{'hypervolume mean':>18}{'std':>12}")
+    for m in methods:
+        print(f"{m:<12}{np.mean(hv[m]):>18.6g}{np.std(hv[m]):>12.4g}")
+
+    # EDP against the fixed Eyeriss-like design at 16 bits running the largest subnet
+    base = {"net": space.net.canonical(space.net.max_genome()), "hw": space.baseline}
+    bm = ev(base)
+    ok = [r for r in rows["joint"] if r["metrics"]["violation"] <= 0
+          and r["metrics"]["top1_pct"] >= bm["top1_pct"] - 0.5]
+    best = min(ok, key=lambda r: r["metrics"]["edp_uj_ms"]) if ok else None
+    print(f"# baseline (Eyeriss-like, 16 bit, largest subnet): top-1 {bm['top1_pct']:.2f}, latency "
+          f"{bm['latency_ms']:.4g} ms, energy {bm['energy_uj']:.4g} uJ, EDP {bm['edp_uj_ms']:.4g} uJ*ms")
+    if best:
+        m = best["metrics"]
+        print(f"# best joint design within 0.5 points: top-1 {m['top1_pct']:.2f}, latency {m['latency_ms']:.4g} ms, "
+              f"energy {m['energy_uj']:.4g} uJ, EDP {m['edp_uj_ms']:.4g} uJ*ms; genome {best['genome']}")
+
+    # throughput: every candidate of the runs scored again, with the predictor and the warm cache
+    genomes = [r["genome"] for m in methods for r in rows[m]]
+    warm = Evaluator(space, accuracy, mapper_budget=a.mapper_budget, cache=cache)
+    t = time.perf_counter()
+    for g in genomes:
+        warm(g)
+    warm_s = time.perf_counter() - t
+    print(f"# cold: {cold_n} candidates in {cold_s:.1f} s ({60 * cold_n / max(cold_s, 1e-9):.0f} per min, "
+          f"mapping every new layer shape x architecture); warm: {len(genomes)} in {warm_s:.2f} s")
+    wins = lambda other: sum(j > o for j, o in zip(hv["joint"], hv[other]))
+    print(f"joint_beats_sequential: {wins('sequential')}/{a.seeds}")
+    print(f"joint_beats_random: {wins('random')}/{a.seeds}")
+    print(f"edp_reduction_vs_eyeriss: {bm['edp_uj_ms'] / best['metrics']['edp_uj_ms'] if best else float('nan'):.3g}")
+    print(f"candidates_per_min: {60 * len(genomes) / warm_s:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
