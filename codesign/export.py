@@ -336,6 +336,7 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise SpecError("--to", "exists and is not a directory", str(out))
+    supernet = _load_supernet(wpath) if wpath.is_file() else None     # a bad weights file fails before the work
     d = evaluate_design(directory, design_id)
     arch, nr, row = d["arch"], d["network"], d["row"]
     tl_arch, split = timeloop_architecture(arch)
@@ -401,8 +402,8 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
                                "area_mm2": arch.area_um2() / 1e6},
               "totals": tot, "layers": layers_out, "files": {"arch": "arch.yaml"}}
     torch_note = None
-    if wpath.is_file():
-        design["files"].update(export_subnet(row["genome"]["net"], wpath, out, onnx=onnx, log=log))
+    if supernet is not None:
+        design["files"].update(export_subnet(row["genome"]["net"], wpath, out, onnx=onnx, log=log, supernet=supernet))
     else:
         torch_note = (f"note: no supernet weights at {wpath}: wrote the Timeloop files only (the PyTorch subnet "
                       f"needs --weights FILE)")
@@ -447,11 +448,11 @@ def build_subnet(net_genome: dict, state_dict=None):
     return sub.eval()
 
 
-def export_subnet(net_genome: dict, weights, outdir, onnx: bool = True, log=print) -> dict:
+def export_subnet(net_genome: dict, weights, outdir, onnx: bool = True, log=print, supernet=None) -> dict:
     """``subnet.pt`` (state_dict) and, when the onnx package is present, ``subnet.onnx``."""
     import torch
     out = Path(outdir)
-    sup = _load_supernet(weights)
+    sup = supernet if supernet is not None else _load_supernet(weights)
     sub = sup.subnet(net_genome).eval()
     torch.save(sub.state_dict(), out / "subnet.pt")
     files = {"subnet": "subnet.pt", "weights": str(Path(weights).resolve()), "input_resolution": int(net_genome["r"])}

@@ -291,7 +291,6 @@ def test_dask_with_a_worker_killed_mid_run_gives_the_serial_results(slow, tmp_pa
             killed.append((victim, bool(busy)))
 
         res = sw.run_sweep(sw.load_sweep(f), tmp_path / "dask", scheduler=client, on_result=kill_a_busy_worker)
-    print("killed", killed, {r["worker"] for r in res.rows})
     assert killed and res.complete and res.evaluated == 6
     assert _rows(tmp_path / "dask") == _rows(ref)
     assert all(r["worker"].startswith("tcp://") for r in res.rows)
