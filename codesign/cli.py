@@ -371,6 +371,18 @@ def _print_front(res, out: Path) -> None:
           f"store) in {res.seconds:.1f} s; hypervolume {hv:.6g}; front of {len(front)} written to {out / 'front.csv'}")
 
 
+def cmd_model_card(args) -> int:
+    from codesign.model_card import measure_card, training_summary, write_card
+    summary = training_summary(args.run)
+    weights = _weights(args.weights or Path(args.run) / "supernet.pt")
+    rows = measure_card(weights, args.data, samples=args.samples, seed=args.seed, test_images=args.test_images,
+                        progress=not args.quiet)
+    n = args.test_images or len(_eval_data(args.data)[1].labels)
+    write_card(rows, summary, args.out, weights=weights, data=args.data, test_images=n)
+    print(Path(args.out).read_text())
+    return 0
+
+
 def cmd_templates(args) -> int:
     from accelerators.spec import list_templates, load_architecture
     for name in list_templates():
@@ -484,6 +496,18 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): evaluate on that cluster")
     se.add_argument("--quiet", action="store_true")
     se.set_defaults(func=cmd_search)
+    mc = sub.add_parser("model-card", help="measure a trained supernet and write its model card")
+    mc.add_argument("--run", required=True, help="the train-supernet run directory (train_state.json)")
+    mc.add_argument("--data", required=True)
+    mc.add_argument("--weights", help="default: RUN/supernet.pt")
+    mc.add_argument("--out", required=True, help="Markdown file (a .json twin is written beside it)")
+    mc.add_argument("--samples", type=int, default=8, help="random subnets besides the smallest and largest")
+    mc.add_argument("--test-images", type=int, default=None, help="first N test images (default: all)")
+    mc.add_argument("--seed", type=int, default=0)
+    mc.add_argument("--quiet", action="store_true")
+    mc.set_defaults(func=cmd_model_card)
+    from codesign.cli_sweep import add_sweep_parser
+    add_sweep_parser(sub)
     t = sub.add_parser("templates", help="list the shipped accelerator templates")
     t.set_defaults(func=cmd_templates)
     return p

@@ -203,6 +203,8 @@ def _axis(spec, where: str, name: str, template_text: str) -> tuple:
 
 
 def _check_value(name: str, v, where: str) -> None:
+    if name in ("dataflow", "dram_type") and not isinstance(v, str):
+        raise SpecError(where, f"must be a name, got {v!r}")
     if name == "dataflow":
         if v not in DATAFLOWS:
             raise SpecError(where, f"unknown dataflow {v!r} (one of {', '.join(DATAFLOWS)})")
@@ -245,8 +247,9 @@ def expand_points(axes, mode: str = "grid", n: int | None = None, seed: int = 0)
             raise SpecError("hardware", f"a grid of {total:,} points (more than {MAX_POINTS:,}): use mode: random with n")
         combos = itertools.product(*(range(s) for s in sizes))
     else:
-        if n > total:
-            raise SpecError("n", f"{n} is more than the {total} distinct points of the grid")
+        if n > min(total, MAX_POINTS):
+            raise SpecError("n", f"{n} is more than the {min(total, MAX_POINTS):,} points a sweep may hold"
+                            if n > MAX_POINTS else f"{n} is more than the {total} distinct points of the grid")
         rng = np.random.default_rng(seed)
         if total <= 10 * MAX_POINTS:
             flat = rng.choice(total, size=n, replace=False)

@@ -148,3 +148,24 @@ def test_resume_after_kill_gives_the_same_state(tmp_path):
     log_a = [json.loads(l) for l in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()]
     log_b = [json.loads(l) for l in (out_b / "train_log.jsonl").read_text().splitlines()]
     assert [(e["phase"], e["loss"]) for e in log_a] == [(e["phase"], e["loss"]) for e in log_b]
+
+
+def test_model_card_of_a_finished_run(tmp_path, capsys):
+    from codesign.cli import main
+    root = tmp_path / "data"
+    root.mkdir()
+    _tiny_imagefolder(root)
+    cfg = dict(data=str(root), epochs={"full": 1, "kernel": 1, "depth": 1, "expand": 1}, batch_size=16,
+               holdout=10, max_batches=1, eval_images=10, threads=1)
+    train_supernet(TrainConfig(out=str(tmp_path / "run"), **cfg), progress=False, log=lambda *_: None)
+    out = tmp_path / "card" / "MODEL_CARD.md"
+    assert main(["model-card", "--run", str(tmp_path / "run"), "--data", str(root), "--out", str(out),
+                 "--samples", "1", "--quiet"]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert {(r["name"], r["bits"]) for r in card["measurements"]} == \
+        {(n, b) for n in ("largest", "smallest", "sample1") for b in (4, 6, 8, 16)}
+    assert all(0 <= r["top1"] <= 100 for r in card["measurements"])
+    assert card["training"]["epochs"] == {"full": 1, "kernel": 1, "depth": 1, "expand": 1}
+    text = out.read_text()
+    assert "| largest |" in text and "codesign train-supernet" in text
+    assert main(["model-card", "--run", str(tmp_path / "nowhere"), "--data", str(root), "--out", str(out)]) == 2
