@@ -8,6 +8,7 @@ replaces an earlier one's.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -264,6 +265,9 @@ def architecture_from_timeloop(spec: dict, ert: dict | None = None, art: dict | 
         raise SpecError("architecture", "has no compute (MAC) component")
     techs = [_tech_nm(c["attributes"].get("technology", 45)) for c in comps]
     cyc = spec.get("attributes", {}).get("global_cycle_seconds") if isinstance(spec.get("attributes"), dict) else None
+    if cyc is None and isinstance(spec.get("subtree"), list) and spec["subtree"] \
+            and isinstance(spec["subtree"][0], dict) and isinstance(spec["subtree"][0].get("attributes"), dict):
+        cyc = spec["subtree"][0]["attributes"].get("global_cycle_seconds")      # where v0.3 files keep it
     clock = 1e-9 / float(cyc) if cyc else 1.0
     return Architecture(name=name, levels=tuple(levels), compute=compute, clock_ghz=clock,
                         technology_nm=techs[0])
@@ -399,6 +403,13 @@ def load_inputs(paths):
         work = problem_from_timeloop(merged["problem"])
     except SpecError as e:
         raise e.in_file(src("problem"))
+    ext = merged.get("codesign")
+    if isinstance(ext, dict) and isinstance(ext.get("bits"), dict) and ext["bits"]:
+        # our per-data-space bit-widths (Timeloop keeps one datawidth per level)
+        try:
+            work = replace(work, bits={str(k): int(v) for k, v in ext["bits"].items()})
+        except (TypeError, ValueError):
+            raise SpecError("codesign.bits", "must map data spaces to integer bit-widths", src("codesign")) from None
     mapping = None
     if merged.get("mapping"):
         try:
@@ -482,11 +493,68 @@ def mapping_to_timeloop(mapping: Mapping, arch: Architecture, work: Workload) ->
     return out
 
 
+def split_xy(arch: Architecture) -> tuple[Architecture, list]:
+    """The architecture as Timeloop can map it: below every level that fans out in both X and Y a
+    dummy level (as in Timeloop's own Eyeriss example) takes the Y fan-out, so that one dimension
+    may be split across X and Y (Timeloop allows one spatial factor per dimension and level).
+    Returns (architecture, indices of the split levels); energy and cycles are unchanged."""
+    levels, split = [], []
+    names = {lv.name for lv in arch.levels} | {arch.compute.name}
+    for i, lv in enumerate(arch.levels):
+        levels.append(lv)
+        fx, fy = arch.fanout(i)
+        if fx > 1 and fy > 1:
+            split.append(i)
+            name = "DummyBuffer"
+            while name in names:
+                name = f"DummyBuffer_{lv.name}" if name == "DummyBuffer" else name + "_"
+            names.add(name)
+            levels.append(Level(name=name, kind="dummy", size_words=None, word_bits=lv.word_bits,
+                                instances=lv.instances * fx, mesh_x=lv.mesh_x * fx, mesh_y=lv.mesh_y))
+    return replace(arch, levels=tuple(levels)), split
+
+
+def split_mapping(mapping: Mapping, split: list) -> Mapping:
+    """``mapping`` for ``split_xy(arch)``: the Y spatial factors of a split level move to its dummy."""
+    out = []
+    for i, lm in enumerate(mapping.levels):
+        if i in split:
+            out.append(replace(lm, spatial_y={}, spatial_permutation=()))
+            out.append(LevelMapping(temporal={}, permutation=(), spatial_y=dict(lm.spatial_y)))
+        else:
+            out.append(lm)
+    return Mapping(tuple(out))
+
+
+def needs_split(mapping: Mapping) -> bool:
+    return any(int(lm.spatial_x.get(d, 1)) > 1 and int(lm.spatial_y.get(d, 1)) > 1
+               for lm in mapping.levels for d in set(lm.spatial_x) | set(lm.spatial_y))
+
+
+def workload_bits_block(arch: Architecture, work: Workload) -> dict | None:
+    """``{"bits": {data space: bits}}`` when the workload's bit-widths are not what every level's
+    datawidth says (our per-data-space bits; ``load_inputs`` applies the block)."""
+    bits = {ds.name: int(work.bits.get(ds.name, 0)) for ds in work.dataspaces if work.bits.get(ds.name)}
+    widths = {lv.word_bits for lv in arch.levels if lv.kind != "dummy"}
+    if bits and any(b not in widths or len(widths) > 1 for b in bits.values()):
+        return {"bits": bits}
+    return None
+
+
 def to_timeloop_yaml(arch: Architecture, work: Workload | None = None, mapping: Mapping | None = None,
                      with_ert: bool = True) -> str:
+    """Timeloop v0.4 YAML of an architecture (+ problem, mapping, ERT). A mapping that splits a
+    dimension across X and Y of one level is written for ``split_xy(arch)`` (a dummy level takes
+    the Y fan-out)."""
+    if mapping is not None and needs_split(mapping):
+        arch, split = split_xy(arch)
+        mapping = split_mapping(mapping, split)
     doc = {"architecture": architecture_to_timeloop(arch)}
     if work is not None:
         doc["problem"] = problem_to_timeloop(work)
+        block = workload_bits_block(arch, work)
+        if block:
+            doc["codesign"] = block
     if mapping is not None and work is not None:
         doc["mapping"] = mapping_to_timeloop(mapping, arch, work)
     if with_ert:

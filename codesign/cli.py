@@ -508,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     mc.set_defaults(func=cmd_model_card)
     from codesign.cli_sweep import add_sweep_parser
     add_sweep_parser(sub)
+    from codesign.cli_export import add_export_parsers
+    add_export_parsers(sub)
     t = sub.add_parser("templates", help="list the shipped accelerator templates")
     t.set_defaults(func=cmd_templates)
     return p

@@ -46,10 +46,14 @@ def run_kind(directory) -> str:
             cfg = json.loads((d / "config.json").read_text())
         except json.JSONDecodeError as e:
             raise SpecError("config", f"not valid JSON ({e.msg}, line {e.lineno})", str(d / "config.json")) from None
-    if (d / "store.sqlite").is_file() or (isinstance(cfg, dict) and "evaluator" in cfg):
+    if isinstance(cfg, dict) and "evaluator" in cfg:
         return "search"
-    if (d / "results.csv").is_file() or (isinstance(cfg, dict) and "sweep" in cfg):
+    if isinstance(cfg, dict) and "sweep" in cfg:          # a sweep has a store.sqlite too
         return "sweep"
+    if (d / "results.csv").is_file() and not (d / "front.csv").is_file():
+        return "sweep"
+    if (d / "store.sqlite").is_file() or (d / "config.json").is_file():
+        return "search"                                   # read_config names what is missing
     raise SpecError("DIR", "not a run directory (no config.json + store.sqlite of a search, "
                     "no results.csv of a sweep)", str(d))
 
@@ -212,9 +216,9 @@ def evaluate_design(directory, design_id) -> dict:
     arch = space.hw.architecture(hw)
     layers = genome_layers(net)
     nr = evaluate_network(layers, arch, "dataflow", budget=budget, cache=cache)   # all cache hits
-    from accelerators.constraints import dataflow_constraints
-    mappings = [cache.get_or_map(l.work, arch, dataflow_constraints(arch, l.work), objective="edp", budget=budget,
-                                 seed=0)[0].mapping for l in layers]        # the same entries again
+    # the mappings themselves: the same cache entries again (evaluate_network's key: 'dataflow', edp, seed 0)
+    mappings = [cache.get_or_map(l.work, arch, "dataflow", objective="edp", budget=budget, seed=0)[0].mapping
+                for l in layers]
     stored = row["metrics"]
     mismatch = {}
     for k, v in metrics.items():
@@ -255,39 +259,14 @@ def _explicit_keeps(entries: list, arch, work) -> list:
 
 
 def timeloop_architecture(arch):
-    """The architecture as Timeloop can map it: below every level that fans out in both X and Y
-    a dummy level (as in Timeloop's own Eyeriss example) takes the Y fan-out, so that one
-    dimension may be split across X and Y (Timeloop allows one spatial factor per dimension and
-    level). Returns (architecture, indices of the split levels); energy and cycles are unchanged."""
-    from accelerators.arch import Level
-    levels, split = [], []
-    names = {lv.name for lv in arch.levels} | {arch.compute.name}
-    for i, lv in enumerate(arch.levels):
-        levels.append(lv)
-        fx, fy = arch.fanout(i)
-        if fx > 1 and fy > 1:
-            split.append(i)
-            name = "DummyBuffer"
-            while name in names:
-                name = f"DummyBuffer_{lv.name}" if name == "DummyBuffer" else name + "_"
-            names.add(name)
-            levels.append(Level(name=name, kind="dummy", size_words=None, word_bits=lv.word_bits,
-                                instances=lv.instances * fx, mesh_x=lv.mesh_x * fx, mesh_y=lv.mesh_y))
-    return replace(arch, levels=tuple(levels)), split
+    """``accelerators.timeloop.split_xy``: a dummy level takes the Y fan-out of 2-D levels."""
+    from accelerators.timeloop import split_xy
+    return split_xy(arch)
 
 
 def timeloop_mapping(mapping, split: list):
-    """``mapping`` for ``timeloop_architecture``: the Y spatial factors of a split level move to
-    its dummy level."""
-    from accelerators.mapping import LevelMapping, Mapping
-    out = []
-    for i, lm in enumerate(mapping.levels):
-        if i in split:
-            out.append(replace(lm, spatial_y={}, spatial_permutation=()))
-            out.append(LevelMapping(temporal={}, permutation=(), spatial_y=dict(lm.spatial_y)))
-        else:
-            out.append(lm)
-    return Mapping(tuple(out))
+    from accelerators.timeloop import split_mapping
+    return split_mapping(mapping, split)
 
 
 def arch_document(arch) -> dict:
@@ -295,8 +274,6 @@ def arch_document(arch) -> dict:
     through ``timeloop_architecture``)."""
     from accelerators.timeloop import architecture_to_timeloop, ert_to_timeloop
     a = architecture_to_timeloop(arch)
-    # the clock also at the top level, where accelerators.timeloop reads it back
-    a["attributes"] = {"global_cycle_seconds": 1e-9 / arch.clock_ghz}
     art = [{"name": f"{arch.name}.{lv.name}[1..{lv.instances}]", "area": float(lv.area_um2)} for lv in arch.levels]
     art.append({"name": f"{arch.name}.{arch.compute.name}[1..{arch.compute.instances}]",
                 "area": float(arch.compute.area_um2)})

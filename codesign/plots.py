@@ -347,6 +347,7 @@ def sweep_scatter(df, out: Path, formats) -> list[Path]:
     markers = "osD^vP*Xh<>"
     mk = {v: markers[k % len(markers)] for k, v in enumerate(sorted(df[df_col].unique()))} if df_col else {}
     fig, ax = plt.subplots(figsize=(8, 5.5))
+    size = 18 if len(df) > 60 else 36
     for i, net in enumerate(nets):
         sub = df[df["network"] == net]
         col = cmap(i % 10)
@@ -354,12 +355,20 @@ def sweep_scatter(df, out: Path, formats) -> list[Path]:
             for v, m in mk.items():
                 s = sub[sub[df_col] == v]
                 if len(s):
-                    ax.scatter(s["latency_ms"], s["energy_uj"], s=18, color=col, marker=m, alpha=0.55, lw=0)
+                    ax.scatter(s["latency_ms"], s["energy_uj"], s=size, color=col, marker=m, alpha=0.55, lw=0)
         else:
-            ax.scatter(sub["latency_ms"], sub["energy_uj"], s=18, color=col, alpha=0.55, lw=0)
+            ax.scatter(sub["latency_ms"], sub["energy_uj"], s=size, color=col, alpha=0.55, lw=0)
         x, y = sub["latency_ms"].to_numpy(float), sub["energy_uj"].to_numpy(float)
         f = _pareto_2d(x, y)
-        ax.plot(x[f], y[f], "-", color=col, lw=1.5, label=f"{net} ({len(sub)} configs; line: Pareto front)")
+        ax.plot(x[f], y[f], "-o", color=col, lw=1.5, ms=9, mfc="none", mew=1.2,
+                label=f"{net}: {len(sub)} configs, Pareto front circled")
+    if len(df) <= 16:                                   # few points: say which configuration each is
+        shown = [c for c in df.columns if c.startswith("hw_") and c not in ("hw_pe_x", "hw_pe_y")
+                 and df[c].nunique() > 1]
+        for _, r in df.iterrows():
+            text = f"{r['hw_pe_x']:g}x{r['hw_pe_y']:g}" + "".join(
+                f", {int(r[c])}b" if c == "hw_bits" else f", {r[c]}" for c in shown)
+            ax.annotate(text, (r["latency_ms"], r["energy_uj"]), textcoords="offset points", xytext=(7, 4), fontsize=7)
     if df_col:
         for v, m in mk.items():
             ax.scatter([], [], color="0.3", marker=m, label=f"dataflow: {v}")

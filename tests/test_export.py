@@ -238,6 +238,7 @@ def _sweep_dir(d):
     d.mkdir()
     pd.DataFrame(rows).to_csv(d / "results.csv", index=False)
     (d / "config.json").write_text(json.dumps({"sweep": {}}))
+    (d / "store.sqlite").write_bytes(b"")          # a sweep keeps a store too: still a sweep
     return d, rows
 
 
