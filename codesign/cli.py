@@ -244,13 +244,13 @@ def cmd_train_supernet(args) -> int:
     return 0
 
 
-def _genome_arg(text: str) -> dict:
+def _genome_arg(text: str, where: str = "--genome") -> dict:
     from codesign.genome import DEFAULT_SPACE
     if text == "max":
         return DEFAULT_SPACE.max_genome()
     if text == "min":
         return DEFAULT_SPACE.min_genome()
-    return DEFAULT_SPACE.validate(text, where="--genome")
+    return DEFAULT_SPACE.validate(text, where=where)
 
 
 def _eval_data(data: str, holdout: int = 5000, seed: int = 0):
@@ -352,7 +352,7 @@ def cmd_search(args) -> int:
         objectives = [o.strip() for o in args.objectives.split(",")] if args.objectives else None
         cfg = search_config(ev, algorithm=args.algorithm, budget=args.budget, population=args.population,
                             seed=args.seed, mutation=args.mutation, crossover=args.crossover, objectives=objectives,
-                            scalarize=args.scalarize, fixed_net=_genome_arg(args.net) if args.net else None)
+                            scalarize=args.scalarize, fixed_net=_genome_arg(args.net, "--net") if args.net else None)
         out = Path(args.out)
         res = start_search(out, cfg, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     _print_front(res, out)

@@ -110,3 +110,22 @@ def test_process_pool_and_dask_give_the_serial_results(tmp_path, reference):
     assert len(pool.front()) == len(dask.front())
     workers = {r["worker"] for r in RunStore(tmp_path / "dask" / "store.sqlite").rows()}
     assert all(w.startswith("tcp://") for w in workers)
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--objectives", "accuracy,speed"], "--objectives"),
+    (["--budget", "0"], "--budget"),
+    (["--population", "1"], "--population"),
+    (["--mutation", "1.5"], "--mutation"),
+    (["--space", "/nonexistent/space.yaml"], "space"),
+    (["--algorithm", "scalar", "--scalarize", "mnas:w=1"], "--scalarize"),
+    (["--accuracy", "naswot"], "--data"),
+    (["--accuracy", "predictor", "--predictor", "/nonexistent/p.npz"], "predictor"),
+    (["--algorithm", "hw-only", "--net", '{"ks": [3]}'], "--net"),
+])
+def test_bad_search_arguments_exit_2_with_one_line(tmp_path, capsys, args, field):
+    base = ["search", "--accuracy", "macs", "--budget", "4", "--population", "2", "--out", str(tmp_path / "r"), "--quiet"]
+    assert main(base + args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "r" / "store.sqlite").exists()
