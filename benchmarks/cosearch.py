@@ -96,6 +96,24 @@ def main(argv=None) -> int:
     warm_s = time.perf_counter() - t
     print(f"# cold: {cold_n} candidates in {cold_s:.1f} s ({60 * cold_n / max(cold_s, 1e-9):.0f} per min, "
           f"mapping every new layer shape x architecture); warm: {len(genomes)} in {warm_s:.2f} s")
+    # the learned cost predictor (opt-in fast path) against the model on every candidate of the runs
+    from codesign.artifacts import WEIGHTS_DIR
+    from codesign.cost_predictor import CostPredictor
+    cp_path = WEIGHTS_DIR / "cost_predictor.npz"
+    if cp_path.is_file():
+        cp = CostPredictor.load(cp_path)
+        ok_rows = [r for m in methods for r in rows[m] if r["metrics"].get("latency_ms") is not None]
+        lat, en = cp.predict([r["genome"] for r in ok_rows])
+        ml = np.array([r["metrics"]["latency_ms"] for r in ok_rows])
+        me = np.array([r["metrics"]["energy_uj"] for r in ok_rows])
+        t = time.perf_counter()
+        cp.predict(genomes)
+        cp_s = time.perf_counter() - t
+        print(f"# cost predictor vs model on the {len(ok_rows)} searched candidates: latency within 10%: "
+              f"{np.mean(np.abs(lat / ml - 1) <= 0.1):.1%}, energy within 10%: {np.mean(np.abs(en / me - 1) <= 0.1):.1%}; "
+              f"{60 * len(genomes) / cp_s:.0f} candidates/min (batched, no mapping)"
+              + ("" if cp.meta.get("mapper_budget") == a.mapper_budget else
+                 f"; NOT comparable: trained on mapper budget {cp.meta.get('mapper_budget')}, searched with {a.mapper_budget}"))
     wins = lambda other: sum(j > o for j, o in zip(hv["joint"], hv[other]))
     print(f"joint_beats_sequential: {wins('sequential')}/{a.seeds}")
     print(f"joint_beats_random: {wins('random')}/{a.seeds}")

@@ -285,11 +285,11 @@ def cmd_accuracy(args) -> int:
 def cmd_accuracy_data(args) -> int:
     from codesign.accuracy import accuracy_dataset, load_supernet
     net = load_supernet(_weights(args.weights))
-    hold, _ = _eval_data(args.data, holdout=args.holdout)
-    # measure on the second half of the held-out training images, calibrate on the first half
-    half = len(hold) // 2
-    rows = accuracy_dataset(net, hold.images[:half], hold.images[half:], hold.labels[half:], args.out,
-                            n=args.n, seed=args.seed, progress=not args.quiet)
+    from codesign.artifacts import predictor_split
+    # measured on the held-out training images; BN recalibrated on 2,000 other training images
+    calib, hold = predictor_split(args.data, holdout=args.holdout)
+    rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.n, seed=args.seed,
+                            progress=not args.quiet)
     print(f"{len(rows)} measured subnets in {args.out}")
     return 0
 
@@ -344,8 +344,14 @@ def cmd_search(args) -> int:
         from codesign.evaluator import evaluator_config
         from codesign.space import read_space
         space_dict, name = read_space(args.space)
+        cost = None
+        if args.cost == "predictor":
+            from codesign.cost_predictor import CostPredictor
+            from codesign.space import space_from_dict
+            cost = Path(args.cost_predictor) if args.cost_predictor else WEIGHTS_DIR / "cost_predictor.npz"
+            CostPredictor.load(cost).check_space(space_from_dict(space_dict, name))   # fail now, not in a worker
         ev = evaluator_config(space_dict, name, args.accuracy, predictor=args.predictor, weights=args.weights,
-                              data=args.data, mapper_budget=args.mapper_budget)
+                              data=args.data, mapper_budget=args.mapper_budget, cost_predictor=cost)
         if args.accuracy == "predictor":
             from codesign.predictor import Predictor
             Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")      # fail now, not in a worker
@@ -489,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--weights")
     se.add_argument("--data")
     se.add_argument("--mapper-budget", type=int, default=1500, help="mapper evaluations per layer shape")
+    se.add_argument("--cost", choices=("model", "predictor"), default="model",
+                    help="latency/energy from the mapped model (default) or the learned cost predictor (fast path)")
+    se.add_argument("--cost-predictor", help="cost predictor .npz (default: the shipped one)")
     se.add_argument("--seed", type=int, default=0)
     se.add_argument("--out", default="runs/search", help="run directory (config.json, store.sqlite, front.csv)")
     se.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own configuration")
@@ -510,6 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub)
     from codesign.cli_export import add_export_parsers
     add_export_parsers(sub)
+    from codesign.cli_cost import add_cost_parsers
+    add_cost_parsers(sub)
     t = sub.add_parser("templates", help="list the shipped accelerator templates")
     t.set_defaults(func=cmd_templates)
     return p

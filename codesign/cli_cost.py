@@ -31,6 +31,9 @@ def add_cost_parsers(sub) -> None:
     tc.add_argument("--space", help="the space the data was collected on (default specs/spaces/default.yaml)")
     tc.add_argument("--seed", type=int, default=0)
     tc.add_argument("--holdout", type=float, default=0.2, help="share of candidates held out for the metrics")
+    tc.add_argument("--members", type=int, default=5, help="ensemble size (MLPs averaged in log space)")
+    tc.add_argument("--hidden", type=int, default=64, help="hidden units per layer")
+    tc.add_argument("--epochs", type=int, default=200)
     tc.add_argument("--json", action="store_true", help="print one JSON object")
     tc.set_defaults(func=cmd_train_cost_predictor)
 
@@ -54,9 +57,13 @@ def cmd_train_cost_predictor(args) -> int:
     from codesign.space import load_space
     if not 0 < args.holdout < 1:
         raise SpecError("--holdout", f"must be between 0 and 1, got {args.holdout}")
+    for name in ("members", "hidden", "epochs"):
+        if getattr(args, name) < 1:
+            raise SpecError(f"--{name}", f"must be >= 1, got {getattr(args, name)}")
     rows = read_dataset(args.dataset)
     try:
-        pred, m = train_cost_predictor(rows, load_space(args.space), seed=args.seed, holdout=args.holdout)
+        pred, m = train_cost_predictor(rows, load_space(args.space), seed=args.seed, holdout=args.holdout,
+                                       members=args.members, hidden=args.hidden, epochs=args.epochs)
     except SpecError as e:
         raise e.in_file(args.dataset)
     pred.save(args.out)

@@ -31,8 +31,13 @@ def onchip_kib(arch) -> float:
 class Evaluator:
     """Scores joint genomes. ``accuracy(net_genome, bits) -> top-1 %`` (or a proxy score)."""
 
-    def __init__(self, space: JointSpace, accuracy, mapper_budget: int = 1500, cache: MappingCache | None = None):
-        self.space, self.accuracy, self.mapper_budget = space, accuracy, mapper_budget
+    def __init__(self, space: JointSpace, accuracy, mapper_budget: int = 1500, cache: MappingCache | None = None,
+                 cost=None):
+        """``cost``: a ``codesign.cost_predictor.CostPredictor`` for the opt-in fast path (latency
+        and energy predicted instead of mapped; area and on-chip memory stay exact)."""
+        self.space, self.accuracy, self.mapper_budget, self.cost = space, accuracy, mapper_budget, cost
+        if cost is not None:
+            cost.check_space(space)
         self.cache = cache or MappingCache()
         self.seconds = 0.0
         self.count = 0
@@ -47,6 +52,8 @@ class Evaluator:
 
     def hardware(self, hw: dict, net: dict) -> dict:
         """Latency, energy, EDP, area and on-chip memory of ``net`` on ``hw`` (mapped)."""
+        if self.cost is not None:
+            return self.cost.hardware_metrics(self.space, [{"net": net, "hw": hw}])[0]
         arch = self.space.hw.architecture(hw)
         tot = network_totals(self.layers(net), arch, "dataflow", budget=self.mapper_budget, cache=self.cache)
         m = {"latency_ms": 1e3 * tot["latency_s"], "energy_uj": tot["energy_pj"] / 1e6,
@@ -77,7 +84,8 @@ class Evaluator:
 
 
 def evaluator_config(space_dict: dict, space_name: str = "space", accuracy: str = "predictor", *,
-                     predictor=None, weights=None, data=None, mapper_budget: int = 1500) -> dict:
+                     predictor=None, weights=None, data=None, mapper_budget: int = 1500,
+                     cost_predictor=None) -> dict:
     """A plain description of an evaluator (stored in a run directory's config)."""
     if accuracy not in ACCURACY_SOURCES:
         raise SpecError("accuracy", f"unknown source {accuracy!r} (one of {', '.join(ACCURACY_SOURCES)})")
@@ -86,7 +94,7 @@ def evaluator_config(space_dict: dict, space_name: str = "space", accuracy: str 
     ab = lambda p: None if p is None else str(Path(p).resolve())
     return {"space": space_dict, "space_name": space_name,
             "accuracy": {"source": accuracy, "predictor": ab(predictor), "weights": ab(weights), "data": ab(data)},
-            "mapper_budget": int(mapper_budget)}
+            "mapper_budget": int(mapper_budget), "cost_predictor": ab(cost_predictor)}
 
 
 def accuracy_function(acc: dict):
@@ -116,7 +124,11 @@ def accuracy_function(acc: dict):
 
 def build_evaluator(cfg: dict) -> Evaluator:
     space = space_from_dict(cfg["space"], cfg.get("space_name", "space"))
-    return Evaluator(space, accuracy_function(cfg["accuracy"]), mapper_budget=cfg["mapper_budget"])
+    cost = None
+    if cfg.get("cost_predictor"):
+        from .cost_predictor import CostPredictor
+        cost = CostPredictor.load(cfg["cost_predictor"])
+    return Evaluator(space, accuracy_function(cfg["accuracy"]), mapper_budget=cfg["mapper_budget"], cost=cost)
 
 
 _EVALUATORS: dict = {}

@@ -129,3 +129,22 @@ def test_bad_search_arguments_exit_2_with_one_line(tmp_path, capsys, args, field
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and field in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "r" / "store.sqlite").exists()
+
+
+def test_cost_predictor_fast_path_search(tmp_path):
+    """--cost predictor: latency/energy from the shipped learned predictor, area exact, no mapping."""
+    from codesign.artifacts import WEIGHTS_DIR
+    if not (WEIGHTS_DIR / "cost_predictor.npz").is_file():
+        pytest.skip("no shipped cost predictor")
+    d = tmp_path / "fast"
+    assert main(["search", "--accuracy", "macs", "--cost", "predictor", "--budget", "40", "--population", "8",
+                 "--out", str(d), "--quiet"]) == 0
+    rows = RunStore(d / "store.sqlite").rows()
+    assert len(rows) == 40 and all(r["metrics"]["latency_ms"] > 0 and r["metrics"]["area_mm2"] > 0 for r in rows)
+    from codesign.evaluator import Evaluator, accuracy_function
+    from codesign.space import load_space
+    space = load_space()
+    exact = Evaluator(space, accuracy_function({"source": "macs"}), mapper_budget=300)
+    m = exact(rows[0]["genome"])
+    assert rows[0]["metrics"]["area_mm2"] == pytest.approx(m["area_mm2"])
+    assert rows[0]["metrics"]["macs"] == m["macs"]
