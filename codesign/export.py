@@ -359,7 +359,12 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
         log(f"warning: {len(unverified)} layer file(s) do not evaluate back to the run's numbers: "
             f"{', '.join(unverified[:5])}")
     tot = dict(nr.totals)
-    if d["mismatch"]:
+    predicted = bool(d["cfg"]["evaluator"].get("cost_predictor"))
+    if d["mismatch"] and predicted:
+        log("note: the run predicted latency/energy with the learned cost predictor; design.json has the model's "
+            "figures (metrics_recomputed): " + ", ".join(f"{k} {s:.4g} -> {v:.4g}" for k, (s, v) in d["mismatch"].items()
+                                                          if s is not None))
+    elif d["mismatch"]:
         log(f"warning: recomputed metrics differ from the stored ones ({', '.join(d['mismatch'])}): the model or "
             f"mapper changed since the run")
     design = {"run": str(Path(directory).resolve()), "id": row["id"], "generation": row["generation"],
