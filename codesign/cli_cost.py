@@ -39,7 +39,7 @@ def add_cost_parsers(sub) -> None:
 
 
 def cmd_cost_data(args) -> int:
-    from codesign.cost_predictor import cost_dataset
+    from codesign.cost_data import cost_dataset
     from codesign.space import load_space
     if args.n < 0:
         raise SpecError("--n", f"must be >= 0, got {args.n}")
@@ -53,7 +53,8 @@ def cmd_cost_data(args) -> int:
 
 
 def cmd_train_cost_predictor(args) -> int:
-    from codesign.cost_predictor import read_dataset, train_cost_predictor
+    from codesign.cost_data import read_dataset
+    from codesign.cost_predictor import train_cost_predictor
     from codesign.space import load_space
     if not 0 < args.holdout < 1:
         raise SpecError("--holdout", f"must be between 0 and 1, got {args.holdout}")

@@ -8,8 +8,9 @@ import pytest
 
 from accelerators.errors import SpecError
 from codesign.cli_cost import main as cost_main
-from codesign.cost_predictor import (SHAPE_KEYS, CostPredictor, LayerTable, cost_dataset, read_dataset,
-                                     spatial_best, train_cost_predictor)
+from codesign.cost_data import SHAPE_KEYS, cost_dataset, read_dataset
+from codesign.cost_features import LayerTable, spatial_best
+from codesign.cost_predictor import CostPredictor, train_cost_predictor
 from codesign.space import load_space
 
 SMALL_SPACE = """
@@ -67,7 +68,7 @@ def test_collection_resumes_after_a_kill(small, tmp_path):
 
 def test_layer_table_equals_genome_layers(small):
     from codesign.genome_layers import genome_layers
-    from codesign.cost_predictor import layer_shape
+    from codesign.cost_data import layer_shape
     space = small[0]
     table = LayerTable(space.net)
     rng = np.random.default_rng(0)
@@ -107,7 +108,7 @@ def test_training_is_seeded(small, trained):
 
 
 def test_vectorized_prediction_equals_the_per_layer_sum(small, trained):
-    from codesign.cost_predictor import hw_matrix
+    from codesign.cost_features import hw_matrix
     pred, rows = trained[0], small[3][:6]
     cyc, en = pred.predict_cycles_energy([r["genome"] for r in rows])
     for n, r in enumerate(rows):
