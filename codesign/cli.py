@@ -362,6 +362,10 @@ def cmd_search(args) -> int:
         out = Path(args.out)
         res = start_search(out, cfg, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     _print_front(res, out)
+    if not args.no_plot:
+        from codesign.plots import plot_dir
+        paths = plot_dir(out, formats=("png",), log=lambda *a: None)
+        print(f"plots: {', '.join(str(p) for p in paths)}")
     return 0
 
 
@@ -503,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own configuration")
     se.add_argument("--workers", type=int, default=1, help="local worker processes")
     se.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): evaluate on that cluster")
+    se.add_argument("--no-plot", action="store_true", help="skip DIR/plots (Pareto front, hypervolume, "
+                    "per-layer energy of the lowest-EDP design)")
     se.add_argument("--quiet", action="store_true")
     se.set_defaults(func=cmd_search)
     mc = sub.add_parser("model-card", help="measure a trained supernet and write its model card")

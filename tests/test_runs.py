@@ -16,7 +16,7 @@ from codesign.cli import main
 from codesign.store import RunStore
 
 ARGS = ["search", "--accuracy", "macs", "--budget", "14", "--population", "4", "--mapper-budget", "100",
-        "--seed", "5", "--quiet"]
+        "--seed", "5", "--quiet", "--no-plot"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -59,7 +59,7 @@ def test_kill_9_and_resume_gives_the_uninterrupted_front(tmp_path, reference, ki
     p.wait()
     partial = _stored(d)
     assert partial >= kill_after
-    assert main(["search", "--resume", str(d), "--quiet"]) == 0
+    assert main(["search", "--resume", str(d), "--quiet", "--no-plot"]) == 0
     assert _rows(d) == _rows(reference)                          # none lost, none repeated, same values
     assert (d / "front.csv").read_text() == (reference / "front.csv").read_text()
     ids = [r[0] for r in _rows(d)]
@@ -139,6 +139,7 @@ def test_cost_predictor_fast_path_search(tmp_path):
     d = tmp_path / "fast"
     assert main(["search", "--accuracy", "macs", "--cost", "predictor", "--budget", "40", "--population", "8",
                  "--out", str(d), "--quiet"]) == 0
+    assert {p.name for p in (d / "plots").iterdir()} >= {"pareto.png", "hypervolume.png"}   # written by default
     rows = RunStore(d / "store.sqlite").rows()
     assert len(rows) == 40 and all(r["metrics"]["latency_ms"] > 0 and r["metrics"]["area_mm2"] > 0 for r in rows)
     from codesign.evaluator import Evaluator, accuracy_function
