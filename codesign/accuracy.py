@@ -16,7 +16,7 @@ import torch
 from .genome import DEFAULT_SPACE, genome_key
 from .quant import finish_calibration, quantize_model
 from .supernet import Supernet, resize
-from .train import normalize
+from .train import augment, normalize
 
 BITS = (4, 6, 8, 16)
 
@@ -41,13 +41,18 @@ def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, imag
     def x_of(arr):
         return resize(normalize(torch.from_numpy(arr)), g["r"]).contiguous(memory_format=torch.channels_last)
 
-    for m in sub.modules():                     # BN recalibration (cumulative statistics)
+    # BN recalibration (cumulative statistics) on the images as training saw them (random crop with
+    # zero padding, flips; OFA recalibrates with its training transforms too): statistics of clean
+    # images cost the largest subnet ~5 points here, the network being trained on the padded ones
+    gen = torch.Generator().manual_seed(seed)
+    for m in sub.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.reset_running_stats()
             m.momentum = None
     sub.train()
     for idx in calib_idx:
-        sub(x_of(calib[idx]))
+        x = augment(torch.from_numpy(calib[idx]), gen)
+        sub(resize(normalize(x), g["r"]).contiguous(memory_format=torch.channels_last))
     sub.eval()
     out = {}
     for bits in bits_list:
