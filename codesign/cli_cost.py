@@ -80,14 +80,9 @@ def cmd_train_cost_predictor(args) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="codesign")
-    add_cost_parsers(p.add_subparsers(dest="cmd", required=True))
-    args = p.parse_args(argv)
-    try:
-        return args.func(args)
-    except SpecError as e:
-        print(f"error: {e.one_line()}", file=sys.stderr)
-        return 2
+    """``codesign cost-data|train-cost-predictor ARGS`` through the one command line."""
+    from codesign.cli import main as cli_main
+    return cli_main(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

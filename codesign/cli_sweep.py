@@ -77,20 +77,9 @@ def print_table(table, errors: dict | None = None) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="codesign")
-    add_sweep_parser(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except SpecError as e:
-        print(f"error: {e.one_line()}", file=sys.stderr)
-        return 2
-    except (OSError, UnicodeDecodeError) as e:
-        print(f"error: {getattr(e, 'filename', '') or ''}: {e.strerror if isinstance(e, OSError) else e}",
-              file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    """``codesign sweep ARGS`` (the one command line's error handling: one line, exit 2)."""
+    from codesign.cli import main as cli_main
+    return cli_main(["sweep", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
