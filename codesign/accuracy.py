@@ -29,17 +29,24 @@ def load_supernet(path, num_classes: int = 10) -> Supernet:
 
 @torch.no_grad()
 def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, images: np.ndarray,
-                 labels: np.ndarray, calib_batches: int = 8, batch: int = 250, seed: int = 0) -> dict:
+                 labels: np.ndarray, calib_batches: int = 8, batch: int = 250, seed: int = 0,
+                 device: str = "cpu", eval_batch: int | None = None) -> dict:
     """{bits: top-1 (%)} of ``genome`` on ``images`` at every bit-width of ``bits_list``: BN
     statistics recalibrated once on ``calib`` (OFA uses 2,000 training images), then per bit-width
-    fake quantization with activation ranges calibrated on the same images."""
+    fake quantization with activation ranges calibrated on the same images.
+
+    ``batch`` is the calibration batch (it sets the statistics); ``eval_batch`` (default
+    ``batch``) only how many evaluation images go through at once. ``device`` runs the subnet
+    there (the random choices stay on the CPU, so a device changes only rounding)."""
     g = DEFAULT_SPACE.validate(genome)
-    sub = net.subnet(g)
+    sub = net.subnet(g).to(device)
     rng = np.random.default_rng(seed)
     calib_idx = [rng.choice(len(calib), min(batch, len(calib)), replace=False) for _ in range(calib_batches)]
+    eval_batch = eval_batch or batch
 
     def x_of(arr):
-        return resize(normalize(torch.from_numpy(arr)), g["r"]).contiguous(memory_format=torch.channels_last)
+        x = torch.from_numpy(arr).to(device)
+        return resize(normalize(x), g["r"]).contiguous(memory_format=torch.channels_last)
 
     # BN recalibration (cumulative statistics) on the images as training saw them (random crop with
     # zero padding, flips; OFA recalibrates with its training transforms too): statistics of clean
@@ -51,21 +58,21 @@ def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, imag
             m.momentum = None
     sub.train()
     for idx in calib_idx:
-        x = augment(torch.from_numpy(calib[idx]), gen)
+        x = augment(torch.from_numpy(calib[idx]), gen).to(device)
         sub(resize(normalize(x), g["r"]).contiguous(memory_format=torch.channels_last))
     sub.eval()
     out = {}
     for bits in bits_list:
         model = sub
         if bits < 32:
-            model = quantize_model(sub, bits).eval()
+            model = quantize_model(sub, bits).to(device).eval()
             for idx in calib_idx[:4]:
                 model(x_of(calib[idx]))
             finish_calibration(model)
         correct = 0
-        for i in range(0, len(labels), batch):
-            pred = model(x_of(images[i:i + batch]))
-            correct += int((pred.argmax(1) == torch.from_numpy(labels[i:i + batch])).sum())
+        for i in range(0, len(labels), eval_batch):
+            pred = model(x_of(images[i:i + eval_batch])).argmax(1).cpu()
+            correct += int((pred == torch.from_numpy(labels[i:i + eval_batch])).sum())
         out[int(bits)] = 100.0 * correct / len(labels)
     return out
 
@@ -77,11 +84,17 @@ def measure(net: Supernet, genome: dict, bits: int, calib: np.ndarray, images: n
 
 
 def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n: int, seed: int = 0,
-                     progress: bool = True, log=print) -> list[dict]:
+                     progress: bool = True, log=print, shard: tuple[int, int] = (0, 1), device: str = "cpu",
+                     eval_batch: int | None = None, deadline: float | None = None) -> list[dict]:
     """Measure ``n`` (genome, bits) pairs into a JSONL file: random genomes (seeded), each at every
     bit-width of BITS (one BN recalibration per genome), one line per measurement as it finishes; a
     re-run continues where the file ends (kill -9 safe: a torn last line is dropped, a genome cut
-    short is finished with the same calibration)."""
+    short is finished with the same calibration).
+
+    ``shard=(i, k)`` measures only the genomes whose index is ``i`` modulo ``k`` (k processes or
+    machines share one plan, each into its own file; concatenate the files afterwards: the rows are
+    the ones one process would write). ``deadline`` (a ``time.time()``) stops cleanly between
+    genomes."""
     out_path = Path(out_path)
     rows = []
     if out_path.exists():
@@ -101,6 +114,11 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
         seen.add(genome_key(g))
         plan += [(g, b, len(seen) - 1) for b in BITS]
     plan = plan[:n]
+    i_shard, k_shard = shard
+    if not (k_shard >= 1 and 0 <= i_shard < k_shard):
+        raise ValueError(f"shard {i_shard}/{k_shard}: need 0 <= i < k")
+    plan = [p for p in plan if p[2] % k_shard == i_shard]
+    n = len(plan)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -108,12 +126,15 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
     i = len(rows)
     with open(out_path, "a") as fh:
         while i < n:
+            if deadline is not None and time.time() > deadline:
+                break
             j = i
             while j < n and plan[j][2] == plan[i][2]:    # the rest of this genome's bit-widths
                 j += 1
             g, gi = plan[i][0], plan[i][2]
             t = time.time()
-            top1 = measure_many(net, g, [b for _, b, _ in plan[i:j]], calib, eval_images, eval_labels, seed=seed + gi)
+            top1 = measure_many(net, g, [b for _, b, _ in plan[i:j]], calib, eval_images, eval_labels, seed=seed + gi,
+                                device=device, eval_batch=eval_batch)
             secs = round((time.time() - t) / (j - i), 2)
             for _, b, _ in plan[i:j]:
                 row = {"genome": g, "bits": int(b), "top1": top1[int(b)], "seconds": secs}

@@ -287,14 +287,46 @@ def cmd_accuracy_data(args) -> int:
     net = load_supernet(_weights(args.weights))
     from codesign.artifacts import predictor_split
     # measured on the held-out training images; BN recalibrated on 2,000 other training images
+    shard = _shard(args.shard)
+    device = _device(args.device)
     calib, hold = predictor_split(args.data, holdout=args.holdout)
     rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.n, seed=args.seed,
-                            progress=not args.quiet)
+                            progress=not args.quiet, shard=shard, device=device, eval_batch=args.eval_batch)
     print(f"{len(rows)} measured subnets in {args.out}")
     return 0
 
 
-def _read_rows(path) -> list:
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, k = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise SpecError("--shard", "expected I/K, e.g. 0/4", text) from None
+    if not (k >= 1 and 0 <= i < k):
+        raise SpecError("--shard", "expected 0 <= I < K", text)
+    return i, k
+
+
+def _device(name: str) -> str:
+    import torch
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SpecError("--device", "CUDA is not available on this machine", name)
+    if name != "cpu" and not name.startswith("cuda"):
+        raise SpecError("--device", "expected cpu, cuda, cuda:N or auto", name)
+    return name
+
+
+def _read_rows(paths) -> list:
+    if not isinstance(paths, (list, tuple)):
+        paths = [paths]
+    rows = []
+    for path in paths:
+        rows += _read_one(path)
+    return rows
+
+
+def _read_one(path) -> list:
     p = Path(path)
     if not p.is_file():
         raise SpecError("--dataset", "no such file", str(p))
@@ -314,6 +346,10 @@ def cmd_train_predictor(args) -> int:
     print(json.dumps({"heldout": m, "out": args.out}) if args.json else
           f"held-out ({m['n']} subnets): Kendall tau {m['kendall_tau']:.3f}, Spearman {m['spearman']:.3f}, "
           f"RMSE {m['rmse']:.2f} points; wrote {args.out}")
+    if not args.json:
+        for b, mb in m.get("per_bits", {}).items():
+            print(f"  {b:>2}-bit ({mb['n']} subnets): Kendall tau {mb['kendall_tau']:.3f}, "
+                  f"Spearman {mb['spearman']:.3f}, RMSE {mb['rmse']:.2f}")
     return 0
 
 
@@ -322,7 +358,7 @@ def cmd_proxies(args) -> int:
     from codesign.proxies import correlations
     rows = [r for r in _read_rows(args.dataset) if r.get("bits", 16) == args.bits][: args.n]
     if len(rows) < 3:
-        raise SpecError("--dataset", f"needs at least 3 measured subnets at {args.bits} bits", args.dataset)
+        raise SpecError("--dataset", f"needs at least 3 measured subnets at {args.bits} bits", args.dataset[0])
     test = load_split(args.data, "test")
     images = test.images[np.random.default_rng(args.seed).choice(len(test), 64, replace=False)]
     res = correlations(rows, images, seed=args.seed, progress=not args.json)
@@ -461,20 +497,25 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--data", required=True)
     ad.add_argument("--weights")
     ad.add_argument("--out", required=True, help="JSONL file; re-running continues it")
-    ad.add_argument("--n", type=int, default=1000)
+    ad.add_argument("--n", type=int, default=4000,
+                    help="(genome, bit-width) measurements; every genome is measured at 4, 6, 8 and 16 bits")
     ad.add_argument("--holdout", type=int, default=5000)
     ad.add_argument("--seed", type=int, default=0)
+    ad.add_argument("--shard", default="0/1", help="I/K: measure every K-th genome of the plan, from the I-th "
+                    "(K processes or machines, one file each; concatenate them afterwards)")
+    ad.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    ad.add_argument("--eval-batch", type=int, default=None, help="evaluation batch (speed only)")
     ad.add_argument("--quiet", action="store_true")
     ad.set_defaults(func=cmd_accuracy_data)
     tp = sub.add_parser("train-predictor", help="fit the accuracy predictor on measured subnets")
-    tp.add_argument("--dataset", required=True)
+    tp.add_argument("--dataset", required=True, nargs="+", help="accuracy-data JSONL file(s)")
     tp.add_argument("--out", required=True)
     tp.add_argument("--seed", type=int, default=0)
     tp.add_argument("--json", action="store_true")
     tp.set_defaults(func=cmd_train_predictor)
     px = sub.add_parser("proxies", help="zero-shot proxies' correlation with measured accuracy")
     px.add_argument("--data", required=True)
-    px.add_argument("--dataset", required=True, help="measured subnets (accuracy-data output)")
+    px.add_argument("--dataset", required=True, nargs="+", help="measured subnets (accuracy-data output, one or more files)")
     px.add_argument("--bits", type=int, default=16)
     px.add_argument("--n", type=int, default=200)
     px.add_argument("--seed", type=int, default=0)

@@ -77,16 +77,29 @@ def metrics(y_true, y_pred) -> dict:
             "rmse": float(np.sqrt(np.mean((y_true - y_pred) ** 2))), "n": int(len(y_true))}
 
 
+def split_by_genome(rows: list[dict], holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices with every genome wholly on one side: the rows of one genome at
+    several bit-widths share its BN recalibration, so a row split would leak the genome."""
+    from .genome import genome_key
+    keys = sorted({genome_key(r["genome"]) for r in rows})
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(keys))
+    test_keys = {keys[i] for i in order[:max(1, int(round(len(keys) * holdout)))]}
+    in_test = np.array([genome_key(r["genome"]) in test_keys for r in rows])
+    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
+
+
 def train_predictor(rows: list[dict], seed: int = 0, holdout: float = 0.2, hidden: int = 128,
                     epochs: int = 400) -> tuple[Predictor, dict]:
-    """Fit on (1 - holdout) of the measured rows; report metrics on the held-out rest."""
+    """Fit on the rows of (1 - holdout) of the measured genomes; report metrics on the held-out
+    genomes, over all rows and per bit-width (the ranking within one bit-width is what a search
+    at fixed hardware bits sees)."""
     import torch
     if len(rows) < 20:
         raise SpecError("dataset", f"needs at least 20 measured subnets, has {len(rows)}")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(rows))
-    n_test = max(1, int(len(rows) * holdout))
-    test, train = order[:n_test], order[n_test:]
+    train, test = split_by_genome(rows, holdout, seed)
+    if len(train) == 0:
+        raise SpecError("dataset", "needs at least 2 distinct genomes")
     X = encode([r["genome"] for r in rows], [r["bits"] for r in rows])
     y = np.array([r["top1"] for r in rows], np.float32)
     mu, sd = float(y[train].mean()), float(y[train].std() + 1e-6)
@@ -111,6 +124,10 @@ def train_predictor(rows: list[dict], seed: int = 0, holdout: float = 0.2, hidde
     pred = Predictor([(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in lin], mu, sd,
                      {"features": int(X.shape[1]), "hidden": hidden, "seed": seed, "train": int(len(train)),
                       "test": int(len(test))})
-    m = metrics(y[test], pred.predict([rows[i]["genome"] for i in test], [rows[i]["bits"] for i in test]))
+    p_test = pred.predict([rows[i]["genome"] for i in test], [rows[i]["bits"] for i in test])
+    m = metrics(y[test], p_test)
+    b_test = np.array([int(rows[i]["bits"]) for i in test])
+    m["per_bits"] = {str(b): metrics(y[test][b_test == b], p_test[b_test == b])
+                     for b in BITS if (b_test == b).sum() >= 3}
     pred.meta["heldout"] = m
     return pred, m

@@ -35,6 +35,28 @@ def test_measure_and_resumable_dataset(tmp_path):
     assert len(lines) == 5 and len({json.dumps(l["genome"]) + str(l["bits"]) for l in lines}) == 5
 
 
+def test_shards_together_are_the_single_run(tmp_path):
+    """k shards (k processes or machines), concatenated, hold exactly the rows of one process."""
+    torch.manual_seed(0)
+    net = Supernet().eval()
+    kw = dict(progress=False, seed=2, n=12)
+    whole = accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], tmp_path / "all.jsonl", **kw)
+    parts = [accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], tmp_path / f"s{i}.jsonl", shard=(i, 2),
+                              eval_batch=7, **kw) for i in range(2)]
+    def key(r):
+        return json.dumps(r["genome"], sort_keys=True) + str(r["bits"])
+    assert len(whole) == 12 and sum(len(p) for p in parts) == 12
+    got = {key(r): r["top1"] for p in parts for r in p}
+    assert got == {key(r): r["top1"] for r in whole}
+    stopped = accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], tmp_path / "late.jsonl",
+                               deadline=0.0, **kw)
+    assert stopped == []
+    with pytest.raises(ValueError):
+        accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], tmp_path / "x.jsonl", shard=(2, 2), **kw)
+    assert main(["accuracy-data", "--data", str(tmp_path), "--out", str(tmp_path / "y.jsonl"),
+                 "--shard", "3/2"]) == 2
+
+
 def _synthetic_rows(n, seed=0):
     rng = np.random.default_rng(seed)
     rows = []
