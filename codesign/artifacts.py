@@ -27,14 +27,25 @@ def eval_split(data, holdout: int = 5000, seed: int = 0):
     return hold, load_split(data, "test")
 
 
-def predictor_split(data, holdout: int = 5000, calib_images: int = 2000, seed: int = 0):
-    """(BN-calibration images from the training part, the held-out training images with labels):
-    what the accuracy-predictor data is measured on (the test split stays for reporting)."""
+def predictor_split(data, holdout: int = 5000, calib_images: int = 2000, eval_images: int | None = None,
+                    seed: int = 0):
+    """(BN-calibration images from the training part, held-out training images with labels):
+    what the accuracy-predictor data is measured on (the test split stays for reporting).
+
+    ``holdout`` must be the supernet training's (``train-supernet --holdout``, 5000 by default):
+    the held-out part is drawn exactly as training drew it, so no evaluation image was trained
+    on; ``eval_images`` takes a seeded, class-balanced subset of it (fewer images, faster
+    measurement)."""
     from .data import holdout_split, load_split
     if not Path(data).exists():
         raise SpecError("--data", "no such file or directory", str(data))
     train_all = load_split(data, "train")
     train, hold = holdout_split(train_all, min(holdout, len(train_all) // 2), seed=seed)
+    if eval_images is not None and eval_images < len(hold):
+        if eval_images < len(hold.classes):
+            raise SpecError("--eval-images", f"needs at least one image per class ({len(hold.classes)})",
+                            str(eval_images))
+        _, hold = holdout_split(hold, eval_images, seed=seed)
     import numpy as np
     idx = np.random.default_rng(seed).choice(len(train), min(calib_images, len(train)), replace=False)
     return train.images[np.sort(idx)], hold

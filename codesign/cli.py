@@ -289,7 +289,7 @@ def cmd_accuracy_data(args) -> int:
     # measured on the held-out training images; BN recalibrated on 2,000 other training images
     shard = _shard(args.shard)
     device = _device(args.device)
-    calib, hold = predictor_split(args.data, holdout=args.holdout)
+    calib, hold = predictor_split(args.data, holdout=args.holdout, eval_images=args.eval_images)
     rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.n, seed=args.seed,
                             progress=not args.quiet, shard=shard, device=device, eval_batch=args.eval_batch)
     print(f"{len(rows)} measured subnets in {args.out}")
@@ -499,7 +499,10 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--out", required=True, help="JSONL file; re-running continues it")
     ad.add_argument("--n", type=int, default=4000,
                     help="(genome, bit-width) measurements; every genome is measured at 4, 6, 8 and 16 bits")
-    ad.add_argument("--holdout", type=int, default=5000)
+    ad.add_argument("--holdout", type=int, default=5000,
+                    help="the supernet training's held-out count (train-supernet --holdout): measured only on those")
+    ad.add_argument("--eval-images", type=int, default=None,
+                    help="measure on a class-balanced subset of that many held-out images (default: all)")
     ad.add_argument("--seed", type=int, default=0)
     ad.add_argument("--shard", default="0/1", help="I/K: measure every K-th genome of the plan, from the I-th "
                     "(K processes or machines, one file each; concatenate them afterwards)")

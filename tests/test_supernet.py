@@ -169,3 +169,17 @@ def test_model_card_of_a_finished_run(tmp_path, capsys):
     text = out.read_text()
     assert "| largest |" in text and "codesign train-supernet" in text
     assert main(["model-card", "--run", str(tmp_path / "nowhere"), "--data", str(root), "--out", str(out)]) == 2
+
+
+def test_predictor_split_measures_only_images_training_held_out(tmp_path):
+    """A smaller evaluation set is a subset of the supernet training's held-out images (drawing a
+    fresh, smaller hold-out would take images the supernet was trained on)."""
+    from codesign.artifacts import predictor_split
+    root = _tiny_imagefolder(tmp_path, per_class=12)
+    tr = load_split(root, "train")
+    trained_on, held = holdout_split(tr, 40, seed=0)
+    calib, ev = predictor_split(root, holdout=40, calib_images=30, eval_images=20, seed=0)
+    keys = {x.tobytes() for x in held.images}
+    assert len(ev) == 20 and all(x.tobytes() in keys for x in ev.images)
+    assert sorted(np.bincount(ev.labels).tolist()) == [2] * 10
+    assert not any(x.tobytes() in keys for x in calib) and len(calib) == 30
