@@ -341,7 +341,8 @@ def _read_one(path) -> list:
 
 def cmd_train_predictor(args) -> int:
     from codesign.predictor import train_predictor
-    pred, m = train_predictor(_read_rows(args.dataset), seed=args.seed)
+    pred, m = train_predictor(_read_rows(args.dataset), seed=args.seed, hidden=args.hidden, epochs=args.epochs,
+                              members=args.members, use_summary=args.summary, holdout=args.holdout)
     pred.save(args.out)
     print(json.dumps({"heldout": m, "out": args.out}) if args.json else
           f"held-out ({m['n']} subnets): Kendall tau {m['kendall_tau']:.3f}, Spearman {m['spearman']:.3f}, "
@@ -514,6 +515,11 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--dataset", required=True, nargs="+", help="accuracy-data JSONL file(s)")
     tp.add_argument("--out", required=True)
     tp.add_argument("--seed", type=int, default=0)
+    tp.add_argument("--holdout", type=float, default=0.2, help="share of the genomes held out for the report")
+    tp.add_argument("--hidden", type=int, default=128)
+    tp.add_argument("--epochs", type=int, default=400)
+    tp.add_argument("--members", type=int, default=5, help="ensemble size (mean of the members)")
+    tp.add_argument("--summary", action="store_true", help="add log MACs and a size feature to the one-hot code")
     tp.add_argument("--json", action="store_true")
     tp.set_defaults(func=cmd_train_predictor)
     px = sub.add_parser("proxies", help="zero-shot proxies' correlation with measured accuracy")

@@ -57,16 +57,19 @@ def test_shards_together_are_the_single_run(tmp_path):
                  "--shard", "3/2"]) == 2
 
 
+def _synthetic_top1(g, b):
+    used = [i for _, i in S.active_blocks(g)]
+    return (70 + 0.4 * sum(g["e"][i] for i in used) / 4 + 0.3 * sum(g["ks"][i] for i in used) / 7
+            + 0.15 * (g["r"] - 24) - (6.0 if b == 4 else 1.0 if b == 6 else 0.0))
+
+
 def _synthetic_rows(n, seed=0):
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(n):
         g = S.canonical(S.sample(rng))
         b = int(rng.choice([4, 6, 8, 16]))
-        used = [i for _, i in S.active_blocks(g)]
-        top1 = (70 + 0.4 * sum(g["e"][i] for i in used) / 4 + 0.3 * sum(g["ks"][i] for i in used) / 7
-                + 0.15 * (g["r"] - 24) - (6.0 if b == 4 else 1.0 if b == 6 else 0.0))
-        rows.append({"genome": g, "bits": b, "top1": top1 + rng.normal(0, 0.2)})
+        rows.append({"genome": g, "bits": b, "top1": _synthetic_top1(g, b) + rng.normal(0, 0.2)})
     return rows
 
 
@@ -82,6 +85,26 @@ def test_predictor_learns_and_round_trips(tmp_path):
     assert encode([S.max_genome()], [8]).shape[1] == pred.meta["features"]
     code = main(["accuracy", "--genome", "max", "--bits", "8", "--predictor", str(f), "--json"])
     assert code == 0
+
+
+def test_predictor_ensemble_with_size_features_and_genome_split(tmp_path):
+    from codesign.predictor import split_by_genome
+    rows = _synthetic_rows(300)
+    rows += [dict(r, bits=b, top1=_synthetic_top1(r["genome"], b))          # genomes at two bit-widths
+             for r in rows[:60] for b in [6 if r["bits"] != 6 else 8]]
+    train, test = split_by_genome(rows, 0.2, seed=0)
+    key = lambda i: json.dumps(rows[i]["genome"], sort_keys=True)      # noqa: E731
+    assert not {key(i) for i in train} & {key(i) for i in test} and len(train) + len(test) == len(rows)
+    pred, m = train_predictor(rows, seed=0, epochs=150, members=2, use_summary=True)
+    assert len(pred.members) == 2 and pred.meta["summary"] and set(m["per_bits"]) <= {"4", "6", "8", "16"}
+    assert m["kendall_tau"] > 0.7
+    f = tmp_path / "e.npz"
+    pred.save(f)
+    gs = [r["genome"] for r in rows[:10]]
+    assert np.allclose(Predictor.load(f).predict(gs, 6), pred.predict(gs, 6))
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros(2))
+    assert main(["accuracy", "--genome", "max", "--bits", "8", "--predictor", str(bad)]) == 2
 
 
 def test_proxies_are_finite_and_rank(tmp_path):
