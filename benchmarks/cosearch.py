@@ -14,11 +14,19 @@ mapping cache (every candidate of the runs scored again), next to the cold rate 
     python3 benchmarks/cosearch.py                      # 5 seeds, budget 150 (about an hour)
     python3 benchmarks/cosearch.py --smoke              # seconds: proxy accuracy, tiny budget
 
+Resumable: every finished (seed, method) run is appended to ``--out DIR/runs.jsonl`` and the
+mapping cache is saved beside it (``mapping_cache.pkl``); the same command continues where a
+killed one stopped (a different configuration in DIR is refused).
+
 The last lines are ``joint_beats_sequential: k/S``, ``joint_beats_random: k/S``,
 ``edp_reduction_vs_eyeriss: X`` and ``candidates_per_min: N``."""
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -41,13 +49,41 @@ def main(argv=None) -> int:
     p.add_argument("--mapper-budget", type=int, default=1500)
     p.add_argument("--accuracy", default="predictor", choices=("predictor", "macs"))
     p.add_argument("--space")
+    p.add_argument("--out", help="results directory (default: runs/bench_cosearch, or a fresh temporary one with --smoke)")
     p.add_argument("--smoke", action="store_true", help="tiny settings (CI): macs proxy, budget 8, 2 seeds")
     a = p.parse_args(argv)
     if a.smoke:
         a.seeds, a.budget, a.population, a.mapper_budget, a.accuracy = 2, 8, 4, 100, "macs"
     space = load_space(a.space)
     accuracy = accuracy_function({"source": a.accuracy})
+    if a.out is None:
+        import tempfile
+        a.out = tempfile.mkdtemp(prefix="bench_cosearch_") if a.smoke else "runs/bench_cosearch"
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"seeds_budget_pop_mapper": [a.budget, a.population, a.mapper_budget], "accuracy": a.accuracy,
+              "space": space.name, "predictor": _digest_predictor(a.accuracy)}
+    cfg_file = out / "config.json"
+    if cfg_file.exists() and json.loads(cfg_file.read_text()) != config:
+        print(f"error: {cfg_file}: another benchmark configuration is in this directory (use another --out)",
+              file=sys.stderr)
+        return 2
+    cfg_file.write_text(json.dumps(config))
+    done = {}
+    runs_file = out / "runs.jsonl"
+    if runs_file.exists():
+        for line in runs_file.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                break                                # a torn last line (killed mid-write)
+            done[(r["seed"], r["method"])] = r
+        runs_file.write_text("".join(json.dumps(r) + "\n" for r in done.values()))
     cache = MappingCache()
+    cache_file = out / "mapping_cache.pkl"
+    if cache_file.exists():
+        with open(cache_file, "rb") as fh:
+            cache = pickle.load(fh)
     ev = Evaluator(space, accuracy, mapper_budget=a.mapper_budget, cache=cache)
     objectives = space.objectives
     ref = space.reference_point(objectives)
@@ -63,13 +99,24 @@ def main(argv=None) -> int:
     cold_s, cold_n = 0.0, 0
     for s in range(a.seeds):
         for m, run in methods.items():
-            t0, n0 = ev.seconds, ev.count
-            res = run(s)
-            cold_s, cold_n = cold_s + ev.seconds - t0, cold_n + ev.count - n0
-            hv[m].append(front_hypervolume(res.rows, objectives, ref))
-            rows[m] += res.rows
-            print(f"seed {s} {m:<11} hypervolume {hv[m][-1]:12.6g}  ({len(res.rows)} candidates, "
-                  f"{res.seconds:6.1f} s)", flush=True)
+            r = done.get((s, m))
+            if r is None:
+                t0, n0 = ev.seconds, ev.count
+                res = run(s)
+                r = {"seed": s, "method": m, "hypervolume": front_hypervolume(res.rows, objectives, ref),
+                     "rows": res.rows, "seconds": res.seconds, "eval_seconds": ev.seconds - t0,
+                     "evaluations": ev.count - n0}
+                with open(runs_file, "a") as fh:
+                    fh.write(json.dumps(r) + "\n")
+                tmp = cache_file.with_suffix(".tmp")
+                with open(tmp, "wb") as fh:
+                    pickle.dump(cache, fh)
+                os.replace(tmp, cache_file)
+            cold_s, cold_n = cold_s + r["eval_seconds"], cold_n + r["evaluations"]
+            hv[m].append(r["hypervolume"])
+            rows[m] += r["rows"]
+            print(f"seed {s} {m:<11} hypervolume {hv[m][-1]:12.6g}  ({len(r['rows'])} candidates, "
+                  f"{r['seconds']:6.1f} s){'  (from ' + str(runs_file) + ')' if (s, m) in done else ''}", flush=True)
     print(f"{'method':<12}{'hypervolume mean':>18}{'std':>12}")
     for m in methods:
         print(f"{m:<12}{np.mean(hv[m]):>18.6g}{np.std(hv[m]):>12.4g}")
@@ -120,6 +167,14 @@ def main(argv=None) -> int:
     print(f"edp_reduction_vs_eyeriss: {bm['edp_uj_ms'] / best['metrics']['edp_uj_ms'] if best else float('nan'):.3g}")
     print(f"candidates_per_min: {60 * len(genomes) / warm_s:.0f}")
     return 0
+
+
+def _digest_predictor(source: str) -> str | None:
+    if source != "predictor":
+        return None
+    from codesign.artifacts import WEIGHTS_DIR
+    f = WEIGHTS_DIR / "predictor.npz"
+    return hashlib.sha256(f.read_bytes()).hexdigest()[:16] if f.is_file() else None
 
 
 if __name__ == "__main__":
