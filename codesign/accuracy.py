@@ -83,6 +83,21 @@ def measure(net: Supernet, genome: dict, bits: int, calib: np.ndarray, images: n
     return measure_many(net, genome, [bits], calib, images, labels, calib_batches, batch, seed)[int(bits)]
 
 
+def write_dataset_meta(out_path, weights, data, holdout: int, eval_images: int, calib_images: int,
+                       seed: int) -> Path:
+    """``OUT.json`` beside the JSONL: how its rows were measured (enough to re-measure any row)."""
+    import hashlib
+    meta = {"weights_sha256": hashlib.sha256(Path(weights).read_bytes()).hexdigest(), "data": str(data),
+            "holdout": holdout, "eval_images": eval_images, "calib_images": calib_images, "seed": seed,
+            "bits": list(BITS), "split": "held-out training images (codesign.artifacts.predictor_split)",
+            "protocol": "per genome: BN recalibrated on 8 x 250 augmented calibration images; per bit-width "
+                        "weights per-channel and activations per-tensor fake-quantized, ranges from 4 x 250 "
+                        "calibration images; top-1 on the evaluation images; measure seed = seed + genome index"}
+    p = Path(out_path).with_suffix(".json")
+    p.write_text(json.dumps(meta, indent=1) + "\n")
+    return p
+
+
 def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n: int, seed: int = 0,
                      progress: bool = True, log=print, shard: tuple[int, int] = (0, 1), device: str = "cpu",
                      eval_batch: int | None = None, deadline: float | None = None) -> list[dict]:

@@ -290,6 +290,9 @@ def cmd_accuracy_data(args) -> int:
     shard = _shard(args.shard)
     device = _device(args.device)
     calib, hold = predictor_split(args.data, holdout=args.holdout, eval_images=args.eval_images)
+    from codesign.accuracy import write_dataset_meta
+    write_dataset_meta(args.out, weights=_weights(args.weights), data=args.data, holdout=args.holdout,
+                       eval_images=len(hold.labels), calib_images=len(calib), seed=args.seed)
     rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.n, seed=args.seed,
                             progress=not args.quiet, shard=shard, device=device, eval_batch=args.eval_batch)
     print(f"{len(rows)} measured subnets in {args.out}")
@@ -341,8 +344,9 @@ def _read_one(path) -> list:
 
 def cmd_train_predictor(args) -> int:
     from codesign.predictor import train_predictor
-    pred, m = train_predictor(_read_rows(args.dataset), seed=args.seed, hidden=args.hidden, epochs=args.epochs,
-                              members=args.members, use_summary=args.summary, holdout=args.holdout)
+    pred, m = train_predictor(_read_rows(args.dataset), seed=args.seed, kind=args.kind, hidden=args.hidden,
+                              epochs=args.epochs, members=args.members, use_summary=not args.no_summary,
+                              holdout=args.holdout)
     pred.save(args.out)
     print(json.dumps({"heldout": m, "out": args.out}) if args.json else
           f"held-out ({m['n']} subnets): Kendall tau {m['kendall_tau']:.3f}, Spearman {m['spearman']:.3f}, "
@@ -516,10 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--out", required=True)
     tp.add_argument("--seed", type=int, default=0)
     tp.add_argument("--holdout", type=float, default=0.2, help="share of the genomes held out for the report")
-    tp.add_argument("--hidden", type=int, default=128)
-    tp.add_argument("--epochs", type=int, default=400)
-    tp.add_argument("--members", type=int, default=5, help="ensemble size (mean of the members)")
-    tp.add_argument("--summary", action="store_true", help="add log MACs and a size feature to the one-hot code")
+    tp.add_argument("--kind", default="ridge", help="ridge (hierarchical linear, default) or mlp (ensemble)")
+    tp.add_argument("--no-summary", action="store_true", help="one-hot code only (no log-MACs / size features)")
+    tp.add_argument("--hidden", type=int, default=128, help="mlp: hidden units")
+    tp.add_argument("--epochs", type=int, default=400, help="mlp: epochs")
+    tp.add_argument("--members", type=int, default=5, help="mlp: ensemble size (mean of the members)")
     tp.add_argument("--json", action="store_true")
     tp.set_defaults(func=cmd_train_predictor)
     px = sub.add_parser("proxies", help="zero-shot proxies' correlation with measured accuracy")

@@ -75,14 +75,17 @@ def _synthetic_rows(n, seed=0):
 
 def test_predictor_learns_and_round_trips(tmp_path):
     rows = _synthetic_rows(400)
-    pred, m = train_predictor(rows, seed=0, epochs=150)
-    assert m["kendall_tau"] > 0.8 and m["rmse"] < 1.0
+    pred, m = train_predictor(rows, seed=0)                     # ridge, penalties by CV over genomes
+    assert m["kendall_tau"] > 0.8 and m["rmse"] < 1.0 and pred.meta["kind"] == "ridge"
+    assert m["per_bits"]["8"]["rmse"] < 1.0
     f = tmp_path / "p.npz"
     pred.save(f)
     again = Predictor.load(f)
     gs = [r["genome"] for r in rows[:10]]
     assert np.allclose(pred.predict(gs, 8), again.predict(gs, 8))
-    assert encode([S.max_genome()], [8]).shape[1] == pred.meta["features"]
+    assert np.isfinite(pred.predict([S.max_genome(), S.min_genome()], [4, 16])).all()
+    with pytest.raises(Exception, match="bit-widths"):
+        pred.predict([S.max_genome()], [5])
     code = main(["accuracy", "--genome", "max", "--bits", "8", "--predictor", str(f), "--json"])
     assert code == 0
 
@@ -95,8 +98,9 @@ def test_predictor_ensemble_with_size_features_and_genome_split(tmp_path):
     train, test = split_by_genome(rows, 0.2, seed=0)
     key = lambda i: json.dumps(rows[i]["genome"], sort_keys=True)      # noqa: E731
     assert not {key(i) for i in train} & {key(i) for i in test} and len(train) + len(test) == len(rows)
-    pred, m = train_predictor(rows, seed=0, epochs=150, members=2, use_summary=True)
-    assert len(pred.members) == 2 and pred.meta["summary"] and set(m["per_bits"]) <= {"4", "6", "8", "16"}
+    pred, m = train_predictor(rows, seed=0, kind="mlp", epochs=150, members=2, use_summary=True)
+    assert pred.meta["members"] == 2 and pred.meta["summary"] and set(m["per_bits"]) <= {"4", "6", "8", "16"}
+    assert encode([S.max_genome()], [8]).shape[1] + 2 == pred.meta["features"]
     assert m["kendall_tau"] > 0.7
     f = tmp_path / "e.npz"
     pred.save(f)
