@@ -520,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--out", required=True)
     tp.add_argument("--seed", type=int, default=0)
     tp.add_argument("--holdout", type=float, default=0.2, help="share of the genomes held out for the report")
-    tp.add_argument("--kind", default="ridge", help="ridge (hierarchical linear, default) or mlp (ensemble)")
+    tp.add_argument("--kind", default="kernel", help="kernel (kernel ridge, default), ridge (linear) or mlp (ensemble)")
     tp.add_argument("--no-summary", action="store_true", help="one-hot code only (no log-MACs / size features)")
     tp.add_argument("--hidden", type=int, default=128, help="mlp: hidden units")
     tp.add_argument("--epochs", type=int, default=400, help="mlp: epochs")

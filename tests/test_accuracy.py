@@ -75,8 +75,8 @@ def _synthetic_rows(n, seed=0):
 
 def test_predictor_learns_and_round_trips(tmp_path):
     rows = _synthetic_rows(400)
-    pred, m = train_predictor(rows, seed=0)                     # ridge, penalties by CV over genomes
-    assert m["kendall_tau"] > 0.8 and m["rmse"] < 1.0 and pred.meta["kind"] == "ridge"
+    pred, m = train_predictor(rows, seed=0)                     # kernel ridge, settings by CV over genomes
+    assert m["kendall_tau"] > 0.8 and m["rmse"] < 1.0 and pred.meta["kind"] == "kernel"
     assert m["per_bits"]["8"]["rmse"] < 1.0
     f = tmp_path / "p.npz"
     pred.save(f)
@@ -86,6 +86,10 @@ def test_predictor_learns_and_round_trips(tmp_path):
     assert np.isfinite(pred.predict([S.max_genome(), S.min_genome()], [4, 16])).all()
     with pytest.raises(Exception, match="bit-widths"):
         pred.predict([S.max_genome()], [5])
+    lin, m_lin = train_predictor(rows, seed=0, kind="ridge")
+    assert lin.meta["kind"] == "ridge" and m_lin["kendall_tau"] > 0.8
+    lin.save(tmp_path / "lin.npz")
+    assert np.allclose(Predictor.load(tmp_path / "lin.npz").predict(gs, 8), lin.predict(gs, 8))
     code = main(["accuracy", "--genome", "max", "--bits", "8", "--predictor", str(f), "--json"])
     assert code == 0
 
