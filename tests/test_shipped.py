@@ -1,0 +1,64 @@
+"""The shipped artifacts: the accuracy predictor reproduces the figures in its file from the
+shipped measurements, and (with the CIFAR-10 of ../shared) the shipped supernet reproduces its
+model card and the measurements the predictor was trained on."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import REPO, SHARED
+
+from codesign.artifacts import WEIGHTS_DIR
+from codesign.predictor import Predictor, evaluate, split_by_genome
+
+DATASET = WEIGHTS_DIR / "accuracy_data.jsonl"
+CIFAR = SHARED / "data" / "cifar10"
+
+
+def _rows():
+    return [json.loads(line) for line in DATASET.read_text().splitlines()]
+
+
+def _need_cifar():
+    if not (CIFAR / "train.zip").is_file():
+        pytest.skip(f"CIFAR-10 not found at {CIFAR} (set CODESIGN_SHARED to the folder holding data/cifar10)")
+    pytest.importorskip("torch", reason="torch is not installed (pip install '.[torch]')")
+
+
+def test_shipped_predictor_reproduces_its_heldout_figures():
+    pred = Predictor.load(WEIGHTS_DIR / "predictor.npz")
+    rows = _rows()
+    assert len(rows) >= pred.meta["train"] + pred.meta["test"]
+    _, test = split_by_genome(rows, pred.meta.get("holdout", 0.2), pred.meta["seed"])
+    m = evaluate(pred, [rows[i] for i in test])
+    assert m["n"] == pred.meta["test"]
+    assert m["kendall_tau"] == pytest.approx(pred.meta["heldout"]["kendall_tau"], abs=1e-9)
+    assert m["rmse"] == pytest.approx(pred.meta["heldout"]["rmse"], abs=1e-6)
+    # what the co-search relies on: the ranking of held-out genomes at the bit-widths that work
+    for b in ("6", "8", "16"):
+        assert m["per_bits"][b]["kendall_tau"] >= 0.6, (b, m["per_bits"][b])
+    # every measured genome is a valid genome of the default space, every bit-width a known one
+    from codesign.genome import DEFAULT_SPACE
+    for r in rows[:50]:
+        DEFAULT_SPACE.validate(r["genome"])
+        assert r["bits"] in (4, 6, 8, 16) and 0 <= r["top1"] <= 100
+
+
+def test_shipped_supernet_reproduces_model_card_and_dataset():
+    _need_cifar()
+    import torch
+    from codesign.accuracy import load_supernet, measure, measure_many
+    from codesign.artifacts import eval_split, predictor_split
+    torch.set_num_threads(2)
+    net = load_supernet(WEIGHTS_DIR / "supernet.pt")
+    card = json.loads((WEIGHTS_DIR / "MODEL_CARD.json").read_text())
+    row = next(r for r in card["measurements"] if r["name"] == "smallest" and r["bits"] == 8)
+    hold, test = eval_split(CIFAR)
+    top1 = measure(net, row["genome"], 8, hold.images, test.images, test.labels)
+    # thread count and BLAS change float rounding; measured spread here is about 0.2 points
+    assert top1 == pytest.approx(row["top1"], abs=0.6)
+    d = _rows()[0]
+    meta = json.loads((WEIGHTS_DIR / "accuracy_data.json").read_text())
+    calib, ev = predictor_split(CIFAR, holdout=meta["holdout"], eval_images=meta["eval_images"])
+    got = measure_many(net, d["genome"], [d["bits"]], calib, ev.images, ev.labels, seed=meta["seed"])
+    assert got[d["bits"]] == pytest.approx(d["top1"], abs=0.6)
