@@ -181,15 +181,22 @@ def metrics(y_true, y_pred) -> dict:
             "rmse": float(np.sqrt(np.mean((y_true - y_pred) ** 2))), "n": int(len(y_true))}
 
 
+def genome_ids(genomes) -> tuple[np.ndarray, list[str]]:
+    """(an id per genome, the distinct genome keys in order of first appearance): rows of one
+    genome at several bit-widths get one id."""
+    from .genome import genome_key
+    ids: dict = {}
+    return np.array([ids.setdefault(genome_key(g), len(ids)) for g in genomes], int), list(ids)
+
+
 def split_by_genome(rows: list[dict], holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) row indices with every genome wholly on one side: the rows of one genome at
     several bit-widths share its BN recalibration, so a row split would leak the genome."""
-    from .genome import genome_key
-    keys = sorted({genome_key(r["genome"]) for r in rows})
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(keys))
-    test_keys = {keys[i] for i in order[:max(1, int(round(len(keys) * holdout)))]}
-    in_test = np.array([genome_key(r["genome"]) in test_keys for r in rows])
+    ids, keys = genome_ids(r["genome"] for r in rows)
+    ordered = sorted(keys)
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    test_keys = {ordered[i] for i in order[:max(1, int(round(len(ordered) * holdout)))]}
+    in_test = np.array([keys[i] in test_keys for i in ids], bool)
     return np.flatnonzero(~in_test), np.flatnonzero(in_test)
 
 
@@ -248,24 +255,32 @@ def _fit_kernel(X, bits, y, lam: float, ratio: float, ell: float, c: float) -> d
 KERNEL_GRID = [(lam, ell, c) for lam in (0.3, 1.0, 3.0) for ell in (3.0, 5.0, 8.0) for c in (0.5, 2.0)]
 
 
-def _select_kernel(X, bits, y, groups, seed: int, folds: int = 5, ratio: float = 0.3):
-    """(lam, ell, c, CV RMSE) over KERNEL_GRID, folds of genomes, 6/8/16-bit rows."""
+def _grouped_cv_rmse(groups, bits, seed: int, folds: int, residuals) -> float:
+    """RMSE at 6/8/16 bits over folds of genomes (``groups``: a genome id per row; the fold of a
+    genome is seeded): ``residuals(train, test)`` (row masks) returns prediction - truth on the
+    test rows."""
     n_groups = int(groups.max()) + 1
-    f = (np.random.default_rng(seed).permutation(n_groups) % folds)[groups]
+    fold = (np.random.default_rng(seed).permutation(n_groups) % folds)[groups]
     hi = bits != 4
-    D = _hier_design(X[hi], bits[hi], ratio)
-    f, yh = f[hi], y[hi]
+    err = []
+    for k in range(min(folds, n_groups)):
+        tr, te = fold != k, (fold == k) & hi
+        if te.any() and (tr & hi).any():
+            err.append(residuals(tr, te) ** 2)
+    return float(np.sqrt(np.mean(np.concatenate(err)))) if err else float("inf")
+
+
+def _select_kernel(X, bits, y, groups, seed: int, folds: int = 5, ratio: float = 0.3):
+    """(lam, ell, c, CV RMSE) over KERNEL_GRID; the kernel model sees only the 6/8/16-bit rows."""
+    D, hi = _hier_design(X, bits, ratio), bits != 4
     best = None
     for lam, ell, c in KERNEL_GRID:
-        err = []
-        for k in range(min(folds, n_groups)):
-            tr, te = f != k, f == k
-            if not te.any() or not tr.any():
-                continue
-            ym = yh[tr].mean()
-            alpha = np.linalg.solve(_kernel(D[tr], D[tr], ell, c) + lam * np.eye(int(tr.sum())), yh[tr] - ym)
-            err.append((_kernel(D[te], D[tr], ell, c) @ alpha + ym - yh[te]) ** 2)
-        rmse = float(np.sqrt(np.mean(np.concatenate(err)))) if err else float("inf")
+        def residuals(tr, te):
+            tr = tr & hi
+            ym = y[tr].mean()
+            alpha = np.linalg.solve(_kernel(D[tr], D[tr], ell, c) + lam * np.eye(int(tr.sum())), y[tr] - ym)
+            return _kernel(D[te], D[tr], ell, c) @ alpha + ym - y[te]
+        rmse = _grouped_cv_rmse(groups, bits, seed, folds, residuals)
         if best is None or rmse < best[3] - 1e-12:
             best = (lam, ell, c, rmse)
     return best
@@ -276,22 +291,15 @@ RATIOS = (0.1, 0.3, 1.0)
 
 
 def _select_ridge(X, bits, y, groups, seed: int, folds: int = 5) -> tuple[float, float, float]:
-    """(alpha, ratio, CV RMSE): the penalties with the lowest RMSE at 6/8/16 bits, over folds of
-    genomes (``groups``: a genome id per row)."""
-    n_groups = int(groups.max()) + 1
-    f = (np.random.default_rng(seed).permutation(n_groups) % folds)[groups]
+    """(alpha, ratio, CV RMSE): the penalties with the lowest RMSE at 6/8/16 bits."""
     best = None
     for alpha in ALPHAS:
         for ratio in RATIOS:
-            err = []
-            for k in range(min(folds, n_groups)):
-                tr, te = f != k, (f == k) & (bits != 4)
-                if not te.any():
-                    continue
+            def residuals(tr, te):
                 A = _fit_ridge(X[tr], bits[tr], y[tr], alpha, ratio)
                 D = _hier_design(X[te], bits[te], ratio)
-                err.append(((D - A["hi_mean"]) @ A["hi_w"] + float(A["hi_b"]) - y[te]) ** 2)
-            rmse = float(np.sqrt(np.mean(np.concatenate(err)))) if err else float("inf")
+                return (D - A["hi_mean"]) @ A["hi_w"] + float(A["hi_b"]) - y[te]
+            rmse = _grouped_cv_rmse(groups, bits, seed, folds, residuals)
             if best is None or rmse < best[2] - 1e-12:
                 best = (alpha, ratio, rmse)
     return best
@@ -308,12 +316,10 @@ def fit(rows: list[dict], seed: int = 0, kind: str = "kernel", use_summary: bool
         sm = summary(genomes)
         meta["summary_mean"], meta["summary_std"] = sm.mean(0).tolist(), (sm.std(0) + 1e-6).tolist()
     if kind in ("ridge", "kernel"):
-        from .genome import genome_key
         X = base_features(genomes, meta)
         bits = np.array([int(r["bits"]) for r in rows])
         y = np.array([r["top1"] for r in rows], float)
-        ids: dict = {}
-        groups = np.array([ids.setdefault(genome_key(g), len(ids)) for g in genomes])
+        groups = genome_ids(genomes)[0]
         if kind == "kernel":
             ratio = 0.3
             lam, ell, c, cv_rmse = _select_kernel(X, bits, y, groups, seed, ratio=ratio)
