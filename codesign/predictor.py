@@ -7,7 +7,7 @@ active blocks' sum of expand x kernel^2). The accuracies of one genome at 6, 8 a
 together, so the design shares the genome features across those bit-widths, adds copies scaled
 by ``ratio`` that only the 6- or 8-bit rows see (per-bit-width deviations, penalized more) and a
 per-bit-width offset. 4-bit rows, where post-training quantization collapses, get their own
-linear ridge model. Kinds of the 6/8/16-bit model:
+linear ridge model (its penalty also by cross-validation). Kinds of the 6/8/16-bit model:
 
 * ``kernel`` (default): kernel ridge regression with a linear plus Gaussian (RBF) kernel on
   that design (interactions between genes, e.g. depth x kernel, that a linear model misses);
@@ -222,13 +222,16 @@ def _fit_mlp(X, y, seed: int, hidden: int, epochs: int, weight_decay: float):
             for m in net if isinstance(m, torch.nn.Linear)]
 
 
-def _fit_ridge(X: np.ndarray, bits: np.ndarray, y: np.ndarray, alpha: float, ratio: float) -> dict:
+def _fit_ridge(X: np.ndarray, bits: np.ndarray, y: np.ndarray, alpha: float, ratio: float,
+               lo_alpha: float | None = None) -> dict:
+    """Linear ridge models: ``hi_*`` for 6/8/16 bits (penalty ``alpha``), ``lo_*`` for 4 bits
+    (penalty ``lo_alpha``, default ``alpha``)."""
     arrays = {}
     hi = bits != 4
-    for name, mask, design in (("hi", hi, lambda m: _hier_design(X[m], bits[m], ratio)),
-                               ("lo", ~hi, lambda m: X[m])):
+    for name, mask, design, a in (("hi", hi, lambda m: _hier_design(X[m], bits[m], ratio), alpha),
+                                  ("lo", ~hi, lambda m: X[m], alpha if lo_alpha is None else lo_alpha)):
         if mask.any():
-            mu, w, b = _ridge(design(mask), y[mask], alpha)
+            mu, w, b = _ridge(design(mask), y[mask], a)
         else:                                   # no rows at these bit-widths: nothing to predict from
             d = design(np.ones(len(y), bool))
             mu, w, b = np.zeros(d.shape[1]), np.zeros(d.shape[1]), float("nan")
@@ -236,9 +239,9 @@ def _fit_ridge(X: np.ndarray, bits: np.ndarray, y: np.ndarray, alpha: float, rat
     return arrays
 
 
-def _fit_kernel(X, bits, y, lam: float, ratio: float, ell: float, c: float) -> dict:
+def _fit_kernel(X, bits, y, lam: float, ratio: float, ell: float, c: float, lo_alpha: float) -> dict:
     """The 6/8/16-bit model as kernel ridge regression; the 4-bit one stays linear."""
-    arrays = _fit_ridge(X, bits, y, 10.0, ratio)           # lo_* (4 bit); hi_* replaced below
+    arrays = _fit_ridge(X, bits, y, lo_alpha, ratio)       # lo_* (4 bit); hi_* replaced below
     hi = bits != 4
     for k in ("hi_mean", "hi_w"):
         arrays.pop(k)
@@ -255,17 +258,16 @@ def _fit_kernel(X, bits, y, lam: float, ratio: float, ell: float, c: float) -> d
 KERNEL_GRID = [(lam, ell, c) for lam in (0.3, 1.0, 3.0) for ell in (3.0, 5.0, 8.0) for c in (0.5, 2.0)]
 
 
-def _grouped_cv_rmse(groups, bits, seed: int, folds: int, residuals) -> float:
-    """RMSE at 6/8/16 bits over folds of genomes (``groups``: a genome id per row; the fold of a
-    genome is seeded): ``residuals(train, test)`` (row masks) returns prediction - truth on the
-    test rows."""
+def _grouped_cv_rmse(groups, scored, seed: int, folds: int, residuals) -> float:
+    """RMSE on the ``scored`` rows (a mask) over folds of genomes (``groups``: a genome id per
+    row; the fold of a genome is seeded): ``residuals(train, test)`` (row masks) returns
+    prediction - truth on the test rows."""
     n_groups = int(groups.max()) + 1
     fold = (np.random.default_rng(seed).permutation(n_groups) % folds)[groups]
-    hi = bits != 4
     err = []
     for k in range(min(folds, n_groups)):
-        tr, te = fold != k, (fold == k) & hi
-        if te.any() and (tr & hi).any():
+        tr, te = fold != k, (fold == k) & scored
+        if te.any() and (tr & scored).any():
             err.append(residuals(tr, te) ** 2)
     return float(np.sqrt(np.mean(np.concatenate(err)))) if err else float("inf")
 
@@ -280,7 +282,7 @@ def _select_kernel(X, bits, y, groups, seed: int, folds: int = 5, ratio: float =
             ym = y[tr].mean()
             alpha = np.linalg.solve(_kernel(D[tr], D[tr], ell, c) + lam * np.eye(int(tr.sum())), y[tr] - ym)
             return _kernel(D[te], D[tr], ell, c) @ alpha + ym - y[te]
-        rmse = _grouped_cv_rmse(groups, bits, seed, folds, residuals)
+        rmse = _grouped_cv_rmse(groups, bits != 4, seed, folds, residuals)
         if best is None or rmse < best[3] - 1e-12:
             best = (lam, ell, c, rmse)
     return best
@@ -299,9 +301,28 @@ def _select_ridge(X, bits, y, groups, seed: int, folds: int = 5) -> tuple[float,
                 A = _fit_ridge(X[tr], bits[tr], y[tr], alpha, ratio)
                 D = _hier_design(X[te], bits[te], ratio)
                 return (D - A["hi_mean"]) @ A["hi_w"] + float(A["hi_b"]) - y[te]
-            rmse = _grouped_cv_rmse(groups, bits, seed, folds, residuals)
+            rmse = _grouped_cv_rmse(groups, bits != 4, seed, folds, residuals)
             if best is None or rmse < best[2] - 1e-12:
                 best = (alpha, ratio, rmse)
+    return best
+
+
+LO_ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+
+
+def _select_lo_alpha(X, bits, y, groups, seed: int, folds: int = 5) -> tuple[float, float]:
+    """(alpha, CV RMSE) of the 4-bit ridge model (NaN RMSE without 4-bit rows)."""
+    lo = bits == 4
+    if not lo.any():
+        return 10.0, float("nan")
+    best = None
+    for alpha in LO_ALPHAS:
+        def residuals(tr, te):
+            mu, w, b = _ridge(X[tr & lo], y[tr & lo], alpha)
+            return (X[te] - mu) @ w + b - y[te]
+        rmse = _grouped_cv_rmse(groups, lo, seed, folds, residuals)
+        if best is None or rmse < best[1] - 1e-12:
+            best = (alpha, rmse)
     return best
 
 
@@ -320,14 +341,16 @@ def fit(rows: list[dict], seed: int = 0, kind: str = "kernel", use_summary: bool
         bits = np.array([int(r["bits"]) for r in rows])
         y = np.array([r["top1"] for r in rows], float)
         groups = genome_ids(genomes)[0]
+        lo_alpha, lo_cv = _select_lo_alpha(X, bits, y, groups, seed)
+        meta.update({"lo_alpha": lo_alpha, "cv_rmse_4": lo_cv})
         if kind == "kernel":
             ratio = 0.3
             lam, ell, c, cv_rmse = _select_kernel(X, bits, y, groups, seed, ratio=ratio)
             meta.update({"lam": lam, "ell": ell, "c": c, "ratio": ratio, "cv_rmse_6_8_16": cv_rmse})
-            return Predictor(_fit_kernel(X, bits, y, lam, ratio, ell, c), meta)
+            return Predictor(_fit_kernel(X, bits, y, lam, ratio, ell, c, lo_alpha), meta)
         alpha, ratio, cv_rmse = _select_ridge(X, bits, y, groups, seed)
         meta.update({"alpha": alpha, "ratio": ratio, "cv_rmse_6_8_16": cv_rmse})
-        return Predictor(_fit_ridge(X, bits, y, alpha, ratio), meta)
+        return Predictor(_fit_ridge(X, bits, y, alpha, ratio, lo_alpha), meta)
     X = features(genomes, [r["bits"] for r in rows], meta)
     y = np.array([r["top1"] for r in rows], np.float32)
     mu, sd = float(y.mean()), float(y.std() + 1e-6)
