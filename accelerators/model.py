@@ -25,11 +25,19 @@ For every storage level ``l`` and data space ``d`` it keeps, the model counts pe
 
 Energy is charged per vector (``ceil(count / words_per_vector)``), leakage per utilized
 instance-cycle; cycles are the compute cycles or, if slower, the most bandwidth-bound level.
+
+The batched code evaluates ``D`` in the equivalent integer form ``D = tile * N_above - kept * Y``
+(``N_above = N_out * n_i1``: all iterations above ``l``; ``kept = tile - ov(T_i1)``;
+``Y = W_i1 + sum_{i > i1, T_i == T_i1} W_i``), over chunks of mappings in batch-last arrays. Per
+chunk it skips only work that is exactly trivial (dimensions whose factors are all 1, levels
+without spatial factors, the per-mapping keep chain when all keep the same spaces) and uses int32
+for the loop-sequence arrays where the factors bound them below 2^31. Factors are positive
+integers (``to_batch`` enforces it); the shortcuts rely on that.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import gcd
+from math import gcd, prod
 
 import numpy as np
 
@@ -114,243 +122,476 @@ class BatchResult:
 
 
 def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
-                   chunk: int = 4096) -> BatchResult:
+                   chunk: int = 8192) -> BatchResult:
     """Evaluate B mappings of ``work`` on ``arch`` at once. Invalid ones get ``valid=False``
     (their figures are still computed, but meaningless). Large batches are processed in chunks
-    that keep the temporaries in cache."""
-    if len(batch) <= chunk:
-        return _evaluate_chunk(arch, work, batch)
-    merged = None
-    for i in range(0, len(batch), chunk):
-        part = _evaluate_chunk(arch, work, batch[i:i + chunk])
-        if merged is None:
-            merged = {k: (np.empty((len(batch),) + v.shape[1:], v.dtype) if isinstance(v, np.ndarray) else v)
-                      for k, v in vars(part).items()}
-        for k, v in vars(part).items():
-            if isinstance(v, np.ndarray):
-                merged[k][i:i + len(v)] = v
-    return BatchResult(**merged)
+    that keep the temporaries in cache; each chunk writes its rows of the result in place."""
+    B, L, S = len(batch), len(arch.levels), len(work.dataspaces)
+    out = {k: np.zeros((B,) + shape, dtype) for k, (shape, dtype) in _result_arrays(L, S).items()}
+    plan = _Plan(arch, work)
+    for i in range(0, B, chunk):
+        _evaluate_chunk(plan, batch[i:i + chunk], {k: v[i:i + chunk] for k, v in out.items()})
+    return BatchResult(**out, mac_energy_pj=work.macs * arch.compute.energy_pj, computes=work.macs)
 
 
-def _evaluate_chunk(arch: Architecture, work: Workload, batch: MappingBatch) -> BatchResult:
-    # Internally every array is batch-last, (..., B), so that numpy's loops run contiguously
-    # over the mappings and the per-level / per-loop recurrences are short Python loops.
-    B, L, D = batch.tf.shape
-    S = len(work.dataspaces)
-    ar = np.arange(B)
-    tf = np.ascontiguousarray(batch.tf.transpose(1, 2, 0))           # (L, D, B)
-    sx = np.ascontiguousarray(batch.sx.transpose(1, 2, 0))
-    sy = np.ascontiguousarray(batch.sy.transpose(1, 2, 0))
-    perm = np.ascontiguousarray(batch.perm.transpose(1, 2, 0))
-    keep = np.ascontiguousarray(batch.keep.transpose(1, 2, 0))       # (L, S, B)
-    sf = sx * sy
-    f = tf * sf
-    inner_incl = np.empty((L + 1, D, B), np.int64)                   # prod over levels >= l
-    inner_incl[L] = 1
-    for l in range(L - 1, -1, -1):
-        inner_incl[l] = inner_incl[l + 1] * f[l]
-    inner = inner_incl[1:]                                            # prod over levels > l
-    above_t = np.empty((L, D, B), np.int64)                           # temporal over levels < l
-    above_t[0] = 1
-    for l in range(1, L):
-        above_t[l] = above_t[l - 1] * tf[l - 1]
-    total_t = above_t[L - 1] * tf[L - 1]                              # (D, B)
-    computes_pe = np.prod(total_t, axis=0)
-    sp_prefix = np.empty((L + 1, D, B), np.int64)                     # spatial over levels < l
-    sp_prefix[0] = 1
-    for l in range(L):
-        sp_prefix[l + 1] = sp_prefix[l] * sf[l]
-    inst_used = np.prod(sp_prefix[:L], axis=1)                        # (L, B)
-    macs_used = np.prod(sp_prefix[L], axis=0)
+def _result_arrays(L: int, S: int) -> dict:
+    """Shape (after the batch axis) and dtype of each array field of :class:`BatchResult`."""
+    i8, f8 = np.int64, np.float64
+    return {"valid": ((), bool), "reads": ((L, S), i8), "fills": ((L, S), i8),
+            "updates": ((L, S), i8), "tiles": ((L, S), i8), "instances_used": ((L,), i8),
+            "energy_action_pj": ((L, S, 3), f8), "leak_pj": ((L,), f8),
+            "level_energy_pj": ((L,), f8), "energy_pj": ((), f8), "compute_cycles": ((), i8),
+            "cycles": ((), i8), "utilization": ((), f8), "macs_used": ((), i8)}
 
-    # Temporal loops of all levels in one sequence, innermost first: level L-1 .. level 0.
-    M = L * D
-    n_seq = np.empty((M, B), np.int64)
-    sc_seq = np.empty((M, B), np.int64)
-    d_seq = np.empty((M, B), np.int64)
-    col = np.arange(B)
-    for k, l in enumerate(range(L - 1, -1, -1)):
-        rows = slice(k * D, (k + 1) * D)
-        d_seq[rows] = perm[l]
-        flat = perm[l] * B + col                                      # gather along dims, per column
-        n_seq[rows] = tf[l].ravel().take(flat)
-        sc_seq[rows] = (inner[l] * sf[l]).ravel().take(flat)
-    active = n_seq >= 2
-    n_after = np.empty((M, B), np.int64)                              # prod of n over outer loops
-    n_after[M - 1] = 1
-    for i in range(M - 2, -1, -1):
-        n_after[i] = n_after[i + 1] * n_seq[i + 1]
-    # Per level: its innermost non-trivial loop above (i1) and W_i = (n_i - 1) * prod_{k>i} n_k
-    # for the loops outside i1. These do not depend on the data space.
-    W = (n_seq - 1) * n_after          # zero for trivial loops
-    sc_act = sc_seq * active
-    above = []
-    for l in range(1, L):
-        start = (L - l) * D
-        act = active[start:]
-        i1 = np.argmax(act, axis=0)
-        g = start + i1
-        n1, nout = n_seq[g, ar], n_after[g, ar]
-        above.append((start, act.any(axis=0), g, n1, nout, (n1 - 1) * nout, d_seq[g, ar], sc_seq[g, ar]))
 
-    coef = _coef_matrices(work)
-    part_ext = inner_incl[:L] * above_t                                # partition extents
-    tiles = np.empty((L, S, B), np.int64)
-    part = np.empty((L, S, B), np.int64)
-    Dl = np.empty((L + 1, S, B), np.int64)
-    Dl[L] = computes_pe
-    for s, C in enumerate(coef):
-        ax, size = _box(inner_incl[:L], C)                            # (L, J, B), (L, B)
-        tiles[:, s] = size
-        part[:, s] = _box(part_ext, C, sizes_only=True)
-        Dl[0, s] = size[0]
+class _Plan:
+    """What evaluating mappings of ``work`` on ``arch`` needs that no mapping changes."""
+
+    def __init__(self, arch: Architecture, work: Workload):
+        self.arch, self.work = arch, work
+        self.bounds = np.array([work.bounds[d] for d in work.dims], np.int64)
+        self.coef = _coef_matrices(work)
         # Translations are compared as exact integer codes: a data-space vector v is encoded as
         # sum_j v_j * R_j with radices wider than any |v_j| can be, so the code is injective and
         # linear, and T_i = s_i - sum_{k<i} s_k becomes a cumulative sum of scalars.
-        full_axis = C @ (np.array([work.bounds[d] for d in work.dims]) - 1) + 1
-        radix = np.concatenate([[1], np.cumprod(2 * full_axis + 1)[:-1]]).astype(np.int64)
-        code_of_dim = radix @ C                                       # (D,)
-        s_code = code_of_dim.take(d_seq) * sc_act                      # (M, B)
-        # U_i = s_i - sum_{k<i} s_k: for the loops above level l, T_i = U_i + (sum_{k<start} s_k),
-        # so T_i == T_i1 exactly when U_i == U_i1. Loops inside i1 are trivial (W = 0) and i1
-        # itself always matches: X = sum over matches of W, minus W_i1.
-        U = np.empty_like(s_code)
-        acc = np.zeros(B, np.int64)
-        for i in range(M):
-            np.subtract(s_code[i], acc, out=U[i])
-            acc += s_code[i]
-        for l, (start, any_act, g, n1, nout, w1, d1, sc1) in zip(range(1, L), above):
-            X = np.where(U[start:] == U[g, ar], W[start:], 0).sum(axis=0) - w1
-            # T_i1 = s_i1 (no non-trivial loop inside it): its overlap with the old tile per axis
-            tile = size[l]
-            kept = np.ones(B, np.int64)
-            for j in range(C.shape[0]):
-                kept *= np.maximum(0, ax[l, j] - C[j][d1] * sc1)
-            ov1 = tile - kept
-            Dl[l, s] = np.where(any_act, nout * (tile + (n1 - 1) * ov1) - (tile - ov1) * X, tile)
+        self.codes = np.empty((len(self.coef), len(work.dims)), np.int64)
+        for s, C in enumerate(self.coef):
+            full_axis = C @ (self.bounds - 1) + 1
+            radix = np.concatenate([[1], np.cumprod(2 * full_axis + 1)[:-1]]).astype(np.int64)
+            self.codes[s] = radix @ C
+        self.rw = [ds.read_write for ds in work.dataspaces]
+        self.allowed = default_keep(arch, work)
+        self.bits = [[level_bits(lv, work, ds) for ds in work.dataspaces] for lv in arch.levels]
+        self.block = [[None if lv.is_dummy else lv.block_words(b) for b in bits]
+                      for lv, bits in zip(arch.levels, self.bits)]
+        self._spaces = {}
 
-    # parent / child of each (level, space) along the keep chain
-    has_parent = np.zeros((L, S, B), bool)
+    def spaces(self, kd: tuple) -> list:
+        """Per data space, over the kept dimensions ``kd`` (renumbered 0..): its axes as tuples of
+        (dimension, coefficient), skipping axes no dimension indexes (extent 1), and as rows of
+        ``C``; which axes have a single dimension with a positive coefficient (``single``); per
+        dimension, whether no such axis has it (``untouched``); its translation codes."""
+        if kd not in self._spaces:
+            out = []
+            for s, C in enumerate(self.coef):
+                C = C[:, list(kd)]
+                C = C[(C != 0).any(axis=1)]
+                axes = [tuple((int(p), int(row[p])) for p in np.nonzero(row)[0]) for row in C]
+                single = [len(a) == 1 and a[0][1] > 0 for a in axes]
+                in_single = np.zeros(len(kd), bool)
+                for a, one in zip(axes, single):
+                    if one:
+                        in_single[a[0][0]] = True
+                out.append({"axes": axes, "C": C, "single": single, "untouched": ~in_single,
+                            "codes": self.codes[s, list(kd)]})
+            self._spaces[kd] = out
+        return self._spaces[kd]
+
+
+def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
+    """Evaluate a chunk into ``out``: zero-initialised (B, ...) arrays, the fields of BatchResult."""
+    # Internally every array is batch-last, (..., B), so that numpy's loops run contiguously
+    # over the mappings and the per-level / per-loop recurrences are short Python loops. Work
+    # that the data makes trivial is skipped, never approximated: dimensions whose factors are
+    # all 1 (bound 1, e.g. N=1), levels without spatial factors in this chunk, the loops of the
+    # innermost level (they are above no level), and the keep chain when the whole chunk keeps
+    # the same data spaces (the usual case) is resolved in Python instead of per mapping.
+    arch, work, bounds = plan.arch, plan.work, plan.bounds
+    B, L, D = batch.tf.shape
+    S = len(work.dataspaces)
+    col = np.arange(B)
+
+    # -- workload dimensions: drop those whose factors are all 1 (all their loops are trivial,
+    # they add 1 to no extent; validity then needs bound 1, which is what selects them).
+    kd = [d for d in range(D) if bounds[d] != 1
+          or any((a[:, :, d] != 1).any() for a in (batch.tf, batch.sx, batch.sy))] or [0]
+    # Loop orders of levels L-2 .. 0 (level L-1's loops are above no storage level), batch-last,
+    # renumbered to the kept dimensions (-1: dropped), then the dropped ones squeezed out of each
+    # order: after a dropped entry (``gone``) every position takes its successor's value
+    # (x + (next - x) * gone, in int8 without overflow as ids are > -2 and < 127: faster than where).
+    renum = np.full(D, -1, np.int8 if D < 128 else np.int64)       # int8: less memory traffic
+    renum[kd] = np.arange(len(kd))
+    prow = (np.arange(L - 2, -1, -1)[:, None] * D + np.arange(D)).ravel()
+    order = renum.take(np.ascontiguousarray(batch.perm).reshape(B, L * D).T[prow]).reshape(L - 1, D, B)
+    permutations = True
+    for n in range(D, len(kd), -1):
+        gone = order[:, 0] < 0
+        squeezed = np.empty((L - 1, n - 1, B), order.dtype)
+        for j in range(n - 1):
+            if j:
+                gone |= order[:, j] < 0
+            out_j = np.subtract(order[:, j + 1], order[:, j], out=squeezed[:, j])
+            out_j *= gone
+            out_j += order[:, j]
+        permutations &= bool((gone | (order[:, n - 1] < 0)).all())   # one dropped entry each
+        order = squeezed
+    if not permutations or (order < 0).any():    # not permutations: keep every dimension
+        kd = list(range(D))
+        order = np.ascontiguousarray(batch.perm).reshape(B, L * D).T[prow].reshape(L - 1, D, B)
+    spaces = plan.spaces(tuple(kd))
+    kd = np.array(kd)
+    Dk = len(kd)
+    # (B, L, D) -> (L, Dk, B): one fancy-indexed copy of the transposed view selects and transposes
+    rows = (np.arange(L)[:, None] * D + kd).ravel()
+    tf, sx, sy = (np.ascontiguousarray(a).reshape(B, L * D).T[rows].reshape(L, Dk, B)
+                  for a in (batch.tf, batch.sx, batch.sy))
+    keep = np.ascontiguousarray(batch.keep).reshape(B, L * S).T.reshape(L, S, B)
+    uniform = bool((keep == keep[:, :, :1]).all())   # every mapping keeps the same spaces
+
+    # Levels with spatial factors in this chunk (elsewhere sx = sy = 1: no fan-out, no reuse).
+    sx_min, sy_min = sx.reshape(L, -1).min(1), sy.reshape(L, -1).min(1)
+    spatial = ~((sx_min == 1) & (sx.reshape(L, -1).max(1) == 1) &
+                (sy_min == 1) & (sy.reshape(L, -1).max(1) == 1))
+    sf = [sx[l] * sy[l] if spatial[l] else None for l in range(L)]
+    inner_incl = np.empty((L + 1, Dk, B), np.int64)                   # prod over levels >= l
+    inner_incl[L] = 1
+    for l in range(L - 1, -1, -1):
+        np.multiply(inner_incl[l + 1], tf[l], out=inner_incl[l])
+        if spatial[l]:
+            inner_incl[l] *= sf[l]
+    inner = inner_incl[1:]                                            # prod over levels > l
+    inst_used = np.ones((L + 1, B), np.int64)                         # spatial over levels < l
+    for l in range(L):
+        inst_used[l + 1] = inst_used[l]
+        if spatial[l]:
+            for d in range(Dk):
+                inst_used[l + 1] *= sf[l][d]
+    macs_used = inst_used[L]
+
+    # The loop-sequence arrays (iteration products, W, translation codes and their prefix sums)
+    # are int32 when this chunk's factors bound them below 2^31, else int64; the values are the
+    # same. With positive factors, a dimension's loop steps sum to at most (product of its
+    # factors) - 1 (telescoping), so |code sums| <= sum_d |code_d| * (max product_d - 1), and
+    # products of iterations are at most the product over dimensions of those maxima.
+    codes = np.array([sp["codes"] for sp in spaces])                  # (S, Dk)
+    mx = [int(v) for v in inner_incl[0].max(axis=1)]
+    narrow = (min(sx_min) >= 1 and min(sy_min) >= 1 and tf.min() >= 1
+              and prod(mx) < 2 ** 31 and int(np.abs(codes).max()) < 2 ** 31
+              and all(sum(abs(int(c)) * (m - 1) for c, m in zip(row, mx)) < 2 ** 31 for row in codes))
+    it = np.int32 if narrow else np.int64
+
+    # -- the loops above the storage levels, in one sequence, innermost first: level L-2 .. 0
+    # (row k * Dk + j is the j-th innermost loop of level L-2-k), M of them.
+    M = (L - 1) * Dk
+    d_seq = order.reshape(M, B)
+    # loop scale (step of the loop's dimension), zero for trivial loops (they never move)
+    sc = np.empty((L - 1, Dk, B), it)
+    for l in range(L - 1):
+        if sf[l] is None:
+            sc[l] = inner[l]
+        else:
+            np.multiply(inner[l], sf[l], out=sc[l])
+    sc *= tf[:L - 1] >= 2
+    lev = np.repeat(np.arange(L - 2, -1, -1) * (Dk * B), Dk)           # level of each row, * Dk*B
+    idx = np.multiply(d_seq, B, dtype=np.int64)
+    idx += lev[:, None] + col                                         # flat index into (L, Dk, B)
+    n_seq = tf.ravel().take(idx)                                      # (M, B)
+    sc_seq = sc.ravel().take(idx)
+    # incl_i = prod_{k >= i} n_k; W_i = (n_i - 1) * prod_{k > i} n_k = incl_i - incl_{i+1}
+    incl = np.empty((M + 1, B), it)
+    incl[M] = 1
+    for i in range(M - 1, -1, -1):
+        np.multiply(incl[i + 1], n_seq[i], out=incl[i])
+    W = incl[:M] - incl[1:]
+    # Level l (1..L-1) has the loops of rows start_l.. above it; g_l is its innermost
+    # non-trivial one (i1), or the last row if none (then every W above l is 0).
+    starts = [(L - 1 - l) * Dk for l in range(1, L)]
+    # first non-trivial row of each level's block (M - 1 if none), then a running minimum
+    # from the outermost block inwards: g[l - 1] = first non-trivial row >= start_l
+    # (counting each block's leading trivial loops with 0/1 arithmetic; np.where is slower)
+    act = (n_seq >= 2).reshape(L - 1, Dk, B)
+    run = ~act[:, 0]                                                  # still trivial so far
+    lead = run.astype(np.int64)
+    for j in range(1, Dk):
+        np.greater(run, act[:, j], out=run)                           # run & ~act
+        lead += run
+    first = np.where(lead < Dk, lead + np.arange(L - 1)[:, None] * Dk, M - 1)
+    g = first[::-1].copy()                                            # g[l - 1] <-> level l
+    for r in range(1, L - 1):
+        np.minimum(g[r], g[r - 1], out=g[r])
+    N_above = incl[starts]                                            # (L-1, B) iterations above l
+    gi = g * B + col
+    d1, sc1 = d_seq.ravel().take(gi), sc_seq.ravel().take(gi)          # (L-1, B) loop i1's dim/step
+
+    # -- D_l per data space (see the module docstring), in the exact integer form
+    # D = tile * N_above - kept * Y  (from D = N_out * (tile + (n1 - 1) * ov1) - (tile - ov1) * X
+    # with N_out * n1 = N_above, Y = X + W_i1, kept = tile - ov1), where
+    # kept = prod_j max(0, ax_j - C[j, d1] * sc1) and Y = sum_{i >= i1, T_i == T_i1} W_i.
+    s_code = np.take(codes.astype(it), d_seq, axis=1)                 # (S, M, B)
+    s_code *= sc_seq
+    # U_i = s_i - sum_{k<i} s_k: for the loops above level l, T_i = U_i + (sum_{k<start} s_k),
+    # so T_i == T_i1 exactly when U_i == U_i1 (the loops of level L-1 only add a constant).
+    U = np.empty_like(s_code)                                         # prefix sums first
+    U[:, :1] = 0
+    for i in range(M - 1):
+        np.add(U[:, i], s_code[:, i], out=U[:, i + 1])
+    np.subtract(s_code, U, out=U)
+    Uflat = U.reshape(S, M * B)
+    Y = np.empty((L - 1, S, B), it)
+    for r, st in enumerate(starts):
+        match = U[:, st:] == Uflat.take(gi[r], axis=1)[:, None, :]
+        Y[r] = np.einsum("srb,rb->sb", match, W[st:])             # loops inside i1 have W = 0
+
+    # partition extents (the read-write space's first writes): levels >= l plus temporal above
+    part_ext = inner_incl[:L].copy()
+    above_t = np.ones((Dk, B), np.int64)
     for l in range(1, L):
-        has_parent[l] = has_parent[l - 1] | keep[l - 1]
-    child = np.empty((L, S, B), np.int64)
-    nxt = np.full((S, B), L, np.int64)
+        above_t *= tf[l - 1]
+        part_ext[l] *= above_t
+    above_t *= tf[L - 1]                                              # all temporal factors
+    computes_pe = above_t[0].copy()
+    for d in range(1, Dk):
+        computes_pe *= above_t[d]
+
+    # kept: an axis of one dimension p (coefficient c > 0) keeps nothing when d1 = p, because
+    # sc1, the step of a loop above level l, is at least the level's extent e of p (factors are
+    # >= 1): c * (e - 1) + 1 - c * sc1 <= 1 - c <= 0; other such axes keep their extent. Only the
+    # axes that sum several dimensions (sliding windows) need max(0, ax_j - C[j, d1] * sc1).
+    tiles = np.empty((L, S, B), np.int64)
+    Dl = np.empty((L + 1, S, B), np.int64)
+    part = [None] * S
+    for s, sp in enumerate(spaces):
+        axes = _axes(inner_incl[:L], sp["axes"])                      # J x (L, B)
+        _product(axes, tiles[:, s])
+        if all(sp["single"]):
+            kept = tiles[1:, s].copy()
+        else:
+            kept = np.ones((L - 1, B), np.int64)
+            for a, C_j, one in zip(axes, sp["C"], sp["single"]):
+                if one:
+                    kept *= a[1:]
+                else:
+                    f = a[1:] - C_j.take(d1) * sc1
+                    kept *= np.maximum(f, 0, out=f)
+        kept *= sp["untouched"].take(d1)                              # 0 where d1 is a single axis
+        Dl[0, s] = tiles[0, s]
+        np.multiply(tiles[1:, s], N_above, out=Dl[1:L, s])
+        Dl[1:L, s] -= kept * Y[:, s]
+        if plan.rw[s]:
+            part[s] = _product(_axes(part_ext, sp["axes"]), np.empty((L, B), np.int64))
+    Dl[L] = computes_pe
+
+    # -- parent / child of each (level, space) along the keep chain: Python ints when the chunk
+    # keeps uniformly, else (B,) arrays
+    if uniform:
+        kp = keep[:, :, 0]
+        has_parent = np.zeros((L, S), bool)
+        for l in range(1, L):
+            has_parent[l] = has_parent[l - 1] | kp[l - 1]
+        child = np.empty((L, S), np.int64)
+        nxt = np.full(S, L, np.int64)
+    else:
+        has_parent = np.zeros((L, S, B), bool)
+        for l in range(1, L):
+            has_parent[l] = has_parent[l - 1] | keep[l - 1]
+        child = np.empty((L, S, B), np.int64)
+        nxt = np.full((S, B), L, np.int64)
     for l in range(L - 1, -1, -1):
         child[l] = nxt
-        nxt = np.where(keep[l], l, nxt)
+        nxt = np.where(keep[l, :, 0] if uniform else keep[l], l, nxt)
 
-    reads = np.zeros((L, S, B), np.int64)
-    fills = np.zeros((L, S, B), np.int64)
-    updates = np.zeros((L, S, B), np.int64)
-    rw = np.array([ds.read_write for ds in work.dataspaces])
+    reads_o, fills_o, updates_o, tiles_o = (out[k] for k in ("reads", "fills", "updates", "tiles"))
+    counts = {}                                                        # (l, s) -> (reads, fills, updates)
+    rsum = np.zeros((L, B), np.int64)                                  # per-level totals for bandwidth
+    wsum = np.zeros((L, B), np.int64)
+    spat_fac = {}
+
+    def distinct(l, c, s):
+        """Distinct child tiles of space s under one instance of l (None: 1, no fan-out)."""
+        lv_sp = [k for k in range(l, c) if spatial[k]]
+        if not lv_sp:
+            return None
+        if (l, c) not in spat_fac:
+            fac = sf[lv_sp[0]]
+            for k in lv_sp[1:]:
+                fac = fac * sf[k]
+            spat_fac[(l, c)] = fac
+
+        def step(p, rows):                     # dimension p's innermost spatial step at rows
+            st = np.ones(len(rows), np.int64)
+            for k in lv_sp:
+                st = np.where(sf[k][p, rows] > 1, inner[k, p, rows], st)
+            return st
+        return _distinct(spaces[s]["axes"], spat_fac[(l, c)], step)
+
     for l in range(L):
-        k_l = keep[l]
-        if not k_l.any():
-            continue
-        dist = np.ones((S, B), np.int64)
-        for c in range(l + 1, L + 1):
-            sel = (child[l] == c) & k_l
-            if not sel.any():
-                continue
-            fac = sp_prefix[c] // sp_prefix[l]                        # (D, B) fan-out per dim
-            scale = None
-            for s, C in enumerate(coef):
-                if not sel[s].any():
+        for s in range(S):
+            if uniform:
+                if not kp[l, s]:
                     continue
-                if scale is None and (np.count_nonzero(C, axis=1) > 1).any():
-                    scale = _spatial_scale(sf, inner, l, c)
-                dist[s] = np.where(sel[s], _distinct(C, fac, scale), dist[s])
-        demand = np.take_along_axis(Dl, child[l][None], 0)[0] * dist  # (S, B)
-        fill_ok = k_l & has_parent[l]
-        reads[l] = np.where(k_l, demand - np.where(rw[:, None], part[l], 0), 0)
-        updates[l] = np.where(k_l & rw[:, None], demand, 0)
-        fills[l] = np.where(fill_ok, Dl[l] - np.where(rw[:, None], part[l], 0), 0)
+                c = int(child[l, s])
+                dist = distinct(l, c, s)
+                demand = Dl[c, s] if dist is None else Dl[c, s] * dist
+                k_mask = None
+                f_mask = None if has_parent[l, s] else False
+            else:
+                k_mask = keep[l, s]
+                if not k_mask.any():
+                    continue
+                demand = np.zeros(B, np.int64)
+                for c in range(l + 1, L + 1):
+                    sel = (child[l, s] == c) & k_mask
+                    if sel.any():
+                        dist = distinct(l, c, s)
+                        demand = np.where(sel, Dl[c, s] if dist is None else Dl[c, s] * dist, demand)
+                f_mask = k_mask & has_parent[l, s]
+            if plan.rw[s]:
+                r = demand - part[s][l]
+                u = demand if k_mask is None else demand * k_mask
+                f = Dl[l, s] - part[s][l]
+            else:
+                r, u, f = demand, None, Dl[l, s]
+            if k_mask is not None:
+                r = r * k_mask
+            if f_mask is False:
+                f = None
+            elif f_mask is not None:
+                f = f * f_mask
+            counts[(l, s)] = (r, f, u)
+            reads_o[:, l, s] = r
+            rsum[l] += r
+            if f is not None:
+                fills_o[:, l, s] = f
+                wsum[l] += f
+            if u is not None:
+                updates_o[:, l, s] = u
+                wsum[l] += u
+            tiles_o[:, l, s] = tiles[l, s] if k_mask is None else tiles[l, s] * k_mask
 
     # cycles: compute-bound unless a level's bandwidth is the bottleneck
     cycles = computes_pe.astype(np.float64)
     for l, lv in enumerate(arch.levels):
         if lv.read_bw:
-            cycles = np.maximum(cycles, reads[l].sum(0) / lv.read_bw)
+            cycles = np.maximum(cycles, rsum[l] / lv.read_bw)
         if lv.write_bw:
-            cycles = np.maximum(cycles, (fills[l] + updates[l]).sum(0) / lv.write_bw)
+            cycles = np.maximum(cycles, wsum[l] / lv.write_bw)
     cycles = np.ceil(cycles - 1e-9).astype(np.int64)
 
-    # energy, charged per vector
-    e_act = np.zeros((L, S, 3, B))
+    # energy, charged per vector; a level's energy sums its (space, action) terms in order
+    e_act = out["energy_action_pj"]
     leak = np.zeros((L, B))
+    level_energy = np.zeros((L, B))
     for l, lv in enumerate(arch.levels):
         if lv.is_dummy:
             continue
         en = lv.energy
-        for s, ds in enumerate(work.dataspaces):
-            bw = lv.block_words(level_bits(lv, work, ds))
-            for a, (cnt, pj) in enumerate(((reads, en.read_pj), (fills, en.write_pj),
-                                           (updates, en.update_pj))):
-                if pj:
-                    v = cnt[l, s] if bw == 1 else -(-cnt[l, s] // bw)
-                    e_act[l, s, a] = v * (pj * inst_used[l])
+        pj_inst = [pj * inst_used[l] if pj else None for pj in (en.read_pj, en.write_pj, en.update_pj)]
+        for s in range(S):
+            if (l, s) not in counts:
+                continue                                               # not kept: all zero
+            bw = plan.block[l][s]
+            for a, (cnt, k) in enumerate(zip(counts[(l, s)], pj_inst)):
+                if k is not None and cnt is not None:
+                    v = cnt if bw == 1 else -(-cnt // bw)
+                    e = v * k
+                    e_act[:, l, s, a] = e
+                    level_energy[l] += e
         leak[l] = en.leak_pj * cycles * inst_used[l]
-    level_energy = e_act.sum(axis=(1, 2)) + leak
+        level_energy[l] += leak[l]
     mac_energy = work.macs * arch.compute.energy_pj
     energy = level_energy.sum(0) + mac_energy
 
     # validity: factors, fan-out, capacity, keep rules
-    bounds = np.array([work.bounds[d] for d in work.dims], np.int64)[:, None]
-    ok = np.all(total_t * sp_prefix[L] == bounds, axis=0)
-    allowed = default_keep(arch, work)
+    ok = np.all(inner_incl[0] == bounds[kd, None], axis=0)
     for l, lv in enumerate(arch.levels):
-        fx, fy = arch.fanout(l)
-        ok &= (np.prod(sx[l], axis=0) <= fx) & (np.prod(sy[l], axis=0) <= fy)
+        if spatial[l]:
+            fx, fy = arch.fanout(l)
+            px, py = sx[l, 0].copy(), sy[l, 0].copy()
+            for d in range(1, Dk):
+                px *= sx[l, d]
+                py *= sy[l, d]
+            ok &= (px <= fx) & (py <= fy)
         if lv.capacity_bits is not None:
-            bits = np.array([level_bits(lv, work, ds) for ds in work.dataspaces], np.int64)
-            ok &= np.einsum("sb,s->b", tiles[l] * keep[l], bits) <= lv.capacity_bits + 1e-9
-        ok &= ~np.any(keep[l] & ~allowed[l][:, None], axis=0)
-    ok &= np.all(keep[0], axis=0)
+            used = np.zeros(B, np.int64)
+            for s in range(S):
+                if not uniform or kp[l, s]:
+                    used += tiles[l, s] * (plan.bits[l][s] * (1 if uniform else keep[l, s]))
+            ok &= used <= lv.capacity_bits + 1e-9
+    if uniform:
+        if (kp & ~plan.allowed).any() or not kp[0].all():
+            ok[:] = False
+    else:
+        ok &= ~np.any(keep & ~plan.allowed[:, :, None], axis=(0, 1)) & np.all(keep[0], axis=0)
 
-    util = work.macs / (cycles * arch.compute.instances)
-    t = lambda a: np.ascontiguousarray(np.moveaxis(a, -1, 0))
-    return BatchResult(valid=ok, reads=t(reads), fills=t(fills), updates=t(updates),
-                       tiles=t(np.where(keep, tiles, 0)), instances_used=t(inst_used),
-                       energy_action_pj=np.ascontiguousarray(e_act.transpose(3, 0, 1, 2)),
-                       leak_pj=t(leak), level_energy_pj=t(level_energy), mac_energy_pj=mac_energy,
-                       energy_pj=energy, compute_cycles=computes_pe, cycles=cycles,
-                       utilization=util, macs_used=macs_used, computes=work.macs)
+    out["valid"][:] = ok
+    out["instances_used"][:] = inst_used[:L].T
+    out["leak_pj"][:] = leak.T
+    out["level_energy_pj"][:] = level_energy.T
+    out["energy_pj"][:] = energy
+    out["compute_cycles"][:] = computes_pe
+    out["cycles"][:] = cycles
+    out["utilization"][:] = work.macs / (cycles * arch.compute.instances)
+    out["macs_used"][:] = macs_used
 
 
-def _spatial_scale(sf: np.ndarray, inner: np.ndarray, l: int, c: int) -> np.ndarray:
-    """Per dimension, the step of the innermost spatial loop among levels ``l .. c-1``."""
-    scale = np.ones_like(sf[0])
-    for lv in range(l, c):
-        scale = np.where(sf[lv] > 1, inner[lv], scale)
-    return scale
+def _axes(ext: np.ndarray, axes: list) -> list:
+    """Axis extents of the box spanned by per-dimension extents ``ext`` (..., D, B): one (..., B)
+    array per axis, an axis given as ((dimension, coefficient), ...); an axis of one dimension
+    with coefficient 1 is a view of ``ext``."""
+    out = []
+    for axis in axes:
+        if len(axis) == 1 and axis[0][1] == 1:
+            out.append(ext[..., axis[0][0], :])                       # (e - 1) * 1 + 1 = e
+            continue
+        # sum_p c_p (e_p - 1) + 1 = sum_p c_p e_p + (1 - sum_p c_p), exactly in integers
+        terms = [ext[..., p, :] if c == 1 else ext[..., p, :] * c for p, c in axis]
+        acc = terms[0] + terms[1] if len(terms) > 1 else terms[0].copy()
+        for tm in terms[2:]:
+            acc += tm
+        const = 1 - sum(c for _, c in axis)
+        if const:
+            acc += const
+        out.append(acc)
+    return out
 
 
-def _distinct(C: np.ndarray, fac: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
-    """Number of distinct tiles (of the data space with coefficients ``C``) among the children
-    reached through spatial loops with per-dimension fan-out ``fac`` (D, B). Children whose
-    tiles coincide (the loop does not index the space, or two indices slide onto the same
-    window, e.g. PE (p, r) and (p+1, r-1) need the same input row) share one multicast access;
-    reduction of partial sums is counted the same way."""
-    out = np.ones(fac.shape[1], np.int64)
-    for j in range(C.shape[0]):
-        dims = np.nonzero(C[j])[0]
-        if len(dims) == 1:
-            out *= fac[dims[0]]
-        elif len(dims) == 2:
+def _product(arrays: list, out: np.ndarray) -> np.ndarray:
+    """``out`` = the product of ``arrays`` (1 if there are none)."""
+    if not arrays:
+        out[...] = 1
+        return out
+    np.copyto(out, arrays[0])
+    for a in arrays[1:]:
+        out *= a
+    return out
+
+
+def _distinct(axes: list, fac: np.ndarray, step) -> np.ndarray:
+    """Number of distinct tiles (of the data space with axes ``axes``, each
+    ((dimension, coefficient), ...)) among the children reached through spatial loops with
+    per-dimension fan-out ``fac`` (D, B); ``step(d, rows)`` gives the step of dimension d's
+    innermost spatial loop at those mappings (needed for the axes that sum several
+    dimensions). Children whose tiles coincide (the loop does not index the space, or two
+    indices slide onto the same window, e.g. PE (p, r) and (p+1, r-1) need the same input row)
+    share one multicast access; reduction of partial sums is counted the same way."""
+    B = fac.shape[1]
+    out = np.ones(B, np.int64)
+    for axis in axes:
+        if len(axis) == 1:
+            out *= fac[axis[0][0]]
+        elif len(axis) == 2:
             # {alpha*i + beta*k : i < a, k < b} has a*b - max(0, a - beta')*max(0, b - alpha')
             # distinct values, alpha' = alpha/g, beta' = beta/g, g = gcd(alpha, beta).
-            p, r = dims
+            # With a == 1 or b == 1 that is a * b (alpha', beta' >= 1), so only the mappings
+            # with fan-out in both dimensions need the correction.
+            (p, cp), (r, cr) = axis
             a, b = fac[p], fac[r]
-            alpha, beta = C[j, p] * scale[p], C[j, r] * scale[r]
-            g = np.gcd(alpha, beta)
-            out *= a * b - np.maximum(0, a - beta // g) * np.maximum(0, b - alpha // g)
+            n = a * b
+            rows = np.flatnonzero((a > 1) & (b > 1))
+            if len(rows):
+                a, b = a[rows], b[rows]
+                alpha, beta = cp * step(p, rows), cr * step(r, rows)
+                g = np.gcd(alpha, beta)
+                n[rows] -= np.maximum(0, a - beta // g) * np.maximum(0, b - alpha // g)
+            out *= n
         else:                                               # general projections: enumerate
             vals = []
-            for i in range(fac.shape[1]):
+            steps = {p: c * step(p, np.arange(B)) for p, c in axis}
+            for i in range(B):
                 pts = {0}
-                for dd in dims:
-                    step = int(C[j, dd] * scale[dd, i])
-                    pts = {x + step * t for x in pts for t in range(int(fac[dd, i]))}
+                for p, _ in axis:
+                    st = int(steps[p][i])
+                    pts = {x + st * t for x in pts for t in range(int(fac[p, i]))}
                 vals.append(len(pts))
             out *= np.array(vals, np.int64)
     return out
