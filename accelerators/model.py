@@ -31,7 +31,11 @@ The batched code evaluates ``D`` in the equivalent integer form ``D = tile * N_a
 ``Y = W_i1 + sum_{i > i1, T_i == T_i1} W_i``), over chunks of mappings in batch-last arrays. Per
 chunk it skips only work that is exactly trivial (dimensions whose factors are all 1, levels
 without spatial factors, the per-mapping keep chain when all keep the same spaces) and uses int32
-for the loop-sequence arrays where the factors bound them below 2^31. Factors are positive
+for the loop-sequence arrays where the factors bound them below 2^31. The factor arrays are
+transposed to batch-last in cache-sized blocks of mappings, loop orders are renumbered before
+their (then int8) transposition, results that depend only on the chunk's uniform properties
+(spatial reuse per group of spatial levels) are computed once per chunk, and when the chunk keeps
+uniformly, ``Y`` is formed only where a level keeps the space (elsewhere it is unused). Factors are positive
 integers (``to_batch`` enforces it); the shortcuts rely on that.
 """
 from __future__ import annotations
@@ -127,7 +131,11 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
     (their figures are still computed, but meaningless). Large batches are processed in chunks
     that keep the temporaries in cache; each chunk writes its rows of the result in place."""
     B, L, S = len(batch), len(arch.levels), len(work.dataspaces)
-    out = {k: np.zeros((B,) + shape, dtype) for k, (shape, dtype) in _result_arrays(L, S).items()}
+    # the count and energy arrays are only written where they are not zero; the others in full
+    full = ("valid", "instances_used", "leak_pj", "level_energy_pj", "energy_pj",
+            "compute_cycles", "cycles", "utilization", "macs_used")
+    out = {k: (np.empty if k in full else np.zeros)((B,) + shape, dtype)
+           for k, (shape, dtype) in _result_arrays(L, S).items()}
     plan = _Plan(arch, work)
     for i in range(0, B, chunk):
         _evaluate_chunk(plan, batch[i:i + chunk], {k: v[i:i + chunk] for k, v in out.items()})
@@ -165,6 +173,17 @@ class _Plan:
         self.block = [[None if lv.is_dummy else lv.block_words(b) for b in bits]
                       for lv, bits in zip(arch.levels, self.bits)]
         self._spaces = {}
+        self._seq_base = {}
+
+    def seq_base(self, L: int, Dk: int, Db: int, k0: int, B: int) -> np.ndarray:
+        """(M, B) flat offsets into an (L, Db, B) array of row k * Dk + j of the loop sequence
+        (level L-2-k, dimension k0 + (its kept dimension), mapping b), less dimension * B: the
+        same for every chunk of B mappings, so cached."""
+        key = (L, Dk, Db, k0, B)
+        if key not in self._seq_base:
+            lev = np.repeat(np.arange(L - 2, -1, -1) * (Db * B), Dk) + k0 * B
+            self._seq_base[key] = lev[:, None] + np.arange(B)
+        return self._seq_base[key]
 
     def spaces(self, kd: tuple) -> list:
         """Per data space, over the kept dimensions ``kd`` (renumbered 0..): its axes as tuples of
@@ -201,18 +220,23 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
     S = len(work.dataspaces)
     col = np.arange(B)
 
+    # -- the factors, batch-last: (B, L, D) -> (L, D, B) int64, by a blocked transposition
+    # (see _batch_last); every later step reads these contiguous rows.
+    tf_all, sx_all, sy_all = (_batch_last(a, L * D).reshape(L, D, B)
+                              for a in (batch.tf, batch.sx, batch.sy))
     # -- workload dimensions: drop those whose factors are all 1 (all their loops are trivial,
     # they add 1 to no extent; validity then needs bound 1, which is what selects them).
     kd = [d for d in range(D) if bounds[d] != 1
-          or any((a[:, :, d] != 1).any() for a in (batch.tf, batch.sx, batch.sy))] or [0]
+          or any((a[:, d] != 1).any() for a in (tf_all, sx_all, sy_all))] or [0]
     # Loop orders of levels L-2 .. 0 (level L-1's loops are above no storage level), batch-last,
     # renumbered to the kept dimensions (-1: dropped), then the dropped ones squeezed out of each
     # order: after a dropped entry (``gone``) every position takes its successor's value
     # (x + (next - x) * gone, in int8 without overflow as ids are > -2 and < 127: faster than where).
+    # Renumbering first (batch-first, contiguous) makes the transposed copy one of int8s.
     renum = np.full(D, -1, np.int8 if D < 128 else np.int64)       # int8: less memory traffic
     renum[kd] = np.arange(len(kd))
     prow = (np.arange(L - 2, -1, -1)[:, None] * D + np.arange(D)).ravel()
-    order = renum.take(np.ascontiguousarray(batch.perm).reshape(B, L * D).T[prow]).reshape(L - 1, D, B)
+    order = renum.take(batch.perm).reshape(B, L * D).T[prow].reshape(L - 1, D, B)
     permutations = True
     for n in range(D, len(kd), -1):
         gone = order[:, 0] < 0
@@ -229,19 +253,29 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
         kd = list(range(D))
         order = np.ascontiguousarray(batch.perm).reshape(B, L * D).T[prow].reshape(L - 1, D, B)
     spaces = plan.spaces(tuple(kd))
-    kd = np.array(kd)
     Dk = len(kd)
-    # (B, L, D) -> (L, Dk, B): one fancy-indexed copy of the transposed view selects and transposes
-    rows = (np.arange(L)[:, None] * D + kd).ravel()
-    tf, sx, sy = (np.ascontiguousarray(a).reshape(B, L * D).T[rows].reshape(L, Dk, B)
-                  for a in (batch.tf, batch.sx, batch.sy))
+    # The kept dimensions' rows: a view when they are consecutive (e.g. all but N), else a copy.
+    # ``tf_base`` (L, Db, B) is contiguous and tf = tf_base[:, k0:k0 + Dk].
+    if kd[-1] - kd[0] + 1 == Dk:
+        k0, tf_base = kd[0], tf_all
+        sel = slice(kd[0], kd[0] + Dk)
+        tf, sx, sy = tf_all[:, sel], sx_all[:, sel], sy_all[:, sel]
+    else:
+        k0, tf_base = 0, tf_all[:, kd]
+        tf, sx, sy = tf_base, sx_all[:, kd], sy_all[:, kd]
+    kd = np.array(kd)
     keep = np.ascontiguousarray(batch.keep).reshape(B, L * S).T.reshape(L, S, B)
-    uniform = bool((keep == keep[:, :, :1]).all())   # every mapping keeps the same spaces
+    uniform = bool((batch.keep == batch.keep[:1]).all())   # every mapping keeps the same spaces
 
     # Levels with spatial factors in this chunk (elsewhere sx = sy = 1: no fan-out, no reuse).
-    sx_min, sy_min = sx.reshape(L, -1).min(1), sy.reshape(L, -1).min(1)
-    spatial = ~((sx_min == 1) & (sx.reshape(L, -1).max(1) == 1) &
-                (sy_min == 1) & (sy.reshape(L, -1).max(1) == 1))
+    # (over all dimensions: the dropped ones are all 1, which changes neither this nor the
+    # minima used below)
+    not_one = sx_all != 1
+    not_one |= sy_all != 1
+    spatial = not_one.reshape(L, -1).any(1)
+    # their least spatial factors (1 elsewhere), for the int32 bound below
+    sx_min = [int(sx_all[l].min()) if spatial[l] else 1 for l in range(L)]
+    sy_min = [int(sy_all[l].min()) if spatial[l] else 1 for l in range(L)]
     sf = [sx[l] * sy[l] if spatial[l] else None for l in range(L)]
     inner_incl = np.empty((L + 1, Dk, B), np.int64)                   # prod over levels >= l
     inner_incl[L] = 1
@@ -275,18 +309,20 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
     M = (L - 1) * Dk
     d_seq = order.reshape(M, B)
     # loop scale (step of the loop's dimension), zero for trivial loops (they never move)
-    sc = np.empty((L - 1, Dk, B), it)
+    # (in tf_base's layout (L - 1, Db, B), so that one flat index addresses both; the rows of
+    # dropped dimensions are never addressed)
+    sc_full = np.empty((L - 1, tf_base.shape[1], B), it)
+    sc = sc_full[:, k0:k0 + Dk]
     for l in range(L - 1):
         if sf[l] is None:
             sc[l] = inner[l]
         else:
             np.multiply(inner[l], sf[l], out=sc[l])
     sc *= tf[:L - 1] >= 2
-    lev = np.repeat(np.arange(L - 2, -1, -1) * (Dk * B), Dk)           # level of each row, * Dk*B
     idx = np.multiply(d_seq, B, dtype=np.int64)
-    idx += lev[:, None] + col                                         # flat index into (L, Dk, B)
-    n_seq = tf.ravel().take(idx)                                      # (M, B)
-    sc_seq = sc.ravel().take(idx)
+    idx += plan.seq_base(L, Dk, tf_base.shape[1], k0, B)              # flat index into (L, Db, B)
+    n_seq = tf_base.ravel().take(idx)                                 # (M, B)
+    sc_seq = sc_full.ravel().take(idx)
     # incl_i = prod_{k >= i} n_k; W_i = (n_i - 1) * prod_{k > i} n_k = incl_i - incl_{i+1}
     incl = np.empty((M + 1, B), it)
     incl[M] = 1
@@ -327,18 +363,26 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
         np.add(U[:, i], s_code[:, i], out=U[:, i + 1])
     np.subtract(s_code, U, out=U)
     Uflat = U.reshape(S, M * B)
-    Y = np.empty((L - 1, S, B), it)
+    # Y of level l = r + 1 is only used where l keeps the space (its fills, and the demand of
+    # its parent): when the chunk keeps uniformly, the others are left 0.
+    Y = np.zeros((L - 1, S, B), it)
     for r, st in enumerate(starts):
-        match = U[:, st:] == Uflat.take(gi[r], axis=1)[:, None, :]
-        Y[r] = np.einsum("srb,rb->sb", match, W[st:])             # loops inside i1 have W = 0
+        need = [s for s in range(S) if not uniform or keep[r + 1, s, 0]]
+        if len(need) == S:
+            match = U[:, st:] == Uflat.take(gi[r], axis=1)[:, None, :]
+            Y[r] = np.einsum("srb,rb->sb", match, W[st:])         # loops inside i1 have W = 0
+        else:
+            for s in need:
+                match = U[s, st:] == Uflat[s].take(gi[r])
+                Y[r, s] = np.einsum("rb,rb->b", match, W[st:])
 
     # partition extents (the read-write space's first writes): levels >= l plus temporal above
-    part_ext = inner_incl[:L].copy()
-    above_t = np.ones((Dk, B), np.int64)
+    part_ext = np.empty((L, Dk, B), np.int64)
+    part_ext[0] = inner_incl[0]
+    above_t = tf[0].copy()
     for l in range(1, L):
-        above_t *= tf[l - 1]
-        part_ext[l] *= above_t
-    above_t *= tf[L - 1]                                              # all temporal factors
+        np.multiply(inner_incl[l], above_t, out=part_ext[l])
+        above_t *= tf[l]                                              # all temporal factors
     computes_pe = above_t[0].copy()
     for d in range(1, Dk):
         computes_pe *= above_t[d]
@@ -348,25 +392,25 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
     # >= 1): c * (e - 1) + 1 - c * sc1 <= 1 - c <= 0; other such axes keep their extent. Only the
     # axes that sum several dimensions (sliding windows) need max(0, ax_j - C[j, d1] * sc1).
     tiles = np.empty((L, S, B), np.int64)
-    Dl = np.empty((L + 1, S, B), np.int64)
+    Dl = np.empty((L + 1, S, B), np.int64)            # row 0 (level 0's D) is tiles[0]: not set
     part = [None] * S
     for s, sp in enumerate(spaces):
         axes = _axes(inner_incl[:L], sp["axes"])                      # J x (L, B)
         _product(axes, tiles[:, s])
+        kept = sp["untouched"].take(d1)                    # 0 where d1 is a single axis, else 1
         if all(sp["single"]):
-            kept = tiles[1:, s].copy()
-        else:
-            kept = np.ones((L - 1, B), np.int64)
+            kept = np.multiply(tiles[1:, s], kept)
+        else:                       # (int64 products are exact in any order: start with the mask)
             for a, C_j, one in zip(axes, sp["C"], sp["single"]):
                 if one:
-                    kept *= a[1:]
+                    f = a[1:]
                 else:
                     f = a[1:] - C_j.take(d1) * sc1
-                    kept *= np.maximum(f, 0, out=f)
-        kept *= sp["untouched"].take(d1)                              # 0 where d1 is a single axis
-        Dl[0, s] = tiles[0, s]
+                    np.maximum(f, 0, out=f)
+                kept = np.multiply(f, kept) if kept.dtype == bool else np.multiply(kept, f, out=kept)
         np.multiply(tiles[1:, s], N_above, out=Dl[1:L, s])
-        Dl[1:L, s] -= kept * Y[:, s]
+        kept *= Y[:, s]
+        Dl[1:L, s] -= kept
         if plan.rw[s]:
             part[s] = _product(_axes(part_ext, sp["axes"]), np.empty((L, B), np.int64))
     Dl[L] = computes_pe
@@ -394,25 +438,29 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
     counts = {}                                                        # (l, s) -> (reads, fills, updates)
     rsum = np.zeros((L, B), np.int64)                                  # per-level totals for bandwidth
     wsum = np.zeros((L, B), np.int64)
-    spat_fac = {}
+    spat_fac, n_distinct = {}, {}
 
     def distinct(l, c, s):
-        """Distinct child tiles of space s under one instance of l (None: 1, no fan-out)."""
-        lv_sp = [k for k in range(l, c) if spatial[k]]
+        """Distinct child tiles of space s under one instance of l (None: 1, no fan-out). It
+        depends only on the spatial levels between l and c (and s): computed once for those."""
+        lv_sp = tuple(k for k in range(l, c) if spatial[k])
         if not lv_sp:
             return None
-        if (l, c) not in spat_fac:
+        if (lv_sp, s) in n_distinct:
+            return n_distinct[(lv_sp, s)]
+        if lv_sp not in spat_fac:
             fac = sf[lv_sp[0]]
             for k in lv_sp[1:]:
                 fac = fac * sf[k]
-            spat_fac[(l, c)] = fac
+            spat_fac[lv_sp] = fac
 
         def step(p, rows):                     # dimension p's innermost spatial step at rows
             st = np.ones(len(rows), np.int64)
             for k in lv_sp:
                 st = np.where(sf[k][p, rows] > 1, inner[k, p, rows], st)
             return st
-        return _distinct(spaces[s]["axes"], spat_fac[(l, c)], step)
+        n_distinct[(lv_sp, s)] = _distinct(spaces[s]["axes"], spat_fac[lv_sp], step)
+        return n_distinct[(lv_sp, s)]
 
     for l in range(L):
         for s in range(S):
@@ -435,12 +483,13 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
                         dist = distinct(l, c, s)
                         demand = np.where(sel, Dl[c, s] if dist is None else Dl[c, s] * dist, demand)
                 f_mask = k_mask & has_parent[l, s]
+            D_l = Dl[l, s] if l else tiles[0, s]
             if plan.rw[s]:
                 r = demand - part[s][l]
                 u = demand if k_mask is None else demand * k_mask
-                f = Dl[l, s] - part[s][l]
+                f = D_l - part[s][l]
             else:
-                r, u, f = demand, None, Dl[l, s]
+                r, u, f = demand, None, D_l
             if k_mask is not None:
                 r = r * k_mask
             if f_mask is False:
@@ -449,13 +498,16 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
                 f = f * f_mask
             counts[(l, s)] = (r, f, u)
             reads_o[:, l, s] = r
-            rsum[l] += r
+            if arch.levels[l].read_bw:                                 # (totals only where used)
+                rsum[l] += r
             if f is not None:
                 fills_o[:, l, s] = f
-                wsum[l] += f
+                if arch.levels[l].write_bw:
+                    wsum[l] += f
             if u is not None:
                 updates_o[:, l, s] = u
-                wsum[l] += u
+                if arch.levels[l].write_bw:
+                    wsum[l] += u
             tiles_o[:, l, s] = tiles[l, s] if k_mask is None else tiles[l, s] * k_mask
 
     # cycles: compute-bound unless a level's bandwidth is the bottleneck
@@ -475,19 +527,29 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
         if lv.is_dummy:
             continue
         en = lv.energy
-        pj_inst = [pj * inst_used[l] if pj else None for pj in (en.read_pj, en.write_pj, en.update_pj)]
+        pj_inst = [None] * 3                          # energy per action and instance, when needed
         for s in range(S):
             if (l, s) not in counts:
                 continue                                               # not kept: all zero
             bw = plan.block[l][s]
-            for a, (cnt, k) in enumerate(zip(counts[(l, s)], pj_inst)):
-                if k is not None and cnt is not None:
-                    v = cnt if bw == 1 else -(-cnt // bw)
+            for a, (cnt, pj) in enumerate(zip(counts[(l, s)], (en.read_pj, en.write_pj, en.update_pj))):
+                if pj and cnt is not None:
+                    if pj_inst[a] is None:
+                        pj_inst[a] = pj * inst_used[l]
+                    k = pj_inst[a]
+                    if bw == 1:
+                        v = cnt
+                    elif bw & (bw - 1) == 0:       # ceil(cnt / 2^k) = (cnt + 2^k - 1) >> k
+                        v = cnt + (bw - 1)
+                        v >>= bw.bit_length() - 1
+                    else:
+                        v = -(-cnt // bw)
                     e = v * k
                     e_act[:, l, s, a] = e
                     level_energy[l] += e
-        leak[l] = en.leak_pj * cycles * inst_used[l]
-        level_energy[l] += leak[l]
+        if en.leak_pj:             # (else leak stays 0.0 = 0.0 * cycles * instances, both > 0)
+            leak[l] = en.leak_pj * cycles * inst_used[l]
+            level_energy[l] += leak[l]
     mac_energy = work.macs * arch.compute.energy_pj
     energy = level_energy.sum(0) + mac_energy
 
@@ -522,6 +584,17 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
     out["cycles"][:] = cycles
     out["utilization"][:] = work.macs / (cycles * arch.compute.instances)
     out["macs_used"][:] = macs_used
+
+
+def _batch_last(a: np.ndarray, R: int, block: int = 512) -> np.ndarray:
+    """(B, ...) -> (R, B) int64 copy, R = the product of the trailing axes. A transposed copy
+    reads the source with a stride; done in blocks of ``block`` mappings, each block stays in
+    cache while its R rows are read (one copy of the whole array re-reads it R times)."""
+    a = a.reshape(len(a), R)
+    out = np.empty((R, len(a)), np.int64)
+    for b in range(0, len(a), block):
+        out[:, b:b + block] = a[b:b + block].T
+    return out
 
 
 def _axes(ext: np.ndarray, axes: list) -> list:
