@@ -159,7 +159,7 @@ def main(argv=None) -> int:
         print(f"# cost predictor vs model on the {len(ok_rows)} searched candidates: latency within 10%: "
               f"{np.mean(np.abs(lat / ml - 1) <= 0.1):.1%}, energy within 10%: {np.mean(np.abs(en / me - 1) <= 0.1):.1%}; "
               f"{60 * len(genomes) / cp_s:.0f} candidates/min (batched, no mapping)"
-              + ("" if cp.meta.get("mapper_budget") == a.mapper_budget else
+              + ("" if a.mapper_budget in (cp.meta.get("mapper_budget") or []) else
                  f"; NOT comparable: trained on mapper budget {cp.meta.get('mapper_budget')}, searched with {a.mapper_budget}"))
     wins = lambda other: sum(j > o for j, o in zip(hv["joint"], hv[other]))
     print(f"joint_beats_sequential: {wins('sequential')}/{a.seeds}")
