@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=int, default=150)
     p.add_argument("--population", type=int, default=16)
     p.add_argument("--mapper-budget", type=int, default=1500)
+    p.add_argument("--mutation", type=float, default=0.08, help="per-gene mutation probability (every method)")
     p.add_argument("--accuracy", default="predictor", choices=("predictor", "macs"))
     p.add_argument("--space")
     p.add_argument("--out", help="results directory (default: runs/bench_cosearch, or a fresh temporary one with --smoke)")
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     config = {"seeds_budget_pop_mapper": [a.budget, a.population, a.mapper_budget], "accuracy": a.accuracy,
-              "space": space.name, "predictor": _digest_predictor(a.accuracy)}
+              "mutation": a.mutation, "space": space.name, "predictor": _digest_predictor(a.accuracy)}
     cfg_file = out / "config.json"
     if cfg_file.exists() and json.loads(cfg_file.read_text()) != config:
         print(f"error: {cfg_file}: another benchmark configuration is in this directory (use another --out)",
@@ -88,10 +89,12 @@ def main(argv=None) -> int:
     objectives = space.objectives
     ref = space.reference_point(objectives)
     print(f"# space {space.name}: objectives {', '.join(objectives)}; budget {a.budget} per run, population "
-          f"{a.population}, mapper budget {a.mapper_budget}, accuracy from {a.accuracy}; reference point {ref.tolist()}")
+          f"{a.population}, mutation {a.mutation}, mapper budget {a.mapper_budget}, accuracy from {a.accuracy}; reference point {ref.tolist()}")
     methods = {
-        "joint": lambda s: run_search(space, ev, algorithm="nsga2", budget=a.budget, population=a.population, seed=s),
-        "sequential": lambda s: run_sequential(space, ev, budget=a.budget, population=a.population, seed=s),
+        "joint": lambda s: run_search(space, ev, algorithm="nsga2", budget=a.budget, population=a.population, seed=s,
+                                    mutation=a.mutation),
+        "sequential": lambda s: run_sequential(space, ev, budget=a.budget, population=a.population, seed=s,
+                                               mutation=a.mutation),
         "random": lambda s: run_search(space, ev, algorithm="random", budget=a.budget, population=a.population, seed=s),
     }
     hv = {m: [] for m in methods}

@@ -545,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--scalarize", help="with --algorithm scalar: acc-lat:alpha=A (top1 - A*latency_ms) or "
                     "mnas:target_ms=T,w=-0.07 (top1*(latency/T)^w)")
     se.add_argument("--net", help="with --algorithm hw-only: the fixed network (JSON genome, max or min; default max)")
-    se.add_argument("--mutation", type=float, default=0.15)
+    se.add_argument("--mutation", type=float, default=0.08, help="per-gene mutation probability")
     se.add_argument("--crossover", type=float, default=0.9)
     se.add_argument("--accuracy", choices=("predictor", "measured", "naswot", "macs"), default="predictor",
                     help="accuracy source: the shipped predictor, measured on the supernet (--data), or a "

@@ -153,7 +153,7 @@ def _metrics(out: dict) -> dict:
 
 
 def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", budget: int = 200,
-               population: int = 24, seed: int = 0, mutation: float = 0.15, crossover: float = 0.9,
+               population: int = 24, seed: int = 0, mutation: float = 0.08, crossover: float = 0.9,
                objectives=None, scalarize: dict | str | None = None, progress=False, fixed_hw: dict | None = None,
                fixed_net: dict | None = None, initial: list | None = None, scorer: Scorer | None = None,
                result: SearchResult | None = None, first_generation: int = 0) -> SearchResult:

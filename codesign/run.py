@@ -26,7 +26,7 @@ RUN_KEYS = ("algorithm", "budget", "population", "seed", "mutation", "crossover"
             "fixed_net")
 
 
-def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=24, seed=0, mutation=0.15,
+def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=24, seed=0, mutation=0.08,
                   crossover=0.9, objectives=None, scalarize=None, fixed_net=None) -> dict:
     space = space_from_dict(evaluator["space"], evaluator.get("space_name", "space"))
     if algorithm not in SEARCH_ALGORITHMS:
