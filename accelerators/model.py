@@ -41,7 +41,7 @@ integers (``to_batch`` enforces it); the shortcuts rely on that.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import gcd, prod
+from math import prod
 
 import numpy as np
 
@@ -80,11 +80,6 @@ def _box(ext: np.ndarray, C: np.ndarray, sizes_only: bool = False):
     for a in axes[1:]:
         size *= a
     return size if sizes_only else (np.stack(axes, axis=-2), size)
-
-
-def _exclusive_cumprod(a: np.ndarray, axis: int) -> np.ndarray:
-    c = np.cumprod(a, axis=axis)
-    return c // a
 
 
 def tile_sizes(batch: MappingBatch, arch: Architecture, work: Workload) -> np.ndarray:

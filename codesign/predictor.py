@@ -282,7 +282,7 @@ def _select_kernel(X, bits, y, groups, seed: int, folds: int = 5, ratio: float =
             ym = y[tr].mean()
             alpha = np.linalg.solve(_kernel(D[tr], D[tr], ell, c) + lam * np.eye(int(tr.sum())), y[tr] - ym)
             return _kernel(D[te], D[tr], ell, c) @ alpha + ym - y[te]
-        rmse = _grouped_cv_rmse(groups, bits != 4, seed, folds, residuals)
+        rmse = _grouped_cv_rmse(groups, hi, seed, folds, residuals)
         if best is None or rmse < best[3] - 1e-12:
             best = (lam, ell, c, rmse)
     return best
