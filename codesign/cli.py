@@ -238,7 +238,10 @@ def cmd_train_supernet(args) -> int:
         raise SpecError("--data", "no such file or directory", args.data)
     cfg = TrainConfig(data=args.data, out=args.out, epochs={**TrainConfig.__dataclass_fields__["epochs"].default_factory(), **epochs},
                       batch_size=args.batch_size, seed=args.seed, threads=args.threads,
-                      max_batches=args.max_batches)
+                      max_batches=args.max_batches, lr=args.lr, elastic_lr=args.elastic_lr,
+                      init_from=args.init_from)
+    if args.init_from and not Path(args.init_from).is_file():
+        raise SpecError("--init-from", "no such file", args.init_from)
     path = train_supernet(cfg, resume=args.resume, progress=not args.quiet)
     print(f"wrote {path}")
     return 0
@@ -487,6 +490,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    tr.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the full phase (cosine)")
+    tr.add_argument("--elastic-lr", type=float, default=0.03, help="peak learning rate of the elastic phases")
+    tr.add_argument("--init-from", metavar="FILE",
+                    help="warm start from a supernet state_dict, e.g. an earlier run's teacher.pt")
     tr.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke runs)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train_supernet)

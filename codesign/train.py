@@ -1,8 +1,10 @@
 """Supernet training with progressive shrinking (Cai et al., Once-for-All, ICLR 2020), on the CPU
 (or a GPU when present): the full network first, then elastic kernel, depth and expand in turn,
 each with knowledge distillation from the full network; the input resolution is sampled per
-batch throughout. Seeded; checkpointed atomically after every epoch; ``resume=True`` continues a
-killed run from its last checkpoint and ends in the same state as an uninterrupted run."""
+batch throughout. ``init_from`` warm-starts from an earlier run's weights (e.g. its teacher.pt, to
+lengthen the full phase; with no full phase those weights are the teacher). Seeded; checkpointed
+atomically after every epoch; ``resume=True`` continues a killed run from its last checkpoint and
+ends in the same state as an uninterrupted run."""
 from __future__ import annotations
 
 import copy
@@ -16,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from accelerators.errors import SpecError
 
 from .genome import DEFAULT_SPACE
 from .supernet import Supernet
@@ -39,6 +43,7 @@ class TrainConfig:
     threads: int = 0                  # 0: torch's default
     max_batches: int | None = None    # per epoch (tests / smoke runs)
     eval_images: int = 2000           # test images for the per-epoch log
+    init_from: str | None = None      # warm start: a supernet state_dict (e.g. an earlier run's teacher.pt)
 
 
 PHASES = ("full", "kernel", "depth", "expand")
@@ -135,6 +140,12 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
 
     torch.manual_seed(cfg.seed)
     model = Supernet(num_classes=len(train.classes)).to(memory_format=torch.channels_last)
+    if cfg.init_from:
+        try:
+            model.load_state_dict(torch.load(cfg.init_from, weights_only=True))
+        except (OSError, RuntimeError, KeyError, TypeError) as e:
+            raise SpecError("init_from", f"not a supernet state_dict ({str(e).splitlines()[0][:120]})",
+                            cfg.init_from) from None
     teacher = None
     state = {"phase": 0, "epoch": 0, "log": [], "seconds": 0.0,
              "config": asdict(cfg), "classes": train.classes}
@@ -144,7 +155,7 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=True)
         model.load_state_dict(ck["model"])
-        if (out / "teacher.pt").exists() and json.loads(ck["state"])["phase"] > 0:
+        if (out / "teacher.pt").exists() and (json.loads(ck["state"])["phase"] > 0 or not cfg.epochs.get("full")):
             teacher = copy.deepcopy(model)
             teacher.load_state_dict(torch.load(out / "teacher.pt", weights_only=True))
             teacher.eval()
@@ -158,6 +169,10 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
         opt_state = None
 
     phases = [p for p in PHASES if cfg.epochs.get(p, 0) > 0]
+    if teacher is None and cfg.init_from and "full" not in phases and phases:
+        # elastic phases only, from a trained full network: that network is the distillation teacher
+        teacher = copy.deepcopy(model).eval()
+        _save_atomic(teacher.state_dict(), out / "teacher.pt")
     ran = 0
     while state["phase"] < len(phases):
         phase = phases[state["phase"]]

@@ -183,3 +183,34 @@ def test_predictor_split_measures_only_images_training_held_out(tmp_path):
     assert len(ev) == 20 and all(x.tobytes() in keys for x in ev.images)
     assert sorted(np.bincount(ev.labels).tolist()) == [2] * 10
     assert not any(x.tobytes() in keys for x in calib) and len(calib) == 30
+
+
+def test_warm_start_from_an_earlier_runs_weights(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    _tiny_imagefolder(root)
+    cfg = dict(data=str(root), batch_size=16, holdout=10, max_batches=1, eval_images=10, threads=1)
+    first = train_supernet(TrainConfig(out=str(tmp_path / "a"), epochs={"full": 1, "kernel": 0, "depth": 0,
+                                                                        "expand": 0}, **cfg),
+                           progress=False, log=lambda *_: None)
+    w0 = torch.load(first, weights_only=True)
+    # no phase to run: the result is exactly the warm start
+    same = train_supernet(TrainConfig(out=str(tmp_path / "b"), epochs={"full": 0, "kernel": 0, "depth": 0, "expand": 0},
+                                      init_from=str(first), **cfg), progress=False, log=lambda *_: None)
+    assert all(torch.equal(v, torch.load(same, weights_only=True)[k]) for k, v in w0.items())
+    # elastic phases only: the warm start is the distillation teacher, and a killed run resumes to the same state
+    el = {"full": 0, "kernel": 1, "depth": 1, "expand": 0}
+    whole = train_supernet(TrainConfig(out=str(tmp_path / "c"), epochs=el, init_from=str(first), **cfg),
+                           progress=False, log=lambda *_: None)
+    teacher = torch.load(tmp_path / "c" / "teacher.pt", weights_only=True)
+    assert all(torch.equal(v, teacher[k]) for k, v in w0.items())
+    assert train_supernet(TrainConfig(out=str(tmp_path / "d"), epochs=el, init_from=str(first), **cfg),
+                          progress=False, log=lambda *_: None, stop_after_epochs=1) is None
+    resumed = train_supernet(TrainConfig(out=str(tmp_path / "d"), epochs=el, init_from=str(first), **cfg),
+                             resume=True, progress=False, log=lambda *_: None)
+    sa, sb = torch.load(whole, weights_only=True), torch.load(resumed, weights_only=True)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], w0[k]) for k in sa)
+    with pytest.raises(SpecError, match="init_from"):
+        train_supernet(TrainConfig(out=str(tmp_path / "e"), epochs=el, init_from=str(root / "train.zip"), **cfg),
+                       progress=False, log=lambda *_: None)
