@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .genome import DEFAULT_SPACE, genome_key
-from .quant import finish_calibration, quantize_model
+from .quant import DEFAULT_CLIP, finish_calibration, quantize_model
 from .supernet import Supernet, resize
 from .train import augment, normalize
 
@@ -30,14 +30,15 @@ def load_supernet(path, num_classes: int = 10) -> Supernet:
 @torch.no_grad()
 def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, images: np.ndarray,
                  labels: np.ndarray, calib_batches: int = 8, batch: int = 250, seed: int = 0,
-                 device: str = "cpu", eval_batch: int | None = None) -> dict:
+                 device: str = "cpu", eval_batch: int | None = None, clip: str = DEFAULT_CLIP) -> dict:
     """{bits: top-1 (%)} of ``genome`` on ``images`` at every bit-width of ``bits_list``: BN
     statistics recalibrated once on ``calib`` (OFA uses 2,000 training images), then per bit-width
     fake quantization with activation ranges calibrated on the same images.
 
     ``batch`` is the calibration batch (it sets the statistics); ``eval_batch`` (default
     ``batch``) only how many evaluation images go through at once. ``device`` runs the subnet
-    there (the random choices stay on the CPU, so a device changes only rounding)."""
+    there (the random choices stay on the CPU, so a device changes only rounding). ``clip`` is the
+    range calibration of ``codesign.quant`` (minmax or mse)."""
     g = DEFAULT_SPACE.validate(genome)
     sub = net.subnet(g).to(device)
     rng = np.random.default_rng(seed)
@@ -65,7 +66,7 @@ def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, imag
     for bits in bits_list:
         model = sub
         if bits < 32:
-            model = quantize_model(sub, bits).to(device).eval()
+            model = quantize_model(sub, bits, clip).to(device).eval()
             for idx in calib_idx[:4]:
                 model(x_of(calib[idx]))
             finish_calibration(model)
@@ -78,21 +79,23 @@ def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, imag
 
 
 def measure(net: Supernet, genome: dict, bits: int, calib: np.ndarray, images: np.ndarray,
-            labels: np.ndarray, calib_batches: int = 8, batch: int = 250, seed: int = 0) -> float:
+            labels: np.ndarray, calib_batches: int = 8, batch: int = 250, seed: int = 0,
+            clip: str = DEFAULT_CLIP) -> float:
     """Top-1 (%) of ``genome`` at ``bits`` on ``images``; BN and activation ranges from ``calib``."""
-    return measure_many(net, genome, [bits], calib, images, labels, calib_batches, batch, seed)[int(bits)]
+    return measure_many(net, genome, [bits], calib, images, labels, calib_batches, batch, seed, clip=clip)[int(bits)]
 
 
 def write_dataset_meta(out_path, weights, data, holdout: int, eval_images: int, calib_images: int,
-                       seed: int) -> Path:
+                       seed: int, clip: str = DEFAULT_CLIP) -> Path:
     """``OUT.json`` beside the JSONL: how its rows were measured (enough to re-measure any row)."""
     import hashlib
     meta = {"weights_sha256": hashlib.sha256(Path(weights).read_bytes()).hexdigest(), "data": str(data),
             "holdout": holdout, "eval_images": eval_images, "calib_images": calib_images, "seed": seed,
-            "bits": list(BITS), "split": "held-out training images (codesign.artifacts.predictor_split)",
+            "bits": list(BITS), "clip": clip, "split": "held-out training images (codesign.artifacts.predictor_split)",
             "protocol": "per genome: BN recalibrated on 8 x 250 augmented calibration images; per bit-width "
                         "weights per-channel and activations per-tensor fake-quantized, ranges from 4 x 250 "
-                        "calibration images; top-1 on the evaluation images; measure seed = seed + genome index"}
+                        "calibration images (range calibration: clip, see codesign.quant); top-1 on the "
+                        "evaluation images; measure seed = seed + genome index"}
     p = Path(out_path).with_suffix(".json")
     p.write_text(json.dumps(meta, indent=1) + "\n")
     return p
@@ -100,7 +103,8 @@ def write_dataset_meta(out_path, weights, data, holdout: int, eval_images: int, 
 
 def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n: int, seed: int = 0,
                      progress: bool = True, log=print, shard: tuple[int, int] = (0, 1), device: str = "cpu",
-                     eval_batch: int | None = None, deadline: float | None = None) -> list[dict]:
+                     eval_batch: int | None = None, deadline: float | None = None,
+                     clip: str = DEFAULT_CLIP) -> list[dict]:
     """Measure ``n`` (genome, bits) pairs into a JSONL file: random genomes (seeded), each at every
     bit-width of BITS (one BN recalibration per genome), one line per measurement as it finishes; a
     re-run continues where the file ends (kill -9 safe: a torn last line is dropped, a genome cut
@@ -149,7 +153,7 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
             g, gi = plan[i][0], plan[i][2]
             t = time.time()
             top1 = measure_many(net, g, [b for _, b, _ in plan[i:j]], calib, eval_images, eval_labels, seed=seed + gi,
-                                device=device, eval_batch=eval_batch)
+                                device=device, eval_batch=eval_batch, clip=clip)
             secs = round((time.time() - t) / (j - i), 2)
             for _, b, _ in plan[i:j]:
                 row = {"genome": g, "bits": int(b), "top1": top1[int(b)], "seconds": secs}

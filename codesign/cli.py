@@ -275,7 +275,8 @@ def cmd_accuracy(args) -> int:
         from codesign.accuracy import load_supernet, measure
         net = load_supernet(_weights(args.weights))
         hold, test = _eval_data(args.data)
-        top1, source = measure(net, genome, args.bits, hold.images, test.images, test.labels), "measured"
+        top1 = measure(net, genome, args.bits, hold.images, test.images, test.labels, clip=args.clip)
+        source = "measured"
     else:
         from codesign.predictor import Predictor
         pred = Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")
@@ -286,6 +287,12 @@ def cmd_accuracy(args) -> int:
 
 
 def cmd_accuracy_data(args) -> int:
+    meta = Path(args.out).with_suffix(".json")
+    if meta.is_file() and Path(args.out).is_file() and Path(args.out).stat().st_size:
+        was = json.loads(meta.read_text()).get("clip", "minmax")
+        if was != args.clip:
+            raise SpecError("--clip", f"{args.out} was measured with --clip {was}; continue it with that or "
+                                      "write another file")
     from codesign.accuracy import accuracy_dataset, load_supernet
     net = load_supernet(_weights(args.weights))
     from codesign.artifacts import predictor_split
@@ -295,9 +302,10 @@ def cmd_accuracy_data(args) -> int:
     calib, hold = predictor_split(args.data, holdout=args.holdout, eval_images=args.eval_images)
     from codesign.accuracy import write_dataset_meta
     write_dataset_meta(args.out, weights=_weights(args.weights), data=args.data, holdout=args.holdout,
-                       eval_images=len(hold.labels), calib_images=len(calib), seed=args.seed)
+                       eval_images=len(hold.labels), calib_images=len(calib), seed=args.seed, clip=args.clip)
     rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.n, seed=args.seed,
-                            progress=not args.quiet, shard=shard, device=device, eval_batch=args.eval_batch)
+                            progress=not args.quiet, shard=shard, device=device, eval_batch=args.eval_batch,
+                            clip=args.clip)
     print(f"{len(rows)} measured subnets in {args.out}")
     return 0
 
@@ -430,9 +438,9 @@ def cmd_model_card(args) -> int:
     summary = training_summary(args.run)
     weights = _weights(args.weights or Path(args.run) / "supernet.pt")
     rows = measure_card(weights, args.data, samples=args.samples, seed=args.seed, test_images=args.test_images,
-                        progress=not args.quiet)
+                        progress=not args.quiet, clip=args.clip)
     n = args.test_images or len(_eval_data(args.data)[1].labels)
-    write_card(rows, summary, args.out, weights=weights, data=args.data, test_images=n)
+    write_card(rows, summary, args.out, weights=weights, data=args.data, test_images=n, clip=args.clip)
     print(Path(args.out).read_text())
     return 0
 
@@ -497,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke runs)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train_supernet)
+    from codesign.quant import CLIPS, DEFAULT_CLIP
     a = sub.add_parser("accuracy", help="top-1 of one subnet: measured (--data) or predicted")
     a.add_argument("--genome", required=True, help="JSON genome, or max / min")
     a.add_argument("--bits", type=int, default=8)
@@ -504,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--weights", help="supernet state_dict (default: the shipped one)")
     a.add_argument("--predictor", help="predictor .npz (default: the shipped one)")
     a.add_argument("--json", action="store_true")
+    a.add_argument("--clip", choices=CLIPS, default=DEFAULT_CLIP,
+                    help="quantization range calibration: minmax (full range) or mse (least squared error)")
     a.set_defaults(func=cmd_accuracy)
     ad = sub.add_parser("accuracy-data", help="measure random subnets for the predictor (resumable)")
     ad.add_argument("--data", required=True)
@@ -521,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     ad.add_argument("--eval-batch", type=int, default=None, help="evaluation batch (speed only)")
     ad.add_argument("--quiet", action="store_true")
+    ad.add_argument("--clip", choices=CLIPS, default=DEFAULT_CLIP,
+                    help="quantization range calibration: minmax (full range) or mse (least squared error)")
     ad.set_defaults(func=cmd_accuracy_data)
     tp = sub.add_parser("train-predictor", help="fit the accuracy predictor on measured subnets")
     tp.add_argument("--dataset", required=True, nargs="+", help="accuracy-data JSONL file(s)")
@@ -582,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--test-images", type=int, default=None, help="first N test images (default: all)")
     mc.add_argument("--seed", type=int, default=0)
     mc.add_argument("--quiet", action="store_true")
+    mc.add_argument("--clip", choices=CLIPS, default=DEFAULT_CLIP,
+                    help="quantization range calibration: minmax (full range) or mse (least squared error)")
     mc.set_defaults(func=cmd_model_card)
     from codesign.cli_sweep import add_sweep_parser
     add_sweep_parser(sub)

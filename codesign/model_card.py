@@ -30,7 +30,7 @@ def card_genomes(samples: int, seed: int = 0) -> list[tuple[str, dict]]:
 
 
 def measure_card(weights, data, *, samples: int = 8, bits=BITS, seed: int = 0, test_images: int | None = None,
-                 progress: bool = True) -> list[dict]:
+                 progress: bool = True, clip: str | None = None) -> list[dict]:
     """One row per (subnet, bit-width): name, genome, bits, MACs, params, top-1 %."""
     import torch
 
@@ -52,7 +52,7 @@ def measure_card(weights, data, *, samples: int = 8, bits=BITS, seed: int = 0, t
     for name, g, b in it:
         params = sum(p.numel() for p in net.subnet(g).parameters())
         t = time.time()
-        top1 = measure(net, g, b, hold.images, images, labels, seed=seed)
+        top1 = measure(net, g, b, hold.images, images, labels, seed=seed, **({"clip": clip} if clip else {}))
         rows.append({"name": name, "genome": g, "bits": int(b), "macs": int(genome_macs(g)), "params": int(params),
                      "top1": float(top1), "seconds": round(time.time() - t, 1)})
     del torch
@@ -73,7 +73,8 @@ def training_summary(run_dir) -> dict:
             "final_log": last}
 
 
-def write_card(rows: list[dict], summary: dict, out_md, *, weights, data, test_images: int) -> dict:
+def write_card(rows: list[dict], summary: dict, out_md, *, weights, data, test_images: int,
+               clip: str | None = None) -> dict:
     out_md = Path(out_md)
     cfg = summary["config"]
     eps = ", ".join(f"{k} {v}" for k, v in summary["epochs"].items())
@@ -83,7 +84,9 @@ def write_card(rows: list[dict], summary: dict, out_md, *, weights, data, test_i
         "```sh",
         f"codesign train-supernet --data {cfg.get('data', 'DATA')} --out {cfg.get('out', 'OUT')} "
         f"--epochs {','.join(f'{k}={v}' for k, v in (cfg.get('epochs') or {}).items())} "
-        f"--batch-size {cfg.get('batch_size')} --seed {cfg.get('seed')} --threads {cfg.get('threads')}",
+        f"--batch-size {cfg.get('batch_size')} --seed {cfg.get('seed')} --threads {cfg.get('threads')}"
+        + "".join(f" --{k.replace('_', '-')} {cfg[k]}" for k, d in (("lr", 0.1), ("elastic_lr", 0.03), ("init_from", None))
+                  if cfg.get(k, d) != d),
         "```", "",
         f"- Seed {cfg.get('seed')}; {cfg.get('holdout')} training images held out (BN recalibration, predictor "
         "data); SGD + Nesterov, cosine per phase; distillation from the full network in the elastic phases.",
@@ -91,7 +94,8 @@ def write_card(rows: list[dict], summary: dict, out_md, *, weights, data, test_i
         f"- Weights: `{Path(weights).name}` (state_dict; `torch.load(path, weights_only=True)`).",
         f"- Measured on {test_images} test images (the whole test split unless stated), BN statistics and "
         "activation ranges recalibrated on held-out training images; weights fake-quantized per channel, "
-        "activations per tensor, to the bit-width.", "",
+        "activations per tensor, to the bit-width"
+        + (f" (ranges: {clip}, see `codesign/quant.py`)." if clip else "."), "",
         "| subnet | MACs (M) | params (M) | " + " | ".join(f"top-1 {b}-bit (%)" for b in BITS) + " |",
         "|---|---:|---:|" + "---:|" * len(BITS),
     ]
@@ -105,5 +109,7 @@ def write_card(rows: list[dict], summary: dict, out_md, *, weights, data, test_i
     out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.write_text("\n".join(lines) + "\n")
     card = {"training": summary, "measurements": rows, "test_images": test_images, "data": str(data)}
+    if clip:
+        card["clip"] = clip
     out_md.with_suffix(".json").write_text(json.dumps(card, indent=1))
     return card

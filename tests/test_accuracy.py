@@ -55,6 +55,9 @@ def test_shards_together_are_the_single_run(tmp_path):
         accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], tmp_path / "x.jsonl", shard=(2, 2), **kw)
     assert main(["accuracy-data", "--data", str(tmp_path), "--out", str(tmp_path / "y.jsonl"),
                  "--shard", "3/2"]) == 2
+    (tmp_path / "y.jsonl").write_text(json.dumps(whole[0]) + "\n")
+    (tmp_path / "y.json").write_text(json.dumps({"clip": "minmax"}))
+    assert main(["accuracy-data", "--data", str(tmp_path), "--out", str(tmp_path / "y.jsonl"), "--clip", "mse"]) == 2
 
 
 def _synthetic_top1(g, b):

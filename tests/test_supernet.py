@@ -185,6 +185,56 @@ def test_predictor_split_measures_only_images_training_held_out(tmp_path):
     assert not any(x.tobytes() in keys for x in calib) and len(calib) == 30
 
 
+
+def test_mse_clipping_never_worse_than_minmax_and_better_on_outliers():
+    from codesign.quant import ActQuant
+    torch.manual_seed(3)
+    w = torch.distributions.StudentT(2.0).sample((16, 8, 3, 3))      # heavy-tailed weights
+    for bits in (4, 6, 8):
+        e_mm = ((quantize_weight(w, bits) - w) ** 2).reshape(16, -1).sum(1)
+        e_mse = ((quantize_weight(w, bits, "mse") - w) ** 2).reshape(16, -1).sum(1)
+        assert torch.all(e_mse <= e_mm + 1e-9)
+        if bits == 4:
+            assert float(e_mse.sum()) < 0.95 * float(e_mm.sum())
+    x = torch.relu(torch.randn(4, 8, 16, 16))
+    x[0, 0, 0, 0] = 40.0                               # one activation outlier
+    errs, ranges = {}, {}
+    for clip in ("minmax", "mse"):
+        q = ActQuant(4, clip)
+        q(x)
+        q.finish()
+        errs[clip] = float(((q(x) - x) ** 2).mean())
+        ranges[clip] = (float(q.lo), float(q.hi))
+    assert errs["mse"] < 0.5 * errs["minmax"]
+    assert ranges["minmax"] == (0.0, 40.0) and 0 < ranges["mse"][1] < 40.0
+    again = ActQuant(4, "mse")                        # the sample is seeded: same data, same range
+    again(x)
+    again.finish()
+    assert (float(again.lo), float(again.hi)) == ranges["mse"]
+    with pytest.raises(ValueError, match="clip"):
+        quantize_weight(w, 4, "percentile")
+    # a whole subnet at 4 bits with an activation outlier in its input: closer to float with mse
+    net = Supernet()
+    sub = net.subnet(S.min_genome())
+    xin = torch.randn(8, 3, 24, 24)
+    xin[0, :, 0, 0] = 30.0
+    with torch.no_grad():
+        sub.train()
+        for m in sub.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = None             # BN statistics of this input (an untrained net)
+        sub(xin)
+        sub.eval()
+        ref = sub(xin)
+        dev = {}
+        for clip in ("minmax", "mse"):
+            q = quantize_model(sub, 4, clip).eval()
+            q(xin)
+            finish_calibration(q)
+            dev[clip] = float((q(xin) - ref).abs().mean())
+    assert dev["mse"] < dev["minmax"]
+
+
 def test_warm_start_from_an_earlier_runs_weights(tmp_path):
     root = tmp_path / "data"
     root.mkdir()
