@@ -505,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke runs)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train_supernet)
-    from codesign.quant import CLIPS, DEFAULT_CLIP
+    from codesign.quant_ranges import CLIPS, DEFAULT_CLIP
     a = sub.add_parser("accuracy", help="top-1 of one subnet: measured (--data) or predicted")
     a.add_argument("--genome", required=True, help="JSON genome, or max / min")
     a.add_argument("--bits", type=int, default=8)

@@ -13,6 +13,7 @@ import numpy as np
 from accelerators.errors import SpecError
 
 from .genome import DEFAULT_SPACE, genome_key
+from .quant_ranges import DEFAULT_CLIP
 
 BITS = (4, 6, 8, 16)
 
@@ -30,7 +31,7 @@ def card_genomes(samples: int, seed: int = 0) -> list[tuple[str, dict]]:
 
 
 def measure_card(weights, data, *, samples: int = 8, bits=BITS, seed: int = 0, test_images: int | None = None,
-                 progress: bool = True, clip: str | None = None) -> list[dict]:
+                 progress: bool = True, clip: str = DEFAULT_CLIP) -> list[dict]:
     """One row per (subnet, bit-width): name, genome, bits, MACs, params, top-1 %."""
     import torch
 
@@ -52,7 +53,7 @@ def measure_card(weights, data, *, samples: int = 8, bits=BITS, seed: int = 0, t
     for name, g, b in it:
         params = sum(p.numel() for p in net.subnet(g).parameters())
         t = time.time()
-        top1 = measure(net, g, b, hold.images, images, labels, seed=seed, **({"clip": clip} if clip else {}))
+        top1 = measure(net, g, b, hold.images, images, labels, seed=seed, clip=clip)
         rows.append({"name": name, "genome": g, "bits": int(b), "macs": int(genome_macs(g)), "params": int(params),
                      "top1": float(top1), "seconds": round(time.time() - t, 1)})
     del torch

@@ -18,8 +18,8 @@ import copy
 import torch
 from torch import nn
 
-CLIPS = ("minmax", "mse")
-DEFAULT_CLIP = "minmax"    # what the shipped accuracy data and model card were measured with
+from .quant_ranges import CLIPS, DEFAULT_CLIP  # noqa: F401  (re-exported)
+
 _RATIOS = torch.linspace(0.05, 1.0, 39)          # shrink factors tried by "mse" (1.0 = min/max)
 _SAMPLES_PER_BATCH = 16384                       # activation values kept per calibration batch
 
@@ -32,7 +32,8 @@ def _check_clip(clip: str) -> str:
 
 def quantize_weight(w: torch.Tensor, bits: int, clip: str = "minmax") -> torch.Tensor:
     """Symmetric per-output-channel quantization. ``minmax``: max error per element <= scale / 2;
-    ``mse``: per channel the clipping range of least squared error (never above min/max's)."""
+    ``mse``: per channel the clipping range of least squared error (its error never above
+    min/max's)."""
     _check_clip(clip)
     if bits >= 32:
         return w

@@ -161,3 +161,12 @@ def test_timeloop_backend_matches_model(capsys):
     ours = json.loads(out)
     assert ours["cycles"] == theirs["cycles"]
     assert ours["energy_pj"] == pytest.approx(theirs["energy_pj"], rel=0.01)
+
+
+def test_the_command_line_and_the_model_import_without_torch():
+    """torch is an optional extra: parsing any command, the accelerator model and the search code
+    must not import it (only commands that train or measure networks do, when they run)."""
+    code = ("import sys, codesign.cli, codesign.model_card, codesign.cosearch, accelerators.model;"
+            "codesign.cli.build_parser();"
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
