@@ -6,8 +6,10 @@ Features: the one-hot genome code (OFA's encoding) plus two size features (log M
 active blocks' sum of expand x kernel^2). The accuracies of one genome at 6, 8 and 16 bits move
 together, so the design shares the genome features across those bit-widths, adds copies scaled
 by ``ratio`` that only the 6- or 8-bit rows see (per-bit-width deviations, penalized more) and a
-per-bit-width offset. 4-bit rows, where post-training quantization collapses, get their own
-linear ridge model (its penalty also by cross-validation). Kinds of the 6/8/16-bit model:
+per-bit-width offset. 4-bit rows either join that shared model with their own deviation copy
+(``four_bit="shared"``: where 4-bit accuracy tracks the others, as with MSE range calibration)
+or get a separate linear ridge model (``"separate"``: where min/max quantization collapses most
+4-bit subnets to chance); cross-validation over all rows picks which. Kinds of the shared model:
 
 * ``kernel`` (default): kernel ridge regression with a linear plus Gaussian (RBF) kernel on
   that design (interactions between genes, e.g. depth x kernel, that a linear model misses);
@@ -34,6 +36,14 @@ BITS = (4, 6, 8, 16)
 KINDS = ("kernel", "ridge", "mlp")
 SHARED_BITS = (6, 8, 16)          # one shared model, per-bit deviations
 DEVIATION_BITS = (6, 8)           # 16 is the reference the deviations are from
+FOUR_BIT = ("separate", "shared")  # 4-bit rows: their own linear model, or in the shared one
+
+
+def _bit_sets(four_bit: str) -> tuple[tuple, tuple]:
+    """(bit-widths of the shared model, those with a deviation copy)."""
+    if four_bit == "shared":
+        return (4,) + SHARED_BITS, (4,) + DEVIATION_BITS
+    return SHARED_BITS, DEVIATION_BITS
 
 
 def encode(genomes, bits, space: SearchSpace = DEFAULT_SPACE) -> np.ndarray:
@@ -90,9 +100,10 @@ def base_features(genomes, meta: dict) -> np.ndarray:
     return X.astype(np.float64)
 
 
-def _hier_design(X: np.ndarray, bits: np.ndarray, ratio: float) -> np.ndarray:
-    dev = [X * (bits == b)[:, None] * ratio for b in DEVIATION_BITS]
-    onehot = np.stack([bits == b for b in SHARED_BITS], 1).astype(np.float64)
+def _hier_design(X: np.ndarray, bits: np.ndarray, ratio: float, four_bit: str = "separate") -> np.ndarray:
+    shared, deviation = _bit_sets(four_bit)
+    dev = [X * (bits == b)[:, None] * ratio for b in deviation]
+    onehot = np.stack([bits == b for b in shared], 1).astype(np.float64)
     return np.hstack([X, *dev, onehot])
 
 
@@ -129,9 +140,10 @@ class Predictor:
         A = self.arrays
         X = base_features(genomes, self.meta)
         out = np.empty(len(genomes))
-        hi = bits != 4
+        four = self.meta.get("four_bit", "separate")
+        hi = bits != 4 if four == "separate" else np.ones(len(bits), bool)
         if hi.any():
-            D = _hier_design(X[hi], bits[hi], self.meta["ratio"])
+            D = _hier_design(X[hi], bits[hi], self.meta["ratio"], four)
             if self.meta["kind"] == "kernel":
                 K = _kernel(D, A["hi_train"], self.meta["ell"], self.meta["c"])
                 out[hi] = K @ A["hi_alpha"] + float(A["hi_b"])
@@ -223,12 +235,12 @@ def _fit_mlp(X, y, seed: int, hidden: int, epochs: int, weight_decay: float):
 
 
 def _fit_ridge(X: np.ndarray, bits: np.ndarray, y: np.ndarray, alpha: float, ratio: float,
-               lo_alpha: float | None = None) -> dict:
-    """Linear ridge models: ``hi_*`` for 6/8/16 bits (penalty ``alpha``), ``lo_*`` for 4 bits
-    (penalty ``lo_alpha``, default ``alpha``)."""
+               lo_alpha: float | None = None, four_bit: str = "separate") -> dict:
+    """Linear ridge models: ``hi_*`` for the shared bit-widths (penalty ``alpha``), ``lo_*`` for
+    4 bits when separate (penalty ``lo_alpha``, default ``alpha``)."""
     arrays = {}
-    hi = bits != 4
-    for name, mask, design, a in (("hi", hi, lambda m: _hier_design(X[m], bits[m], ratio), alpha),
+    hi = bits != 4 if four_bit == "separate" else np.ones(len(bits), bool)
+    for name, mask, design, a in (("hi", hi, lambda m: _hier_design(X[m], bits[m], ratio, four_bit), alpha),
                                   ("lo", ~hi, lambda m: X[m], alpha if lo_alpha is None else lo_alpha)):
         if mask.any():
             mu, w, b = _ridge(design(mask), y[mask], a)
@@ -239,18 +251,20 @@ def _fit_ridge(X: np.ndarray, bits: np.ndarray, y: np.ndarray, alpha: float, rat
     return arrays
 
 
-def _fit_kernel(X, bits, y, lam: float, ratio: float, ell: float, c: float, lo_alpha: float) -> dict:
-    """The 6/8/16-bit model as kernel ridge regression; the 4-bit one stays linear."""
-    arrays = _fit_ridge(X, bits, y, lo_alpha, ratio)       # lo_* (4 bit); hi_* replaced below
-    hi = bits != 4
+def _fit_kernel(X, bits, y, lam: float, ratio: float, ell: float, c: float, lo_alpha: float,
+                four_bit: str = "separate") -> dict:
+    """The shared model as kernel ridge regression; a separate 4-bit one stays linear."""
+    arrays = _fit_ridge(X, bits, y, lo_alpha, ratio, four_bit=four_bit)   # lo_*; hi_* replaced below
+    hi = bits != 4 if four_bit == "separate" else np.ones(len(bits), bool)
     for k in ("hi_mean", "hi_w"):
         arrays.pop(k)
     if hi.any():
-        D = _hier_design(X[hi], bits[hi], ratio)
+        D = _hier_design(X[hi], bits[hi], ratio, four_bit)
         ym = float(y[hi].mean())
         alpha = np.linalg.solve(_kernel(D, D, ell, c) + lam * np.eye(len(D)), y[hi] - ym)
     else:
-        D, alpha, ym = np.zeros((0, _hier_design(X[:1], bits[:1], ratio).shape[1])), np.zeros(0), float("nan")
+        D, alpha = np.zeros((0, _hier_design(X[:1], bits[:1], ratio, four_bit).shape[1])), np.zeros(0)
+        ym = float("nan")
     arrays.update({"hi_train": D, "hi_alpha": alpha, "hi_b": np.float64(ym)})
     return arrays
 
@@ -272,9 +286,9 @@ def _grouped_cv_rmse(groups, scored, seed: int, folds: int, residuals) -> float:
     return float(np.sqrt(np.mean(np.concatenate(err)))) if err else float("inf")
 
 
-def _select_kernel(X, bits, y, groups, seed: int, folds: int = 5, ratio: float = 0.3):
-    """(lam, ell, c, CV RMSE) over KERNEL_GRID; the kernel model sees only the 6/8/16-bit rows."""
-    D, hi = _hier_design(X, bits, ratio), bits != 4
+def _select_kernel(X, bits, y, groups, seed: int, folds: int = 5, ratio: float = 0.3, four_bit: str = "separate"):
+    """(lam, ell, c, CV RMSE) over KERNEL_GRID, on the rows of the shared bit-widths."""
+    D, hi = _hier_design(X, bits, ratio, four_bit), np.isin(bits, _bit_sets(four_bit)[0])
     best = None
     for lam, ell, c in KERNEL_GRID:
         def residuals(tr, te):
@@ -292,16 +306,17 @@ ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 RATIOS = (0.1, 0.3, 1.0)
 
 
-def _select_ridge(X, bits, y, groups, seed: int, folds: int = 5) -> tuple[float, float, float]:
-    """(alpha, ratio, CV RMSE): the penalties with the lowest RMSE at 6/8/16 bits."""
+def _select_ridge(X, bits, y, groups, seed: int, folds: int = 5,
+                  four_bit: str = "separate") -> tuple[float, float, float]:
+    """(alpha, ratio, CV RMSE): the penalties with the lowest RMSE at the shared bit-widths."""
     best = None
     for alpha in ALPHAS:
         for ratio in RATIOS:
             def residuals(tr, te):
-                A = _fit_ridge(X[tr], bits[tr], y[tr], alpha, ratio)
-                D = _hier_design(X[te], bits[te], ratio)
+                A = _fit_ridge(X[tr], bits[tr], y[tr], alpha, ratio, four_bit=four_bit)
+                D = _hier_design(X[te], bits[te], ratio, four_bit)
                 return (D - A["hi_mean"]) @ A["hi_w"] + float(A["hi_b"]) - y[te]
-            rmse = _grouped_cv_rmse(groups, bits != 4, seed, folds, residuals)
+            rmse = _grouped_cv_rmse(groups, np.isin(bits, _bit_sets(four_bit)[0]), seed, folds, residuals)
             if best is None or rmse < best[2] - 1e-12:
                 best = (alpha, ratio, rmse)
     return best
@@ -343,14 +358,28 @@ def fit(rows: list[dict], seed: int = 0, kind: str = "kernel", use_summary: bool
         groups = genome_ids(genomes)[0]
         lo_alpha, lo_cv = _select_lo_alpha(X, bits, y, groups, seed)
         meta.update({"lo_alpha": lo_alpha, "cv_rmse_4": lo_cv})
+        n4, n = int((bits == 4).sum()), len(bits)
+        best, by_four = None, {}
+        for four in FOUR_BIT if n4 else ("separate",):
+            if kind == "kernel":
+                ratio = 0.3
+                lam, ell, c, cv = _select_kernel(X, bits, y, groups, seed, ratio=ratio, four_bit=four)
+                settings = {"lam": lam, "ell": ell, "c": c, "ratio": ratio}
+            else:
+                alpha, ratio, cv = _select_ridge(X, bits, y, groups, seed, four_bit=four)
+                settings = {"alpha": alpha, "ratio": ratio}
+            # the CV RMSE over all rows: a separate 4-bit model adds its own CV error
+            cv_all = cv if four == "shared" else float(np.sqrt(((n - n4) * cv ** 2 + n4 * (lo_cv if n4 else 0) ** 2) / n))
+            by_four[four] = cv_all
+            if best is None or cv_all < best[0] - 1e-12:
+                best = (cv_all, four, settings, cv)
+        cv_all, four, settings, cv = best
+        meta.update(settings, four_bit=four, cv_rmse_all=cv_all, cv_rmse_all_by_four_bit=by_four,
+                    **({"cv_rmse_6_8_16": cv} if four == "separate" else {}))
         if kind == "kernel":
-            ratio = 0.3
-            lam, ell, c, cv_rmse = _select_kernel(X, bits, y, groups, seed, ratio=ratio)
-            meta.update({"lam": lam, "ell": ell, "c": c, "ratio": ratio, "cv_rmse_6_8_16": cv_rmse})
-            return Predictor(_fit_kernel(X, bits, y, lam, ratio, ell, c, lo_alpha), meta)
-        alpha, ratio, cv_rmse = _select_ridge(X, bits, y, groups, seed)
-        meta.update({"alpha": alpha, "ratio": ratio, "cv_rmse_6_8_16": cv_rmse})
-        return Predictor(_fit_ridge(X, bits, y, alpha, ratio, lo_alpha), meta)
+            return Predictor(_fit_kernel(X, bits, y, settings["lam"], settings["ratio"], settings["ell"], settings["c"],
+                                         lo_alpha, four), meta)
+        return Predictor(_fit_ridge(X, bits, y, settings["alpha"], settings["ratio"], lo_alpha, four), meta)
     X = features(genomes, [r["bits"] for r in rows], meta)
     y = np.array([r["top1"] for r in rows], np.float32)
     mu, sd = float(y.mean()), float(y.std() + 1e-6)

@@ -97,6 +97,27 @@ def test_predictor_learns_and_round_trips(tmp_path):
     assert code == 0
 
 
+
+def test_four_bit_rows_shared_or_separate_by_cross_validation():
+    """The 4-bit treatment is the one of least cross-validated RMSE over all rows; 4-bit accuracy
+    collapsed to noise (min/max calibration) gets its own model, clearly."""
+    rng = np.random.default_rng(5)
+    genomes = [S.canonical(S.sample(rng)) for _ in range(60)]
+    smooth, collapsed = [], []
+    for g in genomes:
+        for b in (4, 6, 8, 16):
+            t = _synthetic_top1(g, b) + rng.normal(0, 0.2)
+            smooth.append({"genome": g, "bits": b, "top1": t})      # 4 bits: 6 points below, same shape
+            collapsed.append({"genome": g, "bits": b, "top1": 10 + abs(rng.normal(0, 3)) if b == 4 else t})
+    pred, m = train_predictor(smooth, seed=0, kind="ridge")
+    cv = pred.meta["cv_rmse_all_by_four_bit"]
+    assert set(cv) == {"shared", "separate"} and pred.meta["four_bit"] == min(cv, key=cv.get)
+    assert m["per_bits"]["4"]["rmse"] < 1.0
+    pred, m = train_predictor(collapsed, seed=0, kind="ridge")
+    cv = pred.meta["cv_rmse_all_by_four_bit"]
+    assert pred.meta["four_bit"] == "separate" and cv["shared"] > 1.1 * cv["separate"]
+    assert m["per_bits"]["8"]["rmse"] < 1.0
+
 def test_predictor_ensemble_with_size_features_and_genome_split(tmp_path):
     from codesign.predictor import split_by_genome
     rows = _synthetic_rows(300)
