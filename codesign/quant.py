@@ -80,9 +80,9 @@ class ActQuant(nn.Module):
             self.lo = torch.minimum(self.lo, flat.min())
             self.hi = torch.maximum(self.hi, flat.max())
             if self.clip == "mse":
-                gen = torch.Generator().manual_seed(len(self._samples))
-                n = min(flat.numel(), _SAMPLES_PER_BATCH)
-                self._samples.append(flat.cpu()[torch.randperm(flat.numel(), generator=gen)[:n]])
+                gen = torch.Generator().manual_seed(len(self._samples))      # uniform, with replacement
+                idx = torch.randint(0, flat.numel(), (_SAMPLES_PER_BATCH,), generator=gen)
+                self._samples.append(flat[idx.to(flat.device)].cpu())
             return x
         if self.bits >= 32:
             return x

@@ -205,7 +205,7 @@ def test_mse_clipping_never_worse_than_minmax_and_better_on_outliers():
         q.finish()
         errs[clip] = float(((q(x) - x) ** 2).mean())
         ranges[clip] = (float(q.lo), float(q.hi))
-    assert errs["mse"] < 0.5 * errs["minmax"]
+    assert errs["mse"] < 0.7 * errs["minmax"]
     assert ranges["minmax"] == (0.0, 40.0) and 0 < ranges["mse"][1] < 40.0
     again = ActQuant(4, "mse")                        # the sample is seeded: same data, same range
     again(x)
