@@ -141,7 +141,7 @@ class Predictor:
         X = base_features(genomes, self.meta)
         out = np.empty(len(genomes))
         four = self.meta.get("four_bit", "separate")
-        hi = bits != 4 if four == "separate" else np.ones(len(bits), bool)
+        hi = np.isin(bits, _bit_sets(four)[0])
         if hi.any():
             D = _hier_design(X[hi], bits[hi], self.meta["ratio"], four)
             if self.meta["kind"] == "kernel":
@@ -239,7 +239,7 @@ def _fit_ridge(X: np.ndarray, bits: np.ndarray, y: np.ndarray, alpha: float, rat
     """Linear ridge models: ``hi_*`` for the shared bit-widths (penalty ``alpha``), ``lo_*`` for
     4 bits when separate (penalty ``lo_alpha``, default ``alpha``)."""
     arrays = {}
-    hi = bits != 4 if four_bit == "separate" else np.ones(len(bits), bool)
+    hi = np.isin(bits, _bit_sets(four_bit)[0])
     for name, mask, design, a in (("hi", hi, lambda m: _hier_design(X[m], bits[m], ratio, four_bit), alpha),
                                   ("lo", ~hi, lambda m: X[m], alpha if lo_alpha is None else lo_alpha)):
         if mask.any():
@@ -255,7 +255,7 @@ def _fit_kernel(X, bits, y, lam: float, ratio: float, ell: float, c: float, lo_a
                 four_bit: str = "separate") -> dict:
     """The shared model as kernel ridge regression; a separate 4-bit one stays linear."""
     arrays = _fit_ridge(X, bits, y, lo_alpha, ratio, four_bit=four_bit)   # lo_*; hi_* replaced below
-    hi = bits != 4 if four_bit == "separate" else np.ones(len(bits), bool)
+    hi = np.isin(bits, _bit_sets(four_bit)[0])
     for k in ("hi_mean", "hi_w"):
         arrays.pop(k)
     if hi.any():
