@@ -95,7 +95,7 @@ def write_dataset_meta(out_path, weights, data, holdout: int, eval_images: int, 
             "protocol": "per genome: BN recalibrated on 8 x 250 augmented calibration images; per bit-width "
                         "weights per-channel and activations per-tensor fake-quantized, ranges from 4 x 250 "
                         "calibration images (range calibration: clip, see codesign.quant); top-1 on the "
-                        "evaluation images; measure seed = seed + genome index"}
+                        "evaluation images; measure seed = seed + the row's plan_index"}
     p = Path(out_path).with_suffix(".json")
     p.write_text(json.dumps(meta, indent=1) + "\n")
     return p
@@ -108,7 +108,8 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
     """Measure ``n`` (genome, bits) pairs into a JSONL file: random genomes (seeded), each at every
     bit-width of BITS (one BN recalibration per genome), one line per measurement as it finishes; a
     re-run continues where the file ends (kill -9 safe: a torn last line is dropped, a genome cut
-    short is finished with the same calibration).
+    short is finished with the same calibration). Each row carries its genome's ``plan_index``
+    (the measurement seed is ``seed + plan_index``).
 
     ``shard=(i, k)`` measures only the genomes whose index is ``i`` modulo ``k`` (k processes or
     machines share one plan, each into its own file; concatenate the files afterwards: the rows are
@@ -156,7 +157,7 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
                                 device=device, eval_batch=eval_batch, clip=clip)
             secs = round((time.time() - t) / (j - i), 2)
             for _, b, _ in plan[i:j]:
-                row = {"genome": g, "bits": int(b), "top1": top1[int(b)], "seconds": secs}
+                row = {"genome": g, "bits": int(b), "top1": top1[int(b)], "seconds": secs, "plan_index": int(gi)}
                 fh.write(json.dumps(row) + "\n")
                 rows.append(row)
             fh.flush()

@@ -48,6 +48,9 @@ def test_shards_together_are_the_single_run(tmp_path):
     assert len(whole) == 12 and sum(len(p) for p in parts) == 12
     got = {key(r): r["top1"] for p in parts for r in p}
     assert got == {key(r): r["top1"] for r in whole}
+    # each row names its genome's place in the plan (its measurement seed is seed + plan_index)
+    assert sorted({r["plan_index"] for p in parts for r in p}) == sorted({r["plan_index"] for r in whole}) == [0, 1, 2]
+    assert {r["plan_index"] % 2 for r in parts[1]} == {1}
     stopped = accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], tmp_path / "late.jsonl",
                                deadline=0.0, **kw)
     assert stopped == []
