@@ -239,7 +239,9 @@ def cmd_train_supernet(args) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, epochs={**TrainConfig.__dataclass_fields__["epochs"].default_factory(), **epochs},
                       batch_size=args.batch_size, seed=args.seed, threads=args.threads,
                       max_batches=args.max_batches, lr=args.lr, elastic_lr=args.elastic_lr,
-                      init_from=args.init_from)
+                      init_from=args.init_from, sandwich_random=args.sandwich_random)
+    if args.sandwich_random < 0:
+        raise SpecError("--sandwich-random", f"must be >= 0, got {args.sandwich_random}")
     if args.init_from and not Path(args.init_from).is_file():
         raise SpecError("--init-from", "no such file", args.init_from)
     path = train_supernet(cfg, resume=args.resume, progress=not args.quiet)
@@ -502,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--elastic-lr", type=float, default=0.03, help="peak learning rate of the elastic phases")
     tr.add_argument("--init-from", metavar="FILE",
                     help="warm start from a supernet state_dict, e.g. an earlier run's teacher.pt")
+    tr.add_argument("--sandwich-random", type=int, default=1,
+                    help="sandwich phase (BigNAS): random subnets per step besides the largest and smallest")
     tr.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke runs)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train_supernet)

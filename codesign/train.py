@@ -1,7 +1,10 @@
 """Supernet training with progressive shrinking (Cai et al., Once-for-All, ICLR 2020), on the CPU
 (or a GPU when present): the full network first, then elastic kernel, depth and expand in turn,
 each with knowledge distillation from the full network; the input resolution is sampled per
-batch throughout. ``init_from`` warm-starts from an earlier run's weights (e.g. its teacher.pt, to
+batch throughout. An optional last ``sandwich`` phase (Yu et al., BigNAS, ECCV 2020) trains, in
+every step, the largest subnet on the labels and the smallest plus ``sandwich_random`` random
+subnets on the largest one's detached outputs (in-place distillation), so both ends of the space
+keep improving together. ``init_from`` warm-starts from an earlier run's weights (e.g. its teacher.pt, to
 lengthen the full phase; with no full phase those weights are the teacher). Seeded; checkpointed
 atomically after every epoch; ``resume=True`` continues a killed run from its last checkpoint and
 ends in the same state as an uninterrupted run."""
@@ -44,9 +47,10 @@ class TrainConfig:
     max_batches: int | None = None    # per epoch (tests / smoke runs)
     eval_images: int = 2000           # test images for the per-epoch log
     init_from: str | None = None      # warm start: a supernet state_dict (e.g. an earlier run's teacher.pt)
+    sandwich_random: int = 1          # sandwich phase: random subnets per step besides the largest/smallest
 
 
-PHASES = ("full", "kernel", "depth", "expand")
+PHASES = ("full", "kernel", "depth", "expand", "sandwich")
 
 
 def phase_sampler(phase: str, step: int):
@@ -60,6 +64,8 @@ def phase_sampler(phase: str, step: int):
         return dict(expands=[big_e], depths=[big_d])
     if phase == "depth":
         return dict(expands=[big_e], depths=list(s.depths)[1:] if step == 0 else None)
+    if phase == "sandwich":
+        return dict()
     return dict(expands=list(s.expands)[1:] if step == 0 else None)
 
 
@@ -114,6 +120,29 @@ def recalibrate_bn(model, genome, images: np.ndarray, batches: int = 20, batch: 
         x = normalize(torch.from_numpy(images[idx])).contiguous(memory_format=torch.channels_last)
         model(x, genome) if genome is not None else model(x)
     model.eval()
+
+
+def _soft_ce(logits: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    return torch.sum(-soft * F.log_softmax(logits, 1), 1).mean()
+
+
+def _sandwich_step(model, x, y, rng: np.random.Generator, cfg: TrainConfig) -> float:
+    """One sandwich-rule step: gradients of the largest subnet on the labels, then of the smallest
+    and ``cfg.sandwich_random`` random subnets distilled from the largest one's (detached) output,
+    accumulated; the caller steps the optimizer. Returns the summed loss."""
+    s = DEFAULT_SPACE
+    for p in model.parameters():
+        p.grad = None
+    logits = model(x, s.max_genome())
+    loss = F.cross_entropy(logits, y, label_smoothing=0.1)
+    loss.backward()
+    total = float(loss.detach())
+    soft = F.softmax(logits.detach(), 1)
+    for genome in [s.min_genome()] + [s.sample(rng) for _ in range(cfg.sandwich_random)]:
+        loss = cfg.kd_weight * _soft_ce(model(x, genome), soft)
+        loss.backward()
+        total += float(loss.detach())
+    return total
 
 
 def _save_atomic(obj, path: Path):
@@ -209,6 +238,11 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
                 x = normalize(augment(torch.from_numpy(train.images[idx]), gen))
                 x = x.contiguous(memory_format=torch.channels_last)
                 y = torch.from_numpy(train.labels[idx])
+                if phase == "sandwich":
+                    loss = _sandwich_step(model, x, y, rng, cfg)
+                    opt.step()
+                    loss_sum += loss
+                    continue
                 genome = DEFAULT_SPACE.sample(rng, **{k: v for k, v in phase_sampler(phase, half).items() if v})
                 logits = model(x, genome)
                 loss = F.cross_entropy(logits, y, label_smoothing=0.1)

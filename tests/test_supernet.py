@@ -264,3 +264,50 @@ def test_warm_start_from_an_earlier_runs_weights(tmp_path):
     with pytest.raises(SpecError, match="init_from"):
         train_supernet(TrainConfig(out=str(tmp_path / "e"), epochs=el, init_from=str(root / "train.zip"), **cfg),
                        progress=False, log=lambda *_: None)
+
+
+def test_sandwich_phase_trains_both_ends_and_resumes(tmp_path):
+    from codesign.genome import DEFAULT_SPACE
+    from codesign.supernet import Supernet
+    from codesign.train import _sandwich_step
+    torch.manual_seed(0)
+    model = Supernet(num_classes=10)
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    cfg = TrainConfig(data="-", out="-", sandwich_random=0)
+    total = _sandwich_step(model, x, y, np.random.default_rng(0), cfg)
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    # the summed loss is the largest subnet's label loss plus the smallest's distillation loss
+    with torch.no_grad():
+        big = model(x, DEFAULT_SPACE.max_genome())
+        small = model(x, DEFAULT_SPACE.min_genome())
+        want = torch.nn.functional.cross_entropy(big, y, label_smoothing=0.1) + \
+            torch.sum(-torch.softmax(big, 1) * torch.log_softmax(small, 1), 1).mean()
+    assert total == pytest.approx(float(want), rel=1e-5)
+    # the teacher's output is detached: only the largest's label loss reaches the weights through it,
+    # so with zero distillation weight the gradients equal the label loss's alone
+    model.zero_grad(set_to_none=True)
+    torch.nn.functional.cross_entropy(model(x, DEFAULT_SPACE.max_genome()), y, label_smoothing=0.1).backward()
+    only_big = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    _sandwich_step(model, x, y, np.random.default_rng(0), TrainConfig(data="-", out="-", sandwich_random=0, kd_weight=0.0))
+    assert all(torch.allclose(p.grad, only_big[n]) for n, p in model.named_parameters() if n in only_big)
+    assert any(not torch.allclose(grads[n], only_big[n]) for n in only_big)
+
+    root = tmp_path / "data"
+    root.mkdir()
+    _tiny_imagefolder(root)
+    base = dict(data=str(root), batch_size=16, holdout=10, max_batches=1, eval_images=10, threads=1)
+    first = train_supernet(TrainConfig(out=str(tmp_path / "a"), epochs={"full": 1, "kernel": 0, "depth": 0,
+                                                                        "expand": 0}, **base),
+                           progress=False, log=lambda *_: None)
+    sw = {"full": 0, "kernel": 0, "depth": 0, "expand": 0, "sandwich": 2}
+    whole = train_supernet(TrainConfig(out=str(tmp_path / "b"), epochs=sw, init_from=str(first), **base),
+                           progress=False, log=lambda *_: None)
+    assert train_supernet(TrainConfig(out=str(tmp_path / "c"), epochs=sw, init_from=str(first), **base),
+                          progress=False, log=lambda *_: None, stop_after_epochs=1) is None
+    resumed = train_supernet(TrainConfig(out=str(tmp_path / "c"), epochs=sw, init_from=str(first), **base),
+                             resume=True, progress=False, log=lambda *_: None)
+    sa, sb, w0 = (torch.load(p, weights_only=True) for p in (whole, resumed, first))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], w0[k]) for k in sa)
+    log = [json.loads(l) for l in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["phase"] for e in log] == ["sandwich", "sandwich"]
