@@ -19,6 +19,7 @@ from .supernet import Supernet, resize
 from .train import augment, normalize
 
 BITS = (4, 6, 8, 16)
+ACT_CALIB_BATCHES = 4     # calibration batches (of ``batch`` images) that set the activation ranges
 
 
 def load_supernet(path, num_classes: int = 10) -> Supernet:
@@ -67,7 +68,7 @@ def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, imag
         model = sub
         if bits < 32:
             model = quantize_model(sub, bits, clip).to(device).eval()
-            for idx in calib_idx[:4]:
+            for idx in calib_idx[:ACT_CALIB_BATCHES]:
                 model(x_of(calib[idx]))
             finish_calibration(model)
         correct = 0

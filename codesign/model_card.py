@@ -60,18 +60,45 @@ def measure_card(weights, data, *, samples: int = 8, bits=BITS, seed: int = 0, t
     return rows
 
 
-def training_summary(run_dir) -> dict:
-    p = Path(run_dir) / "train_state.json"
-    if not p.is_file():
-        raise SpecError("--run", "no train_state.json (is training finished?)", str(p.parent))
-    st = json.loads(p.read_text())
-    cfg = st.get("config", {})
+def _run_summary(run_dir: Path) -> dict:
+    st = json.loads((run_dir / "train_state.json").read_text())
     phases: dict = {}
     for e in st.get("log", []):
         phases[e["phase"]] = phases.get(e["phase"], 0) + 1
-    last = st["log"][-1] if st.get("log") else {}
-    return {"config": cfg, "epochs": phases, "wall_hours": round(st.get("seconds", 0.0) / 3600, 2),
-            "final_log": last}
+    return {"run": str(run_dir), "config": st.get("config", {}), "epochs": phases,
+            "wall_hours": round(st.get("seconds", 0.0) / 3600, 2),
+            "final_log": st["log"][-1] if st.get("log") else {}}
+
+
+def training_summary(run_dir) -> dict:
+    """The run's own summary, plus ``lineage``: the runs it was warm-started from, oldest first
+    (followed through each run's ``init_from`` while that file sits in a run directory with a
+    ``train_state.json``), and ``total_wall_hours`` over all of them."""
+    p = Path(run_dir) / "train_state.json"
+    if not p.is_file():
+        raise SpecError("--run", "no train_state.json (is training finished?)", str(p.parent))
+    out = _run_summary(Path(run_dir))
+    lineage, seen, cur = [], {Path(run_dir).resolve()}, out
+    while cur["config"].get("init_from"):
+        parent = Path(cur["config"]["init_from"]).parent
+        if not (parent / "train_state.json").is_file() or parent.resolve() in seen:
+            break
+        seen.add(parent.resolve())
+        cur = _run_summary(parent)
+        lineage.insert(0, cur)
+    out["lineage"] = lineage
+    out["total_wall_hours"] = round(out["wall_hours"] + sum(r["wall_hours"] for r in lineage), 2)
+    return out
+
+
+_NON_DEFAULT = (("lr", 0.1), ("elastic_lr", 0.03), ("sandwich_random", 1), ("init_from", None))
+
+
+def _command(cfg: dict) -> str:
+    return (f"codesign train-supernet --data {cfg.get('data', 'DATA')} --out {cfg.get('out', 'OUT')} "
+            f"--epochs {','.join(f'{k}={v}' for k, v in (cfg.get('epochs') or {}).items() if v)} "
+            f"--batch-size {cfg.get('batch_size')} --seed {cfg.get('seed')} --threads {cfg.get('threads')}"
+            + "".join(f" --{k.replace('_', '-')} {cfg[k]}" for k, d in _NON_DEFAULT if cfg.get(k, d) != d))
 
 
 def write_card(rows: list[dict], summary: dict, out_md, *, weights, data, test_images: int,
@@ -83,15 +110,19 @@ def write_card(rows: list[dict], summary: dict, out_md, *, weights, data, test_i
         "# Model card: OFA-MobileNetV3 supernet for CIFAR-10 (32x32)", "",
         "Made by this project's own command from the shared CIFAR-10 (train.zip / test.zip):", "",
         "```sh",
-        f"codesign train-supernet --data {cfg.get('data', 'DATA')} --out {cfg.get('out', 'OUT')} "
-        f"--epochs {','.join(f'{k}={v}' for k, v in (cfg.get('epochs') or {}).items())} "
-        f"--batch-size {cfg.get('batch_size')} --seed {cfg.get('seed')} --threads {cfg.get('threads')}"
-        + "".join(f" --{k.replace('_', '-')} {cfg[k]}" for k, d in (("lr", 0.1), ("elastic_lr", 0.03), ("init_from", None))
-                  if cfg.get(k, d) != d),
+        *[_command(r["config"]) for r in summary.get("lineage", [])],
+        _command(cfg),
         "```", "",
         f"- Seed {cfg.get('seed')}; {cfg.get('holdout')} training images held out (BN recalibration, predictor "
-        "data); SGD + Nesterov, cosine per phase; distillation from the full network in the elastic phases.",
-        f"- Epochs per phase: {eps}; wall time {summary['wall_hours']} h on this machine's CPU.",
+        "data); SGD + Nesterov, cosine per phase; distillation from the full network in the elastic phases"
+        + ("; sandwich phase: largest subnet on the labels, smallest and random ones distilled from it "
+           "in place (BigNAS)." if "sandwich" in summary["epochs"] else "."),
+        *[f"- Run `{r['run']}`: epochs per phase {', '.join(f'{k} {v}' for k, v in r['epochs'].items())}; "
+          f"wall time {r['wall_hours']} h." for r in summary.get("lineage", [])],
+        f"- {'Last run' if summary.get('lineage') else 'Epochs per phase'}: "
+        f"{'epochs per phase ' if summary.get('lineage') else ''}{eps}; wall time {summary['wall_hours']} h"
+        + (f" ({summary['total_wall_hours']} h with the runs it started from)" if summary.get("lineage") else "")
+        + " on this machine's CPU.",
         f"- Weights: `{Path(weights).name}` (state_dict; `torch.load(path, weights_only=True)`).",
         f"- Measured on {test_images} test images (the whole test split unless stated), BN statistics and "
         "activation ranges recalibrated on held-out training images; weights fake-quantized per channel, "

@@ -311,3 +311,29 @@ def test_sandwich_phase_trains_both_ends_and_resumes(tmp_path):
     assert not all(torch.equal(sa[k], w0[k]) for k in sa)
     log = [json.loads(l) for l in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()]
     assert [e["phase"] for e in log] == ["sandwich", "sandwich"]
+
+
+def test_model_card_follows_warm_starts_back_to_the_first_run(tmp_path, monkeypatch):
+    from codesign.model_card import training_summary, write_card
+    monkeypatch.chdir(tmp_path)
+    base = {"data": "D", "batch_size": 128, "seed": 0, "threads": 2, "holdout": 5000}
+    runs = [("r1", {"full": 2, "kernel": 1}, None, 3600.0),
+            ("r2", {"full": 0, "sandwich": 2}, "r1/supernet.pt", 1800.0),
+            ("r3", {"sandwich": 1}, "r2/supernet.pt", 900.0)]
+    for name, epochs, init, secs in runs:
+        (tmp_path / name).mkdir()
+        log = [{"phase": ph, "epoch": i + 1} for ph, n in epochs.items() for i in range(n)]
+        cfg = dict(base, out=name, epochs=epochs, init_from=init, **({"sandwich_random": 2} if name == "r3" else {}))
+        (tmp_path / name / "train_state.json").write_text(json.dumps({"config": cfg, "log": log, "seconds": secs}))
+    s = training_summary("r3")
+    assert [r["run"] for r in s["lineage"]] == ["r1", "r2"]
+    assert s["total_wall_hours"] == 1.75 and s["wall_hours"] == 0.25
+    card = write_card([], s, tmp_path / "card.md", weights="w.pt", data="D", test_images=10)
+    text = (tmp_path / "card.md").read_text()
+    assert "--out r1 --epochs full=2,kernel=1 " in text
+    assert "--out r3 --epochs sandwich=1 --batch-size 128 --seed 0 --threads 2 --sandwich-random 2 --init-from r2/supernet.pt" in text
+    assert "1.75 h with the runs it started from" in text and "sandwich phase" in text
+    assert card["training"]["lineage"][0]["epochs"] == {"full": 2, "kernel": 1}
+    # a warm start from a file outside any run directory ends the lineage
+    s1 = training_summary("r1")
+    assert s1["lineage"] == [] and s1["total_wall_hours"] == 1.0
