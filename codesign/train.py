@@ -198,8 +198,9 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
         opt_state = None
 
     phases = [p for p in PHASES if cfg.epochs.get(p, 0) > 0]
-    if teacher is None and cfg.init_from and "full" not in phases and phases:
+    if teacher is None and cfg.init_from and "full" not in phases and set(phases) & {"kernel", "depth", "expand"}:
         # elastic phases only, from a trained full network: that network is the distillation teacher
+        # (the sandwich phase distils from the largest subnet in place and needs none)
         teacher = copy.deepcopy(model).eval()
         _save_atomic(teacher.state_dict(), out / "teacher.pt")
     ran = 0

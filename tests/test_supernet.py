@@ -309,6 +309,7 @@ def test_sandwich_phase_trains_both_ends_and_resumes(tmp_path):
     sa, sb, w0 = (torch.load(p, weights_only=True) for p in (whole, resumed, first))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], w0[k]) for k in sa)
+    assert not (tmp_path / "b" / "teacher.pt").exists()          # in-place distillation: no fixed teacher
     log = [json.loads(l) for l in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()]
     assert [e["phase"] for e in log] == ["sandwich", "sandwich"]
 
