@@ -64,8 +64,6 @@ def phase_sampler(phase: str, step: int):
         return dict(expands=[big_e], depths=[big_d])
     if phase == "depth":
         return dict(expands=[big_e], depths=list(s.depths)[1:] if step == 0 else None)
-    if phase == "sandwich":
-        return dict()
     return dict(expands=list(s.expands)[1:] if step == 0 else None)
 
 
@@ -250,7 +248,7 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
                 if teacher is not None:
                     with torch.no_grad():
                         soft = F.softmax(teacher(x, dict(DEFAULT_SPACE.max_genome(), r=genome["r"])), 1)
-                    loss = loss + cfg.kd_weight * torch.sum(-soft * F.log_softmax(logits, 1), 1).mean()
+                    loss = loss + cfg.kd_weight * _soft_ce(logits, soft)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -235,7 +235,8 @@ def test_mse_clipping_never_worse_than_minmax_and_better_on_outliers():
     assert dev["mse"] < dev["minmax"]
 
 
-def test_warm_start_from_an_earlier_runs_weights(tmp_path):
+def _first_run(tmp_path):
+    """Tiny data and a one-epoch full run to warm-start from: (config kwargs, its weights)."""
     root = tmp_path / "data"
     root.mkdir()
     _tiny_imagefolder(root)
@@ -243,6 +244,11 @@ def test_warm_start_from_an_earlier_runs_weights(tmp_path):
     first = train_supernet(TrainConfig(out=str(tmp_path / "a"), epochs={"full": 1, "kernel": 0, "depth": 0,
                                                                         "expand": 0}, **cfg),
                            progress=False, log=lambda *_: None)
+    return cfg, first
+
+
+def test_warm_start_from_an_earlier_runs_weights(tmp_path):
+    cfg, first = _first_run(tmp_path)
     w0 = torch.load(first, weights_only=True)
     # no phase to run: the result is exactly the warm start
     same = train_supernet(TrainConfig(out=str(tmp_path / "b"), epochs={"full": 0, "kernel": 0, "depth": 0, "expand": 0},
@@ -262,7 +268,7 @@ def test_warm_start_from_an_earlier_runs_weights(tmp_path):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], w0[k]) for k in sa)
     with pytest.raises(SpecError, match="init_from"):
-        train_supernet(TrainConfig(out=str(tmp_path / "e"), epochs=el, init_from=str(root / "train.zip"), **cfg),
+        train_supernet(TrainConfig(out=str(tmp_path / "e"), epochs=el, init_from=str(tmp_path / "data" / "train.zip"), **cfg),
                        progress=False, log=lambda *_: None)
 
 
@@ -292,13 +298,7 @@ def test_sandwich_phase_trains_both_ends_and_resumes(tmp_path):
     assert all(torch.allclose(p.grad, only_big[n]) for n, p in model.named_parameters() if n in only_big)
     assert any(not torch.allclose(grads[n], only_big[n]) for n in only_big)
 
-    root = tmp_path / "data"
-    root.mkdir()
-    _tiny_imagefolder(root)
-    base = dict(data=str(root), batch_size=16, holdout=10, max_batches=1, eval_images=10, threads=1)
-    first = train_supernet(TrainConfig(out=str(tmp_path / "a"), epochs={"full": 1, "kernel": 0, "depth": 0,
-                                                                        "expand": 0}, **base),
-                           progress=False, log=lambda *_: None)
+    base, first = _first_run(tmp_path)
     sw = {"full": 0, "kernel": 0, "depth": 0, "expand": 0, "sandwich": 2}
     whole = train_supernet(TrainConfig(out=str(tmp_path / "b"), epochs=sw, init_from=str(first), **base),
                            progress=False, log=lambda *_: None)
