@@ -203,17 +203,70 @@ class _Plan:
 
 
 def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
-    """Evaluate a chunk into ``out``: zero-initialised (B, ...) arrays, the fields of BatchResult."""
-    # Internally every array is batch-last, (..., B), so that numpy's loops run contiguously
-    # over the mappings and the per-level / per-loop recurrences are short Python loops. Work
-    # that the data makes trivial is skipped, never approximated: dimensions whose factors are
-    # all 1 (bound 1, e.g. N=1), levels without spatial factors in this chunk, the loops of the
-    # innermost level (they are above no level), and the keep chain when the whole chunk keeps
-    # the same data spaces (the usual case) is resolved in Python instead of per mapping.
-    arch, work, bounds = plan.arch, plan.work, plan.bounds
+    """Evaluate a chunk into ``out``: zero-initialised (B, ...) arrays, the fields of BatchResult.
+    The stages, in order: the chunk's factors batch-last (:func:`_chunk_factors`), the loop
+    sequence above each level (:func:`_loop_sequence`), tiles and per-instance demand
+    (:func:`_tiles_and_demand`), reads / fills / updates along the keep chain
+    (:func:`_access_counts`), cycles, energy and validity.
+
+    Internally every array is batch-last, (..., B), so that numpy's loops run contiguously over
+    the mappings and the per-level / per-loop recurrences are short Python loops. Work that the
+    data makes trivial is skipped, never approximated: dimensions whose factors are all 1 (bound
+    1, e.g. N=1), levels without spatial factors in this chunk, the loops of the innermost level
+    (they are above no level), and the keep chain when the whole chunk keeps the same data spaces
+    (the usual case) is resolved in Python instead of per mapping."""
+    ch = _chunk_factors(plan, batch)
+    d1, sc1, N_above, Y = _loop_sequence(plan, ch)
+    tiles, Dl, part, computes_pe = _tiles_and_demand(plan, ch, d1, sc1, N_above, Y)
+    counts, rsum, wsum = _access_counts(plan, ch, tiles, Dl, part, out)
+    cycles = _cycles(plan.arch, computes_pe, rsum, wsum)
+    leak, level_energy, energy = _energy(plan, ch, counts, cycles, out)
+    ok = _validity(plan, ch, tiles)
+    arch, work, inst_used = plan.arch, plan.work, ch.inst_used
+    out["valid"][:] = ok
+    out["instances_used"][:] = inst_used[:ch.L].T
+    out["leak_pj"][:] = leak.T
+    out["level_energy_pj"][:] = level_energy.T
+    out["energy_pj"][:] = energy
+    out["compute_cycles"][:] = computes_pe
+    out["cycles"][:] = cycles
+    out["utilization"][:] = work.macs / (cycles * arch.compute.instances)
+    out["macs_used"][:] = inst_used[ch.L]
+
+
+@dataclass
+class _Chunk:
+    """A chunk's factors, batch-last, restricted to the kept dimensions ``kd`` (see
+    :func:`_chunk_factors`), and what follows from them alone."""
+    B: int                      # mappings
+    L: int                      # storage levels
+    S: int                      # data spaces
+    kd: np.ndarray              # the kept workload dimensions
+    Dk: int                     # how many
+    k0: int                     # tf = tf_base[:, k0:k0 + Dk]
+    tf_base: np.ndarray         # (L, Db, B) temporal factors
+    tf: np.ndarray              # (L, Dk, B) temporal factors of the kept dimensions
+    sx: np.ndarray              # (L, Dk, B) spatial factors
+    sy: np.ndarray
+    order: np.ndarray           # (L - 1, Dk, B) loop orders of levels L-2 .. 0, innermost first
+    spaces: list                # plan.spaces(kd)
+    keep: np.ndarray            # (L, S, B) bool
+    uniform: bool               # every mapping keeps the same spaces
+    spatial: list               # per level: any spatial factor in the chunk
+    sx_min: list                # per level: least spatial factors (1 where not spatial)
+    sy_min: list
+    sf: list                    # per level: (Dk, B) sx * sy, or None where not spatial
+    inner_incl: np.ndarray      # (L + 1, Dk, B) extents: product over levels >= l
+    inner: np.ndarray           # (L, Dk, B) product over levels > l
+    inst_used: np.ndarray       # (L + 1, B) instances used: spatial product over levels < l
+
+
+def _chunk_factors(plan: _Plan, batch: MappingBatch) -> _Chunk:
+    """The chunk's factors batch-last, over the dimensions that are not trivially 1, with the
+    extents and instance counts they imply."""
+    work, bounds = plan.work, plan.bounds
     B, L, D = batch.tf.shape
     S = len(work.dataspaces)
-    col = np.arange(B)
 
     # -- the factors, batch-last: (B, L, D) -> (L, D, B) int64, by a blocked transposition
     # (see _batch_last); every later step reads these contiguous rows.
@@ -285,8 +338,20 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
         if spatial[l]:
             for d in range(Dk):
                 inst_used[l + 1] *= sf[l][d]
-    macs_used = inst_used[L]
+    return _Chunk(B=B, L=L, S=S, kd=kd, Dk=Dk, k0=k0, tf_base=tf_base, tf=tf, sx=sx, sy=sy,
+                  order=order, spaces=spaces, keep=keep, uniform=uniform, spatial=spatial,
+                  sx_min=sx_min, sy_min=sy_min, sf=sf, inner_incl=inner_incl, inner=inner,
+                  inst_used=inst_used)
 
+
+def _loop_sequence(plan: _Plan, ch: _Chunk):
+    """Over the loops above the storage levels, per level ``l`` (1..L-1): the dimension ``d1`` and
+    step ``sc1`` of its innermost non-trivial loop, ``N_above`` (all iterations above it) and, per
+    data space, ``Y`` (see the module docstring); each (L-1, ...) batch-last."""
+    B, L, S, Dk, k0 = ch.B, ch.L, ch.S, ch.Dk, ch.k0
+    tf, tf_base, order, spaces, keep, uniform = ch.tf, ch.tf_base, ch.order, ch.spaces, ch.keep, ch.uniform
+    sx_min, sy_min, sf, inner_incl, inner = ch.sx_min, ch.sy_min, ch.sf, ch.inner_incl, ch.inner
+    col = np.arange(B)
     # The loop-sequence arrays (iteration products, W, translation codes and their prefix sums)
     # are int32 when this chunk's factors bound them below 2^31, else int64; the values are the
     # same. With positive factors, a dimension's loop steps sum to at most (product of its
@@ -370,7 +435,15 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
             for s in need:
                 match = U[s, st:] == Uflat[s].take(gi[r])
                 Y[r, s] = np.einsum("rb,rb->b", match, W[st:])
+    return d1, sc1, N_above, Y
 
+
+def _tiles_and_demand(plan: _Plan, ch: _Chunk, d1, sc1, N_above, Y):
+    """Per level and data space: tile sizes, ``Dl`` (words each instance of a level takes from its
+    parent; row L is the MACs' operand demand), the read-write space's first writes (``part``),
+    and the compute cycles per PE."""
+    B, L, S, Dk = ch.B, ch.L, ch.S, ch.Dk
+    tf, spaces, inner_incl = ch.tf, ch.spaces, ch.inner_incl
     # partition extents (the read-write space's first writes): levels >= l plus temporal above
     part_ext = np.empty((L, Dk, B), np.int64)
     part_ext[0] = inner_incl[0]
@@ -409,7 +482,15 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
         if plan.rw[s]:
             part[s] = _product(_axes(part_ext, sp["axes"]), np.empty((L, B), np.int64))
     Dl[L] = computes_pe
+    return tiles, Dl, part, computes_pe
 
+
+def _access_counts(plan: _Plan, ch: _Chunk, tiles, Dl, part, out: dict):
+    """Reads, fills and updates of every kept (level, space) along the keep chain, written into
+    ``out``; returns them per (level, space) and the per-level read / write totals (for the
+    bandwidth-bound cycles)."""
+    arch, B, L, S = plan.arch, ch.B, ch.L, ch.S
+    keep, uniform, spatial, sf, inner, spaces = ch.keep, ch.uniform, ch.spatial, ch.sf, ch.inner, ch.spaces
     # -- parent / child of each (level, space) along the keep chain: Python ints when the chunk
     # keeps uniformly, else (B,) arrays
     if uniform:
@@ -504,7 +585,10 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
                 if arch.levels[l].write_bw:
                     wsum[l] += u
             tiles_o[:, l, s] = tiles[l, s] if k_mask is None else tiles[l, s] * k_mask
+    return counts, rsum, wsum
 
+
+def _cycles(arch: Architecture, computes_pe, rsum, wsum) -> np.ndarray:
     # cycles: compute-bound unless a level's bandwidth is the bottleneck
     cycles = computes_pe.astype(np.float64)
     for l, lv in enumerate(arch.levels):
@@ -513,7 +597,12 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
         if lv.write_bw:
             cycles = np.maximum(cycles, wsum[l] / lv.write_bw)
     cycles = np.ceil(cycles - 1e-9).astype(np.int64)
+    return cycles
 
+
+def _energy(plan: _Plan, ch: _Chunk, counts: dict, cycles, out: dict):
+    """Per-action energy written into ``out``; per-level leakage and energy and the total."""
+    arch, work, B, L, S, inst_used = plan.arch, plan.work, ch.B, ch.L, ch.S, ch.inst_used
     # energy, charged per vector; a level's energy sums its (space, action) terms in order
     e_act = out["energy_action_pj"]
     leak = np.zeros((L, B))
@@ -547,8 +636,14 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
             level_energy[l] += leak[l]
     mac_energy = work.macs * arch.compute.energy_pj
     energy = level_energy.sum(0) + mac_energy
+    return leak, level_energy, energy
 
-    # validity: factors, fan-out, capacity, keep rules
+
+def _validity(plan: _Plan, ch: _Chunk, tiles) -> np.ndarray:
+    """Which mappings are legal: factors multiply to the bounds, fan-out, capacity, keep rules."""
+    arch, bounds, B, S, Dk = plan.arch, plan.bounds, ch.B, ch.S, ch.Dk
+    kd, sx, sy, keep, uniform, spatial, inner_incl = ch.kd, ch.sx, ch.sy, ch.keep, ch.uniform, ch.spatial, ch.inner_incl
+    kp = keep[:, :, 0]
     ok = np.all(inner_incl[0] == bounds[kd, None], axis=0)
     for l, lv in enumerate(arch.levels):
         if spatial[l]:
@@ -569,16 +664,7 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
             ok[:] = False
     else:
         ok &= ~np.any(keep & ~plan.allowed[:, :, None], axis=(0, 1)) & np.all(keep[0], axis=0)
-
-    out["valid"][:] = ok
-    out["instances_used"][:] = inst_used[:L].T
-    out["leak_pj"][:] = leak.T
-    out["level_energy_pj"][:] = level_energy.T
-    out["energy_pj"][:] = energy
-    out["compute_cycles"][:] = computes_pe
-    out["cycles"][:] = cycles
-    out["utilization"][:] = work.macs / (cycles * arch.compute.instances)
-    out["macs_used"][:] = macs_used
+    return ok
 
 
 def _batch_last(a: np.ndarray, R: int, block: int = 512) -> np.ndarray:
