@@ -22,6 +22,9 @@ BITS = (4, 6, 8, 16)
 ACT_CALIB_BATCHES = 4     # calibration batches (of ``batch`` images) that set the activation ranges
 
 
+DRAW_SEED_STRIDE = 100_000     # draw k of plan genome i measures with seed + i + k * this (plans are smaller)
+
+
 def load_supernet(path, num_classes: int = 10) -> Supernet:
     net = Supernet(num_classes=num_classes)
     net.load_state_dict(torch.load(path, weights_only=True))
@@ -87,16 +90,17 @@ def measure(net: Supernet, genome: dict, bits: int, calib: np.ndarray, images: n
 
 
 def write_dataset_meta(out_path, weights, data, holdout: int, eval_images: int, calib_images: int,
-                       seed: int, clip: str = DEFAULT_CLIP) -> Path:
+                       seed: int, clip: str = DEFAULT_CLIP, bits=BITS, draws: int = 1) -> Path:
     """``OUT.json`` beside the JSONL: how its rows were measured (enough to re-measure any row)."""
     import hashlib
     meta = {"weights_sha256": hashlib.sha256(Path(weights).read_bytes()).hexdigest(), "data": str(data),
             "holdout": holdout, "eval_images": eval_images, "calib_images": calib_images, "seed": seed,
-            "bits": list(BITS), "clip": clip, "split": "held-out training images (codesign.artifacts.predictor_split)",
+            "bits": [int(b) for b in bits], "draws": int(draws), "clip": clip, "split": "held-out training images (codesign.artifacts.predictor_split)",
             "protocol": "per genome: BN recalibrated on 8 x 250 augmented calibration images; per bit-width "
                         "weights per-channel and activations per-tensor fake-quantized, ranges from 4 x 250 "
                         "calibration images (range calibration: clip, see codesign.quant); top-1 on the "
-                        "evaluation images; measure seed = seed + the row's plan_index"}
+                        "evaluation images; measure seed = seed + the row's plan_index (+ k * DRAW_SEED_STRIDE for "
+                        "draw k when draws > 1: top1 is then the mean of the draws)"}
     p = Path(out_path).with_suffix(".json")
     p.write_text(json.dumps(meta, indent=1) + "\n")
     return p
@@ -105,7 +109,7 @@ def write_dataset_meta(out_path, weights, data, holdout: int, eval_images: int, 
 def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n: int, seed: int = 0,
                      progress: bool = True, log=print, shard: tuple[int, int] = (0, 1), device: str = "cpu",
                      eval_batch: int | None = None, deadline: float | None = None,
-                     clip: str = DEFAULT_CLIP) -> list[dict]:
+                     clip: str = DEFAULT_CLIP, bits=BITS, draws: int = 1) -> list[dict]:
     """Measure ``n`` (genome, bits) pairs into a JSONL file: random genomes (seeded), each at every
     bit-width of BITS (one BN recalibration per genome), one line per measurement as it finishes; a
     re-run continues where the file ends (kill -9 safe: a torn last line is dropped, a genome cut
@@ -115,7 +119,18 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
     ``shard=(i, k)`` measures only the genomes whose index is ``i`` modulo ``k`` (k processes or
     machines share one plan, each into its own file; concatenate the files afterwards: the rows are
     the ones one process would write). ``deadline`` (a ``time.time()``) stops cleanly between
-    genomes."""
+    genomes.
+
+    ``bits`` restricts the bit-widths (the genomes stay those of the full plan: ``n`` counts
+    (genome, bit-width) pairs). ``draws=K`` measures each pair K times with independent
+    calibration draws (seeds ``seed + plan_index + k * DRAW_SEED_STRIDE``; draw 0 is the single
+    measurement) and records their mean as ``top1`` and all of them as ``draws``: for bit-widths
+    whose result depends on the calibration draw (4 bits, README)."""
+    bits = tuple(int(b) for b in bits)
+    if not bits or any(b not in BITS for b in bits) or len(set(bits)) != len(bits):
+        raise ValueError(f"bits {bits}: need distinct bit-widths out of {BITS}")
+    if draws < 1:
+        raise ValueError(f"draws {draws}: need at least 1")
     out_path = Path(out_path)
     rows = []
     if out_path.exists():
@@ -133,7 +148,7 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
         if genome_key(g) in seen:
             continue
         seen.add(genome_key(g))
-        plan += [(g, b, len(seen) - 1) for b in BITS]
+        plan += [(g, b, len(seen) - 1) for b in bits]
     plan = plan[:n]
     i_shard, k_shard = shard
     if not (k_shard >= 1 and 0 <= i_shard < k_shard):
@@ -154,11 +169,16 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
                 j += 1
             g, gi = plan[i][0], plan[i][2]
             t = time.time()
-            top1 = measure_many(net, g, [b for _, b, _ in plan[i:j]], calib, eval_images, eval_labels, seed=seed + gi,
-                                device=device, eval_batch=eval_batch, clip=clip)
+            measured = [measure_many(net, g, [b for _, b, _ in plan[i:j]], calib, eval_images, eval_labels,
+                                     seed=seed + gi + k * DRAW_SEED_STRIDE, device=device, eval_batch=eval_batch,
+                                     clip=clip) for k in range(draws)]
             secs = round((time.time() - t) / (j - i), 2)
             for _, b, _ in plan[i:j]:
-                row = {"genome": g, "bits": int(b), "top1": top1[int(b)], "seconds": secs, "plan_index": int(gi)}
+                vals = [m[int(b)] for m in measured]
+                row = {"genome": g, "bits": int(b), "top1": vals[0] if draws == 1 else round(float(np.mean(vals)), 4),
+                       "seconds": secs, "plan_index": int(gi)}
+                if draws > 1:
+                    row["draws"] = vals
                 fh.write(json.dumps(row) + "\n")
                 rows.append(row)
             fh.flush()

@@ -289,12 +289,19 @@ def cmd_accuracy(args) -> int:
 
 
 def cmd_accuracy_data(args) -> int:
+    bits = _bits_list(args.bits)
+    if args.draws < 1:
+        raise SpecError("--draws", "needs at least 1", str(args.draws))
     meta = Path(args.out).with_suffix(".json")
     if meta.is_file() and Path(args.out).is_file() and Path(args.out).stat().st_size:
-        was = json.loads(meta.read_text()).get("clip", "minmax")
-        if was != args.clip:
-            raise SpecError("--clip", f"{args.out} was measured with --clip {was}; continue it with that or "
-                                      "write another file")
+        was = json.loads(meta.read_text())
+        for flag, key, now, default in (("--clip", "clip", args.clip, "minmax"),
+                                        ("--bits", "bits", list(bits), [4, 6, 8, 16]),
+                                        ("--draws", "draws", args.draws, 1)):
+            if was.get(key, default) != now:
+                shown = ",".join(map(str, was.get(key, default))) if key == "bits" else was.get(key, default)
+                raise SpecError(flag, f"{args.out} was measured with {flag} {shown}; continue it with that "
+                                      "or write another file")
     from codesign.accuracy import accuracy_dataset, load_supernet
     net = load_supernet(_weights(args.weights))
     from codesign.artifacts import predictor_split
@@ -304,12 +311,23 @@ def cmd_accuracy_data(args) -> int:
     calib, hold = predictor_split(args.data, holdout=args.holdout, eval_images=args.eval_images)
     from codesign.accuracy import write_dataset_meta
     write_dataset_meta(args.out, weights=_weights(args.weights), data=args.data, holdout=args.holdout,
-                       eval_images=len(hold.labels), calib_images=len(calib), seed=args.seed, clip=args.clip)
+                       eval_images=len(hold.labels), calib_images=len(calib), seed=args.seed, clip=args.clip,
+                       bits=bits, draws=args.draws)
     rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.n, seed=args.seed,
                             progress=not args.quiet, shard=shard, device=device, eval_batch=args.eval_batch,
-                            clip=args.clip)
+                            clip=args.clip, bits=bits, draws=args.draws)
     print(f"{len(rows)} measured subnets in {args.out}")
     return 0
+
+
+def _bits_list(text: str) -> tuple:
+    try:
+        bits = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise SpecError("--bits", "expected a comma-separated list out of 4,6,8,16", text) from None
+    if not bits or any(b not in (4, 6, 8, 16) for b in bits) or len(set(bits)) != len(bits):
+        raise SpecError("--bits", "expected distinct bit-widths out of 4,6,8,16", text)
+    return bits
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -334,12 +352,19 @@ def _device(name: str) -> str:
 
 
 def _read_rows(paths) -> list:
+    """The rows of one or more accuracy-data files; where several measure the same (genome,
+    bit-width), the later file's row replaces the earlier one's (e.g. repeated 4-bit draws over a
+    single-draw data set)."""
     if not isinstance(paths, (list, tuple)):
         paths = [paths]
-    rows = []
+    rows = {}
     for path in paths:
-        rows += _read_one(path)
-    return rows
+        for r in _read_one(path):
+            key = (json.dumps(r.get("genome"), sort_keys=True), r.get("bits"))
+            if key in rows and rows[key][0] == path:
+                key = (key, len(rows))                # a file's own repeats are all kept
+            rows[key] = (path, r)
+    return [r for _, r in rows.values()]
 
 
 def _read_one(path) -> list:
@@ -536,11 +561,16 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     ad.add_argument("--eval-batch", type=int, default=None, help="evaluation batch (speed only)")
     ad.add_argument("--quiet", action="store_true")
+    ad.add_argument("--bits", default="4,6,8,16", help="bit-widths to measure (the genomes stay the full "
+                    "plan's; --n counts genome x bit-width pairs)")
+    ad.add_argument("--draws", type=int, default=1, help="independent calibration draws per measurement "
+                    "(top1 = their mean; e.g. --bits 4 --draws 3, where 4-bit results depend on the draw)")
     ad.add_argument("--clip", choices=CLIPS, default=DEFAULT_CLIP,
                     help="quantization range calibration: minmax (full range) or mse (least squared error)")
     ad.set_defaults(func=cmd_accuracy_data)
     tp = sub.add_parser("train-predictor", help="fit the accuracy predictor on measured subnets")
-    tp.add_argument("--dataset", required=True, nargs="+", help="accuracy-data JSONL file(s)")
+    tp.add_argument("--dataset", required=True, nargs="+", help="accuracy-data JSONL file(s); a later "
+                    "file's row for the same genome and bit-width replaces an earlier file's")
     tp.add_argument("--out", required=True)
     tp.add_argument("--seed", type=int, default=0)
     tp.add_argument("--holdout", type=float, default=0.2, help="share of the genomes held out for the report")

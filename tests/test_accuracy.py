@@ -63,6 +63,41 @@ def test_shards_together_are_the_single_run(tmp_path):
     assert main(["accuracy-data", "--data", str(tmp_path), "--out", str(tmp_path / "y.jsonl"), "--clip", "mse"]) == 2
 
 
+
+def test_repeated_draws_of_some_bit_widths(tmp_path, capsys):
+    """--bits 4 --draws K: the full plan's genomes, each pair measured K times with independent
+    calibration draws (draw 0 is the single measurement), top1 their mean; a later file's rows
+    replace an earlier one's when the predictor reads both."""
+    torch.manual_seed(0)
+    net = Supernet().eval()
+    kw = dict(progress=False, seed=3)
+    single = accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], tmp_path / "all.jsonl", n=8, **kw)
+    rep = accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], tmp_path / "b4.jsonl", n=2, bits=(4,),
+                           draws=3, **kw)
+    four = [r for r in single if r["bits"] == 4]
+    assert [r["genome"] for r in rep] == [r["genome"] for r in four]
+    assert [r["plan_index"] for r in rep] == [r["plan_index"] for r in four] == [0, 1]
+    for r, s in zip(rep, four):
+        assert len(r["draws"]) == 3 and r["draws"][0] == s["top1"]
+        assert r["top1"] == pytest.approx(np.mean(r["draws"]), abs=1e-4)
+    assert "draws" not in single[0]
+    with pytest.raises(ValueError):
+        accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], tmp_path / "x.jsonl", n=2, bits=(5,), **kw)
+    from codesign.cli import _read_rows
+    merged = _read_rows([tmp_path / "all.jsonl", tmp_path / "b4.jsonl"])
+    assert len(merged) == 8
+    assert [r.get("draws") is not None for r in merged] == [b == 4 for b in (r["bits"] for r in merged)]
+    # a file continued with other settings is refused (one line, exit 2)
+    (tmp_path / "b4.json").write_text(json.dumps({"clip": "minmax", "bits": [4], "draws": 3}))
+    base = ["accuracy-data", "--data", str(tmp_path), "--out", str(tmp_path / "b4.jsonl"), "--clip", "minmax"]
+    for extra, flag in ((["--bits", "4", "--draws", "2"], "--draws 3"), (["--bits", "4,8", "--draws", "3"], "--bits 4"),
+                        (["--bits", "4,5"], "--bits")):
+        capsys.readouterr()
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err
+        assert flag in err and len(err.strip().splitlines()) == 1, err
+
+
 def _synthetic_top1(g, b):
     used = [i for _, i in S.active_blocks(g)]
     return (70 + 0.4 * sum(g["e"][i] for i in used) / 4 + 0.3 * sum(g["ks"][i] for i in used) / 7
