@@ -111,7 +111,7 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
                      eval_batch: int | None = None, deadline: float | None = None,
                      clip: str = DEFAULT_CLIP, bits=BITS, draws: int = 1) -> list[dict]:
     """Measure ``n`` (genome, bits) pairs into a JSONL file: random genomes (seeded), each at every
-    bit-width of BITS (one BN recalibration per genome), one line per measurement as it finishes; a
+    bit-width of ``bits`` (one BN recalibration per genome and draw), one line per measurement as it finishes; a
     re-run continues where the file ends (kill -9 safe: a torn last line is dropped, a genome cut
     short is finished with the same calibration). Each row carries its genome's ``plan_index``
     (the measurement seed is ``seed + plan_index``).
