@@ -325,7 +325,8 @@ def _bits_list(text: str) -> tuple:
         bits = tuple(int(v) for v in text.split(","))
     except ValueError:
         raise SpecError("--bits", "expected a comma-separated list out of 4,6,8,16", text) from None
-    if not bits or any(b not in (4, 6, 8, 16) for b in bits) or len(set(bits)) != len(bits):
+    from codesign.predictor import BITS        # torch-free; the same tuple codesign.accuracy measures
+    if not bits or any(b not in BITS for b in bits) or len(set(bits)) != len(bits):
         raise SpecError("--bits", "expected distinct bit-widths out of 4,6,8,16", text)
     return bits
 
