@@ -3,7 +3,17 @@ that measures many (genome, bits) pairs for the accuracy predictor.
 
 Measurement: extract the subnet, recalibrate its BatchNorm statistics on held-out training
 images, fake-quantize weights and activations to ``bits`` (activation ranges calibrated on the
-same held-out images), then top-1 on the evaluation images."""
+same held-out images), re-estimate the BatchNorm statistics on the quantized subnet (``bn``), then
+top-1 on the evaluation images.
+
+Why the second BN pass: quantization noise shifts the mean and variance of every layer's output,
+and at 4 bits statistics taken from the float subnet no longer fit. Which calibration images were
+drawn then decides whether a subnet keeps 75% or falls to 45% (measured on the shipped supernet;
+README). Statistics re-estimated on the quantized subnet itself correct the shift (BN
+re-estimation, Nagel et al., "Overcoming oscillations in quantization-aware training", ICML 2022;
+the data-driven form of Banner et al.'s mean and variance bias correction, NeurIPS 2019), and a
+deployment folds them into the per-channel weight scales and biases exactly, since weights are
+quantized per output channel and BN follows each convolution."""
 from __future__ import annotations
 
 import json
@@ -15,6 +25,7 @@ import torch
 
 from .genome import DEFAULT_SPACE, genome_key
 from .quant import DEFAULT_CLIP, finish_calibration, quantize_model
+from .quant_ranges import BN_MODES, DEFAULT_BN
 from .supernet import Supernet, resize
 from .train import augment, normalize
 
@@ -32,17 +43,38 @@ def load_supernet(path, num_classes: int = 10) -> Supernet:
 
 
 @torch.no_grad()
+def recalibrate_bn(model: torch.nn.Module, batches) -> torch.nn.Module:
+    """Reset every BatchNorm's statistics and re-estimate them as the plain average over
+    ``batches`` (input tensors) run through ``model`` in training mode; returns it in eval mode.
+    Fake-quantized layers stay quantized while it runs, so a quantized model gets the statistics
+    of its own quantized activations."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None                     # cumulative average over the batches
+    model.train()
+    for x in batches:
+        model(x)
+    return model.eval()
+
+
+@torch.no_grad()
 def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, images: np.ndarray,
                  labels: np.ndarray, calib_batches: int = 8, batch: int = 250, seed: int = 0,
-                 device: str = "cpu", eval_batch: int | None = None, clip: str = DEFAULT_CLIP) -> dict:
+                 device: str = "cpu", eval_batch: int | None = None, clip: str = DEFAULT_CLIP,
+                 bn: str = DEFAULT_BN) -> dict:
     """{bits: top-1 (%)} of ``genome`` on ``images`` at every bit-width of ``bits_list``: BN
     statistics recalibrated once on ``calib`` (OFA uses 2,000 training images), then per bit-width
-    fake quantization with activation ranges calibrated on the same images.
+    fake quantization with activation ranges calibrated on the same images and, with
+    ``bn="quantized"`` (the default), the BN statistics re-estimated on the quantized subnet from
+    the same images (module docstring).
 
     ``batch`` is the calibration batch (it sets the statistics); ``eval_batch`` (default
     ``batch``) only how many evaluation images go through at once. ``device`` runs the subnet
     there (the random choices stay on the CPU, so a device changes only rounding). ``clip`` is the
     range calibration of ``codesign.quant`` (minmax or mse)."""
+    if bn not in BN_MODES:
+        raise ValueError(f"unknown bn {bn!r} (one of {', '.join(BN_MODES)})")
     g = DEFAULT_SPACE.validate(genome)
     sub = net.subnet(g).to(device)
     rng = np.random.default_rng(seed)
@@ -53,19 +85,16 @@ def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, imag
         x = torch.from_numpy(arr).to(device)
         return resize(normalize(x), g["r"]).contiguous(memory_format=torch.channels_last)
 
-    # BN recalibration (cumulative statistics) on the images as training saw them (random crop with
-    # zero padding, flips; OFA recalibrates with its training transforms too): statistics of clean
-    # images cost the largest subnet ~5 points here, the network being trained on the padded ones
-    gen = torch.Generator().manual_seed(seed)
-    for m in sub.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    sub.train()
-    for idx in calib_idx:
-        x = augment(torch.from_numpy(calib[idx]), gen).to(device)
-        sub(resize(normalize(x), g["r"]).contiguous(memory_format=torch.channels_last))
-    sub.eval()
+    def bn_batches():
+        # the images as training saw them (random crop with zero padding, flips; OFA recalibrates
+        # with its training transforms too): statistics of clean images cost the largest subnet
+        # ~5 points here, the network being trained on the padded ones. The same draw every time.
+        gen = torch.Generator().manual_seed(seed)
+        for idx in calib_idx:
+            x = augment(torch.from_numpy(calib[idx]), gen).to(device)
+            yield resize(normalize(x), g["r"]).contiguous(memory_format=torch.channels_last)
+
+    recalibrate_bn(sub, bn_batches())
     out = {}
     for bits in bits_list:
         model = sub
@@ -74,6 +103,8 @@ def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, imag
             for idx in calib_idx[:ACT_CALIB_BATCHES]:
                 model(x_of(calib[idx]))
             finish_calibration(model)
+            if bn == "quantized":
+                recalibrate_bn(model, bn_batches())
         correct = 0
         for i in range(0, len(labels), eval_batch):
             pred = model(x_of(images[i:i + eval_batch])).argmax(1).cpu()
@@ -84,22 +115,25 @@ def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, imag
 
 def measure(net: Supernet, genome: dict, bits: int, calib: np.ndarray, images: np.ndarray,
             labels: np.ndarray, calib_batches: int = 8, batch: int = 250, seed: int = 0,
-            clip: str = DEFAULT_CLIP) -> float:
+            clip: str = DEFAULT_CLIP, bn: str = DEFAULT_BN) -> float:
     """Top-1 (%) of ``genome`` at ``bits`` on ``images``; BN and activation ranges from ``calib``."""
-    return measure_many(net, genome, [bits], calib, images, labels, calib_batches, batch, seed, clip=clip)[int(bits)]
+    return measure_many(net, genome, [bits], calib, images, labels, calib_batches, batch, seed,
+                        clip=clip, bn=bn)[int(bits)]
 
 
 def write_dataset_meta(out_path, weights, data, holdout: int, eval_images: int, calib_images: int,
-                       seed: int, clip: str = DEFAULT_CLIP, bits=BITS, draws: int = 1) -> Path:
+                       seed: int, clip: str = DEFAULT_CLIP, bits=BITS, draws: int = 1,
+                       bn: str = DEFAULT_BN) -> Path:
     """``OUT.json`` beside the JSONL: how its rows were measured (enough to re-measure any row)."""
     import hashlib
     meta = {"weights_sha256": hashlib.sha256(Path(weights).read_bytes()).hexdigest(), "data": str(data),
             "holdout": holdout, "eval_images": eval_images, "calib_images": calib_images, "seed": seed,
-            "bits": [int(b) for b in bits], "draws": int(draws), "clip": clip, "split": "held-out training images (codesign.artifacts.predictor_split)",
+            "bits": [int(b) for b in bits], "draws": int(draws), "clip": clip, "bn": bn, "split": "held-out training images (codesign.artifacts.predictor_split)",
             "protocol": "per genome: BN recalibrated on 8 x 250 augmented calibration images; per bit-width "
                         "weights per-channel and activations per-tensor fake-quantized, ranges from 4 x 250 "
-                        "calibration images (range calibration: clip, see codesign.quant); top-1 on the "
-                        "evaluation images; measure seed = seed + the row's plan_index (+ k * DRAW_SEED_STRIDE for "
+                        "calibration images (range calibration: clip, see codesign.quant); with bn quantized "
+                        "the BN statistics then re-estimated on the quantized subnet from the same 8 batches; "
+                        "top-1 on the evaluation images; measure seed = seed + the row's plan_index (+ k * DRAW_SEED_STRIDE for "
                         "draw k when draws > 1: top1 is then the mean of the draws)"}
     p = Path(out_path).with_suffix(".json")
     p.write_text(json.dumps(meta, indent=1) + "\n")
@@ -109,7 +143,7 @@ def write_dataset_meta(out_path, weights, data, holdout: int, eval_images: int, 
 def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n: int, seed: int = 0,
                      progress: bool = True, log=print, shard: tuple[int, int] = (0, 1), device: str = "cpu",
                      eval_batch: int | None = None, deadline: float | None = None,
-                     clip: str = DEFAULT_CLIP, bits=BITS, draws: int = 1) -> list[dict]:
+                     clip: str = DEFAULT_CLIP, bits=BITS, draws: int = 1, bn: str = DEFAULT_BN) -> list[dict]:
     """Measure ``n`` (genome, bits) pairs into a JSONL file: random genomes (seeded), each at every
     bit-width of ``bits`` (one BN recalibration per genome and draw), one line per measurement as it finishes; a
     re-run continues where the file ends (kill -9 safe: a torn last line is dropped, a genome cut
@@ -171,7 +205,7 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
             t = time.time()
             measured = [measure_many(net, g, [b for _, b, _ in plan[i:j]], calib, eval_images, eval_labels,
                                      seed=seed + gi + k * DRAW_SEED_STRIDE, device=device, eval_batch=eval_batch,
-                                     clip=clip) for k in range(draws)]
+                                     clip=clip, bn=bn) for k in range(draws)]
             secs = round((time.time() - t) / (j - i), 2)
             for _, b, _ in plan[i:j]:
                 vals = [m[int(b)] for m in measured]

@@ -277,7 +277,7 @@ def cmd_accuracy(args) -> int:
         from codesign.accuracy import load_supernet, measure
         net = load_supernet(_weights(args.weights))
         hold, test = _eval_data(args.data)
-        top1 = measure(net, genome, args.bits, hold.images, test.images, test.labels, clip=args.clip)
+        top1 = measure(net, genome, args.bits, hold.images, test.images, test.labels, clip=args.clip, bn=args.bn)
         source = "measured"
     else:
         from codesign.predictor import Predictor
@@ -295,7 +295,7 @@ def cmd_accuracy_data(args) -> int:
     meta = Path(args.out).with_suffix(".json")
     if meta.is_file() and Path(args.out).is_file() and Path(args.out).stat().st_size:
         was = json.loads(meta.read_text())
-        for flag, key, now, default in (("--clip", "clip", args.clip, "minmax"),
+        for flag, key, now, default in (("--clip", "clip", args.clip, "minmax"), ("--bn", "bn", args.bn, "float"),
                                         ("--bits", "bits", list(bits), [4, 6, 8, 16]),
                                         ("--draws", "draws", args.draws, 1)):
             if was.get(key, default) != now:
@@ -312,10 +312,10 @@ def cmd_accuracy_data(args) -> int:
     from codesign.accuracy import write_dataset_meta
     write_dataset_meta(args.out, weights=_weights(args.weights), data=args.data, holdout=args.holdout,
                        eval_images=len(hold.labels), calib_images=len(calib), seed=args.seed, clip=args.clip,
-                       bits=bits, draws=args.draws)
+                       bits=bits, draws=args.draws, bn=args.bn)
     rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.n, seed=args.seed,
                             progress=not args.quiet, shard=shard, device=device, eval_batch=args.eval_batch,
-                            clip=args.clip, bits=bits, draws=args.draws)
+                            clip=args.clip, bits=bits, draws=args.draws, bn=args.bn)
     print(f"{len(rows)} measured subnets in {args.out}")
     return 0
 
@@ -466,9 +466,9 @@ def cmd_model_card(args) -> int:
     summary = training_summary(args.run)
     weights = _weights(args.weights or Path(args.run) / "supernet.pt")
     rows = measure_card(weights, args.data, samples=args.samples, seed=args.seed, test_images=args.test_images,
-                        progress=not args.quiet, clip=args.clip)
+                        progress=not args.quiet, clip=args.clip, bn=args.bn)
     n = args.test_images or len(_eval_data(args.data)[1].labels)
-    write_card(rows, summary, args.out, weights=weights, data=args.data, test_images=n, clip=args.clip)
+    write_card(rows, summary, args.out, weights=weights, data=args.data, test_images=n, clip=args.clip, bn=args.bn)
     print(Path(args.out).read_text())
     return 0
 
@@ -535,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke runs)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train_supernet)
-    from codesign.quant_ranges import CLIPS, DEFAULT_CLIP
+    from codesign.quant_ranges import BN_MODES, CLIPS, DEFAULT_BN, DEFAULT_CLIP
     a = sub.add_parser("accuracy", help="top-1 of one subnet: measured (--data) or predicted")
     a.add_argument("--genome", required=True, help="JSON genome, or max / min")
     a.add_argument("--bits", type=int, default=8)
@@ -545,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true")
     a.add_argument("--clip", choices=CLIPS, default=DEFAULT_CLIP,
                     help="quantization range calibration: minmax (full range) or mse (least squared error)")
+    a.add_argument("--bn", choices=BN_MODES, default=DEFAULT_BN,
+                    help="BN statistics of a quantized subnet: re-estimated on it (quantized, the default) or "
+                    "those of the float subnet (float; data measured before 2026-12-01)")
     a.set_defaults(func=cmd_accuracy)
     ad = sub.add_parser("accuracy-data", help="measure random subnets for the predictor (resumable)")
     ad.add_argument("--data", required=True)
@@ -568,6 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(top1 = their mean; e.g. --bits 4 --draws 3, where 4-bit results depend on the draw)")
     ad.add_argument("--clip", choices=CLIPS, default=DEFAULT_CLIP,
                     help="quantization range calibration: minmax (full range) or mse (least squared error)")
+    ad.add_argument("--bn", choices=BN_MODES, default=DEFAULT_BN,
+                    help="BN statistics of a quantized subnet: re-estimated on it (quantized, the default) or "
+                    "those of the float subnet (float; data measured before 2026-12-01)")
     ad.set_defaults(func=cmd_accuracy_data)
     tp = sub.add_parser("train-predictor", help="fit the accuracy predictor on measured subnets")
     tp.add_argument("--dataset", required=True, nargs="+", help="accuracy-data JSONL file(s); a later "
@@ -632,6 +638,9 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--quiet", action="store_true")
     mc.add_argument("--clip", choices=CLIPS, default=DEFAULT_CLIP,
                     help="quantization range calibration: minmax (full range) or mse (least squared error)")
+    mc.add_argument("--bn", choices=BN_MODES, default=DEFAULT_BN,
+                    help="BN statistics of a quantized subnet: re-estimated on it (quantized, the default) or "
+                    "those of the float subnet (float; data measured before 2026-12-01)")
     mc.set_defaults(func=cmd_model_card)
     from codesign.cli_sweep import add_sweep_parser
     add_sweep_parser(sub)

@@ -13,7 +13,7 @@ import numpy as np
 from accelerators.errors import SpecError
 
 from .genome import DEFAULT_SPACE, genome_key
-from .quant_ranges import DEFAULT_CLIP
+from .quant_ranges import DEFAULT_BN, DEFAULT_CLIP
 
 BITS = (4, 6, 8, 16)
 
@@ -31,7 +31,7 @@ def card_genomes(samples: int, seed: int = 0) -> list[tuple[str, dict]]:
 
 
 def measure_card(weights, data, *, samples: int = 8, bits=BITS, seed: int = 0, test_images: int | None = None,
-                 progress: bool = True, clip: str = DEFAULT_CLIP) -> list[dict]:
+                 progress: bool = True, clip: str = DEFAULT_CLIP, bn: str = DEFAULT_BN) -> list[dict]:
     """One row per (subnet, bit-width): name, genome, bits, MACs, params, top-1 %."""
     import torch
 
@@ -53,7 +53,7 @@ def measure_card(weights, data, *, samples: int = 8, bits=BITS, seed: int = 0, t
     for name, g, b in it:
         params = sum(p.numel() for p in net.subnet(g).parameters())
         t = time.time()
-        top1 = measure(net, g, b, hold.images, images, labels, seed=seed, clip=clip)
+        top1 = measure(net, g, b, hold.images, images, labels, seed=seed, clip=clip, bn=bn)
         rows.append({"name": name, "genome": g, "bits": int(b), "macs": int(genome_macs(g)), "params": int(params),
                      "top1": float(top1), "seconds": round(time.time() - t, 1)})
     del torch
@@ -102,7 +102,7 @@ def _command(cfg: dict) -> str:
 
 
 def write_card(rows: list[dict], summary: dict, out_md, *, weights, data, test_images: int,
-               clip: str | None = None) -> dict:
+               clip: str | None = None, bn: str | None = None) -> dict:
     out_md = Path(out_md)
     cfg = summary["config"]
     eps = ", ".join(f"{k} {v}" for k, v in summary["epochs"].items())
@@ -127,7 +127,9 @@ def write_card(rows: list[dict], summary: dict, out_md, *, weights, data, test_i
         f"- Measured on {test_images} test images (the whole test split unless stated), BN statistics and "
         "activation ranges recalibrated on held-out training images; weights fake-quantized per channel, "
         "activations per tensor, to the bit-width"
-        + (f" (ranges: {clip}, see `codesign/quant.py`)." if clip else "."), "",
+        + (f" (ranges: {clip}, see `codesign/quant.py`)" if clip else "")
+        + ("; BN statistics then re-estimated on the quantized subnet (`codesign/accuracy.py`)."
+           if bn == "quantized" else "."), "",
         "| subnet | MACs (M) | params (M) | " + " | ".join(f"top-1 {b}-bit (%)" for b in BITS) + " |",
         "|---|---:|---:|" + "---:|" * len(BITS),
     ]
@@ -143,5 +145,7 @@ def write_card(rows: list[dict], summary: dict, out_md, *, weights, data, test_i
     card = {"training": summary, "measurements": rows, "test_images": test_images, "data": str(data)}
     if clip:
         card["clip"] = clip
+    if bn:
+        card["bn"] = bn
     out_md.with_suffix(".json").write_text(json.dumps(card, indent=1))
     return card

@@ -54,7 +54,8 @@ def test_shipped_supernet_reproduces_model_card_and_dataset():
     card = json.loads((WEIGHTS_DIR / "MODEL_CARD.json").read_text())
     row = next(r for r in card["measurements"] if r["name"] == "smallest" and r["bits"] == 8)
     hold, test = eval_split(CIFAR)
-    top1 = measure(net, row["genome"], 8, hold.images, test.images, test.labels, clip=card.get("clip", "minmax"))
+    top1 = measure(net, row["genome"], 8, hold.images, test.images, test.labels, clip=card.get("clip", "minmax"),
+                   bn=card.get("bn", "float"))
     # thread count and BLAS change float rounding; measured spread here is about 0.2 points
     assert top1 == pytest.approx(row["top1"], abs=0.6)
     # an 8-bit row: at 4 bits the result hangs on the calibration draw (README), so the float
@@ -62,6 +63,8 @@ def test_shipped_supernet_reproduces_model_card_and_dataset():
     d = next(r for r in _rows() if r["bits"] == 8)
     meta = json.loads((WEIGHTS_DIR / "accuracy_data.json").read_text())
     calib, ev = predictor_split(CIFAR, holdout=meta["holdout"], eval_images=meta["eval_images"])
+    bn = meta.get("bn", "float")                  # one mode, or one per bit-width
     got = measure_many(net, d["genome"], [d["bits"]], calib, ev.images, ev.labels,
-                       seed=meta["seed"] + d.get("plan_index", 0), clip=meta.get("clip", "minmax"))
+                       seed=meta["seed"] + d.get("plan_index", 0), clip=meta.get("clip", "minmax"),
+                       bn=bn[str(d["bits"])] if isinstance(bn, dict) else bn)
     assert got[d["bits"]] == pytest.approx(d["top1"], abs=0.6)
