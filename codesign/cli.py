@@ -490,6 +490,11 @@ def _mapper_options(p):
     p.add_argument("--seed", type=int, default=0)
 
 
+_CLIP_HELP = "quantization range calibration: minmax (full range) or mse (least squared error)"
+_BN_HELP = ("BN statistics of a quantized subnet: re-estimated on it (quantized, the default) or those of "
+            "the float subnet (float; data measured before 2026-12-01)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="codesign", description="Hardware-neural co-design simulator")
     sub = p.add_subparsers(dest="command", required=True)
@@ -544,10 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--predictor", help="predictor .npz (default: the shipped one)")
     a.add_argument("--json", action="store_true")
     a.add_argument("--clip", choices=CLIPS, default=DEFAULT_CLIP,
-                    help="quantization range calibration: minmax (full range) or mse (least squared error)")
+                    help=_CLIP_HELP)
     a.add_argument("--bn", choices=BN_MODES, default=DEFAULT_BN,
-                    help="BN statistics of a quantized subnet: re-estimated on it (quantized, the default) or "
-                    "those of the float subnet (float; data measured before 2026-12-01)")
+                    help=_BN_HELP)
     a.set_defaults(func=cmd_accuracy)
     ad = sub.add_parser("accuracy-data", help="measure random subnets for the predictor (resumable)")
     ad.add_argument("--data", required=True)
@@ -570,10 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--draws", type=int, default=1, help="independent calibration draws per measurement "
                     "(top1 = their mean; e.g. --bits 4 --draws 3, where 4-bit results depend on the draw)")
     ad.add_argument("--clip", choices=CLIPS, default=DEFAULT_CLIP,
-                    help="quantization range calibration: minmax (full range) or mse (least squared error)")
+                    help=_CLIP_HELP)
     ad.add_argument("--bn", choices=BN_MODES, default=DEFAULT_BN,
-                    help="BN statistics of a quantized subnet: re-estimated on it (quantized, the default) or "
-                    "those of the float subnet (float; data measured before 2026-12-01)")
+                    help=_BN_HELP)
     ad.set_defaults(func=cmd_accuracy_data)
     tp = sub.add_parser("train-predictor", help="fit the accuracy predictor on measured subnets")
     tp.add_argument("--dataset", required=True, nargs="+", help="accuracy-data JSONL file(s); a later "
@@ -637,10 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--seed", type=int, default=0)
     mc.add_argument("--quiet", action="store_true")
     mc.add_argument("--clip", choices=CLIPS, default=DEFAULT_CLIP,
-                    help="quantization range calibration: minmax (full range) or mse (least squared error)")
+                    help=_CLIP_HELP)
     mc.add_argument("--bn", choices=BN_MODES, default=DEFAULT_BN,
-                    help="BN statistics of a quantized subnet: re-estimated on it (quantized, the default) or "
-                    "those of the float subnet (float; data measured before 2026-12-01)")
+                    help=_BN_HELP)
     mc.set_defaults(func=cmd_model_card)
     from codesign.cli_sweep import add_sweep_parser
     add_sweep_parser(sub)
