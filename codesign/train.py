@@ -104,22 +104,6 @@ def subnet_accuracy(model, genome, calib: np.ndarray, images: np.ndarray, labels
     return measure_many(model, genome, [32], calib, images, labels)[32]
 
 
-@torch.no_grad()
-def recalibrate_bn(model, genome, images: np.ndarray, batches: int = 20, batch: int = 200, seed: int = 0):
-    """Reset BN statistics and re-estimate them on held-out training images (cumulative mean)."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    rng = np.random.default_rng(seed)
-    for _ in range(batches):
-        idx = rng.choice(len(images), batch, replace=False)
-        x = normalize(torch.from_numpy(images[idx])).contiguous(memory_format=torch.channels_last)
-        model(x, genome) if genome is not None else model(x)
-    model.eval()
-
-
 def _soft_ce(logits: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
     return torch.sum(-soft * F.log_softmax(logits, 1), 1).mean()
 
