@@ -514,29 +514,24 @@ def _access_counts(plan: _Plan, ch: _Chunk, tiles, Dl, part, out: dict):
     counts = {}                                                        # (l, s) -> (reads, fills, updates)
     rsum = np.zeros((L, B), np.int64)                                  # per-level totals for bandwidth
     wsum = np.zeros((L, B), np.int64)
-    spat_fac, n_distinct = {}, {}
+    n_distinct = {}
 
     def distinct(l, c, s):
-        """Distinct child tiles of space s under one instance of l (None: 1, no fan-out). It
-        depends only on the spatial levels between l and c (and s): computed once for those."""
-        lv_sp = tuple(k for k in range(l, c) if spatial[k])
-        if not lv_sp:
-            return None
-        if (lv_sp, s) in n_distinct:
-            return n_distinct[(lv_sp, s)]
-        if lv_sp not in spat_fac:
-            fac = sf[lv_sp[0]]
-            for k in lv_sp[1:]:
-                fac = fac * sf[k]
-            spat_fac[lv_sp] = fac
-
-        def step(p, rows):                     # dimension p's innermost spatial step at rows
-            st = np.ones(len(rows), np.int64)
-            for k in lv_sp:
-                st = np.where(sf[k][p, rows] > 1, inner[k, p, rows], st)
-            return st
-        n_distinct[(lv_sp, s)] = _distinct(spaces[s]["axes"], spat_fac[lv_sp], step)
-        return n_distinct[(lv_sp, s)]
+        """Child tiles of space s that one instance of l serves per child delta (None: 1, no
+        fan-out): the product, over the levels k in [l, c) with spatial loops, of the distinct
+        tiles among level k's own children. Timeloop compares deltas only inside one spatial
+        group (``ComputeAccurateMulticastedAccesses``, equal deltas share an access) and chains
+        the groups of bypassed levels by ``MaskTiles``; children of different levels' groups
+        never share, even where their windows coincide. Cached per (level, space)."""
+        out = None
+        for k in range(l, c):
+            if not spatial[k]:
+                continue
+            if (k, s) not in n_distinct:
+                n_distinct[(k, s)] = _distinct(spaces[s]["axes"], sf[k],
+                                               lambda p, rows, k=k: inner[k, p, rows])
+            out = n_distinct[(k, s)] if out is None else out * n_distinct[(k, s)]
+        return out
 
     for l in range(L):
         for s in range(S):
