@@ -16,15 +16,40 @@ For every storage level ``l`` and data space ``d`` it keeps, the model counts pe
 
   i.e. stationarity and sliding-window (halo) reuse across the innermost loop, a full refetch at
   every advance of an outer loop unless it moves the tile exactly as the inner loop does.
-  ``accelerators.reference`` walks the sequence literally; tests hold the two equal.
-* **reads**: words its child level (or the MACs) takes, ``D_child`` times the number of distinct
-  child tiles under one instance (children with equal tiles share one multicast read).
+* **reads**: words its child level (or the MACs) takes: ``D_child`` times, for each level ``k``
+  from ``l`` down to the child's parent that has spatial loops, the number of distinct child
+  tiles among level ``k``'s own children. Timeloop compares the children's deltas within one
+  spatial group only (``ComputeAccurateMulticastedAccesses``: exactly equal deltas share one
+  access; deltas that merely overlap share nothing), and a level that bypasses the space passes
+  its group's count on to the next kept level (``MaskTiles``); children in different levels'
+  groups never share, even where their input windows coincide.
 * **updates** (read-write space only): partial sums written back by the children, spatially
   reduced the same way; reads of partial sums are ``updates`` minus first writes (the level's
   distinct outputs), fills likewise exclude the first writes.
 
 Energy is charged per vector (``ceil(count / words_per_vector)``), leakage per utilized
 instance-cycle; cycles are the compute cycles or, if slower, the most bandwidth-bound level.
+
+Which Timeloop output pins each rule (all in ``../shared/reference/timeloop``, held exactly by
+``tests/test_timeloop_reference.py``):
+
+* per-instance counts, vector energy, leakage: ``ispass2020_00-model-conv1d-1level``;
+* a tile stationary across an outer loop, parent reads = child fills: ``ispass2020_01`` (os, ws);
+* sliding-window (halo) fills, refetch on a stride change: ``ispass2020_02`` (tiling vs
+  no-tiling: 288 vs 576 Buffer Inputs fills);
+* bypass (a level keeping nothing of a space): ``ispass2020_03`` (bypass vs no-bypass);
+* spatial multicast and spatial reduction of partial sums, first-write elision:
+  ``ispass2020_04`` (cp: inputs multicast to 16 buffers, kp: outputs reduced);
+* multicast within one group over bypassed dummy levels: ``example_designs_simple_weight_
+  stationary`` (M multicast over the rows) and ``example_designs_eyeriss_like`` (Q over the
+  columns, C and S over the rows in another group: 126 x 10,752 = 1,354,752 GLB Inputs reads,
+  no sharing between groups).
+
+Not in the model: Timeloop's neighbour forwarding (``ComputeNetworkLinkTransfers``, on by
+default in Timeloop): a child whose delta equals a mesh neighbour's previous delta gets it over a
+link when that saves parent accesses. ``accelerators.reference`` re-enacts it
+(``link_transfers=True``, its default, held against all the cases above, none of which uses a
+link); the model counts such transfers as parent reads. See the README's fidelity section.
 
 The batched code evaluates ``D`` in the equivalent integer form ``D = tile * N_above - kept * Y``
 (``N_above = N_out * n_i1``: all iterations above ``l``; ``kept = tile - ov(T_i1)``;
@@ -34,7 +59,7 @@ without spatial factors, the per-mapping keep chain when all keep the same space
 for the loop-sequence arrays where the factors bound them below 2^31. The factor arrays are
 transposed to batch-last in cache-sized blocks of mappings, loop orders are renumbered before
 their (then int8) transposition, results that depend only on the chunk's uniform properties
-(spatial reuse per group of spatial levels) are computed once per chunk, and when the chunk keeps
+(spatial reuse per spatial level) are computed once per chunk, and when the chunk keeps
 uniformly, ``Y`` is formed only where a level keeps the space (elsewhere it is unused). Factors are positive
 integers (``to_batch`` enforces it); the shortcuts rely on that.
 """

@@ -72,3 +72,57 @@ def test_batched_equals_scalar_and_literal_walk(work, seed):
         if res.valid[i]:
             ev = evaluate(ARCH, work, m)
             assert ev.energy_pj == res.energy_pj[i] and ev.cycles == res.cycles[i]
+
+
+# Eyeriss-like: the PE array's fan-out split over two bypass-all (dummy) levels, as Timeloop's
+# eyeriss_like example does, so that a sliding-window axis (H = Q + S, W = P + R) can be spread
+# over two separate spatial groups (columns over X, rows over Y) or over one group (both axes
+# at the inner level): Timeloop shares equal deltas only inside one group.
+RS_ARCH = Architecture("rs", (
+    Level("DRAM", kind="dram", word_bits=8, width_bits=32, energy=ActionEnergy(DRAM_PJ, DRAM_PJ, DRAM_PJ)),
+    Level("GLB", word_bits=8, width_bits=32, size_words=8192, energy=ActionEnergy(2, 1.5, 1.5)),
+    Level("Columns", kind="dummy", instances=4, mesh_x=4, mesh_y=1),
+    Level("Rows", kind="dummy", instances=12, mesh_x=4, mesh_y=3),
+    Level("Spad", word_bits=8, size_words=256, instances=12, mesh_x=4, mesh_y=3,
+          energy=ActionEnergy(.1, .1, .1)),
+), Compute("MAC", instances=24, mesh_x=4, mesh_y=6, energy_pj=MAC_PJ))
+
+rs_layers = st.builds(lambda k, c, p, q, r, s, st_: conv2d(K=k, C=c, P=p, Q=q, R=r, S=s, stride=st_),
+                      st.sampled_from([1, 2]), st.sampled_from([1, 2]), st.sampled_from([2, 4]),
+                      st.sampled_from([2, 4]), st.sampled_from([2, 3]), st.sampled_from([2, 3]),
+                      st.sampled_from([1, 2]))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(work=rs_layers, seed=st.integers(0, 10_000))
+def test_row_stationary_groups_equal_literal_walk(work, seed):
+    b = random_batch(RS_ARCH, work, 24, seed=seed, spatial_prob=0.7, bypass_prob=0.2)
+    res = evaluate_batch(RS_ARCH, work, b)
+    for i in range(0, len(b), 3):
+        m = from_batch(b, i, RS_ARCH, work)
+        ref = reference_counts(RS_ARCH, work, m, link_transfers=False)
+        for l, lv in enumerate(RS_ARCH.levels):
+            for s, ds in enumerate(work.dataspaces):
+                got = (int(res.reads[i, l, s]), int(res.fills[i, l, s]), int(res.updates[i, l, s]))
+                assert got == ref.get((lv.name, ds.name), (0, 0, 0)), (lv.name, ds.name, m.loop_nest(RS_ARCH))
+
+
+def test_overlapping_windows_share_only_inside_one_group():
+    """Q over the columns (X) and S over the rows (Y): PE (q, s) and (q+1, s-1) need the same
+    input row but sit in different groups, so the GLB sends each PE its own copy (Timeloop's
+    eyeriss_like case: 126 PEs x 10,752 = 1,354,752 GLB reads). With Q and S in one group the
+    equal deltas are multicast."""
+    from accelerators import LevelMapping, Mapping
+    work = conv2d(K=1, C=1, P=1, Q=4, R=1, S=3)
+    def lm(**kw):
+        return LevelMapping(temporal=kw.get("t", {}), permutation=tuple(kw.get("t", {})),
+                            spatial_x=kw.get("sx", {}), spatial_y=kw.get("sy", {}))
+    split = Mapping((lm(), lm(sx={"Q": 4}), lm(sy={"S": 3}), lm(), lm()))
+    one_arch = Architecture("rs1", (RS_ARCH.levels[0], RS_ARCH.levels[1], RS_ARCH.levels[4]),
+                            Compute("MAC", instances=12, mesh_x=4, mesh_y=3, energy_pj=MAC_PJ))
+    one = Mapping((lm(), lm(sx={"Q": 4}, sy={"S": 3}), lm()))
+    for arch, m, want in ((RS_ARCH, split, 12), (one_arch, one, 6)):   # distinct rows q + s: 6
+        ev = evaluate(arch, work, m)
+        glb = arch.level_index("GLB")
+        assert ev.levels[glb].dataspaces["Inputs"]["reads"] == want
+        assert reference_counts(arch, work, m)[("GLB", "Inputs")][0] == want
