@@ -72,6 +72,8 @@ import numpy as np
 
 from .arch import Architecture
 from .errors import MappingError
+from .links import choose, exact_counts, feasible, space_geometry
+from .multicast import distinct_tiles
 from .mapping import Mapping, MappingBatch, check_batch, default_keep, level_bits, to_batch
 from .workload import Workload
 
@@ -126,6 +128,7 @@ class BatchResult:
     reads: np.ndarray          # (B, L, S)
     fills: np.ndarray
     updates: np.ndarray
+    link_transfers: np.ndarray  # (B, L, S) words level l's children take over links, per instance of l
     tiles: np.ndarray          # (B, L, S) words kept (0 where bypassed)
     instances_used: np.ndarray  # (B, L)
     energy_action_pj: np.ndarray  # (B, L, S, 3) read / fill / update energy, all instances
@@ -146,17 +149,19 @@ class BatchResult:
 
 
 def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
-                   chunk: int = 8192) -> BatchResult:
+                   chunk: int = 8192, link_transfers: bool = True) -> BatchResult:
     """Evaluate B mappings of ``work`` on ``arch`` at once. Invalid ones get ``valid=False``
     (their figures are still computed, but meaningless). Large batches are processed in chunks
-    that keep the temporaries in cache; each chunk writes its rows of the result in place."""
+    that keep the temporaries in cache; each chunk writes its rows of the result in place.
+    ``link_transfers``: Timeloop's neighbour forwarding (on by default, as in Timeloop; see
+    ``accelerators.links``); off, every child's delta comes from its parent."""
     B, L, S = len(batch), len(arch.levels), len(work.dataspaces)
     # the count and energy arrays are only written where they are not zero; the others in full
     full = ("valid", "instances_used", "leak_pj", "level_energy_pj", "energy_pj",
             "compute_cycles", "cycles", "utilization", "macs_used")
     out = {k: (np.empty if k in full else np.zeros)((B,) + shape, dtype)
            for k, (shape, dtype) in _result_arrays(L, S).items()}
-    plan = _Plan(arch, work)
+    plan = _Plan(arch, work, link_transfers)
     for i in range(0, B, chunk):
         _evaluate_chunk(plan, batch[i:i + chunk], {k: v[i:i + chunk] for k, v in out.items()})
     return BatchResult(**out, mac_energy_pj=work.macs * arch.compute.energy_pj, computes=work.macs)
@@ -166,7 +171,7 @@ def _result_arrays(L: int, S: int) -> dict:
     """Shape (after the batch axis) and dtype of each array field of :class:`BatchResult`."""
     i8, f8 = np.int64, np.float64
     return {"valid": ((), bool), "reads": ((L, S), i8), "fills": ((L, S), i8),
-            "updates": ((L, S), i8), "tiles": ((L, S), i8), "instances_used": ((L,), i8),
+            "updates": ((L, S), i8), "link_transfers": ((L, S), i8), "tiles": ((L, S), i8), "instances_used": ((L,), i8),
             "energy_action_pj": ((L, S, 3), f8), "leak_pj": ((L,), f8),
             "level_energy_pj": ((L,), f8), "energy_pj": ((), f8), "compute_cycles": ((), i8),
             "cycles": ((), i8), "utilization": ((), f8), "macs_used": ((), i8)}
@@ -175,8 +180,9 @@ def _result_arrays(L: int, S: int) -> dict:
 class _Plan:
     """What evaluating mappings of ``work`` on ``arch`` needs that no mapping changes."""
 
-    def __init__(self, arch: Architecture, work: Workload):
-        self.arch, self.work = arch, work
+    def __init__(self, arch: Architecture, work: Workload, link_transfers: bool = True):
+        self.arch, self.work, self.link_transfers = arch, work, link_transfers
+        self.geo = space_geometry(work)
         self.bounds = np.array([work.bounds[d] for d in work.dims], np.int64)
         self.coef = _coef_matrices(work)
         # Translations are compared as exact integer codes: a data-space vector v is encoded as
@@ -241,9 +247,14 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
     (they are above no level), and the keep chain when the whole chunk keeps the same data spaces
     (the usual case) is resolved in Python instead of per mapping."""
     ch = _chunk_factors(plan, batch)
-    d1, sc1, N_above, Y = _loop_sequence(plan, ch)
-    tiles, Dl, part, computes_pe = _tiles_and_demand(plan, ch, d1, sc1, N_above, Y)
+    seq = _loop_sequence(plan, ch)
+    d1, sc1, N_above, Y = seq["d1"], seq["sc1"], seq["N_above"], seq["Y"]
+    tiles, Dl, part, computes_pe, kept = _tiles_and_demand(plan, ch, d1, sc1, N_above, Y)
     counts, rsum, wsum = _access_counts(plan, ch, tiles, Dl, part, out)
+    if plan.link_transfers and any(ch.spatial):
+        full, queries = _link_queries(plan, ch, seq, tiles, kept)
+        if full.any() or queries:
+            rsum, wsum = _apply_links(plan, ch, batch, full, queries, counts, out)
     cycles = _cycles(plan.arch, computes_pe, rsum, wsum)
     leak, level_energy, energy = _energy(plan, ch, counts, cycles, out)
     ok = _validity(plan, ch, tiles)
@@ -460,7 +471,8 @@ def _loop_sequence(plan: _Plan, ch: _Chunk):
             for s in need:
                 match = U[s, st:] == Uflat[s].take(gi[r])
                 Y[r, s] = np.einsum("rb,rb->b", match, W[st:])
-    return d1, sc1, N_above, Y
+    return {"d1": d1, "sc1": sc1, "N_above": N_above, "Y": Y, "U": U, "s_code": s_code, "W": W,
+            "g": g, "starts": starts, "n_seq": n_seq}
 
 
 def _tiles_and_demand(plan: _Plan, ch: _Chunk, d1, sc1, N_above, Y):
@@ -486,6 +498,7 @@ def _tiles_and_demand(plan: _Plan, ch: _Chunk, d1, sc1, N_above, Y):
     # axes that sum several dimensions (sliding windows) need max(0, ax_j - C[j, d1] * sc1).
     tiles = np.empty((L, S, B), np.int64)
     Dl = np.empty((L + 1, S, B), np.int64)            # row 0 (level 0's D) is tiles[0]: not set
+    kept_out = np.empty((L - 1, S, B), np.int64)       # words kept across loop i1 (link candidates)
     part = [None] * S
     for s, sp in enumerate(spaces):
         axes = _axes(inner_incl[:L], sp["axes"])                      # J x (L, B)
@@ -502,12 +515,13 @@ def _tiles_and_demand(plan: _Plan, ch: _Chunk, d1, sc1, N_above, Y):
                     np.maximum(f, 0, out=f)
                 kept = np.multiply(f, kept) if kept.dtype == bool else np.multiply(kept, f, out=kept)
         np.multiply(tiles[1:, s], N_above, out=Dl[1:L, s])
+        kept_out[:, s] = kept
         kept *= Y[:, s]
         Dl[1:L, s] -= kept
         if plan.rw[s]:
             part[s] = _product(_axes(part_ext, sp["axes"]), np.empty((L, B), np.int64))
     Dl[L] = computes_pe
-    return tiles, Dl, part, computes_pe
+    return tiles, Dl, part, computes_pe, kept_out
 
 
 def _access_counts(plan: _Plan, ch: _Chunk, tiles, Dl, part, out: dict):
@@ -553,7 +567,7 @@ def _access_counts(plan: _Plan, ch: _Chunk, tiles, Dl, part, out: dict):
             if not spatial[k]:
                 continue
             if (k, s) not in n_distinct:
-                n_distinct[(k, s)] = _distinct(spaces[s]["axes"], sf[k],
+                n_distinct[(k, s)] = distinct_tiles(spaces[s]["axes"], sf[k],
                                                lambda p, rows, k=k: inner[k, p, rows])
             out = n_distinct[(k, s)] if out is None else out * n_distinct[(k, s)]
         return out
@@ -730,45 +744,173 @@ def _product(arrays: list, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _distinct(axes: list, fac: np.ndarray, step) -> np.ndarray:
-    """Number of distinct tiles (of the data space with axes ``axes``, each
-    ((dimension, coefficient), ...)) among the children reached through spatial loops with
-    per-dimension fan-out ``fac`` (D, B); ``step(d, rows)`` gives the step of dimension d's
-    innermost spatial loop at those mappings (needed for the axes that sum several
-    dimensions). Children whose tiles coincide (the loop does not index the space, or two
-    indices slide onto the same window, e.g. PE (p, r) and (p+1, r-1) need the same input row)
-    share one multicast access; reduction of partial sums is counted the same way."""
-    B = fac.shape[1]
-    out = np.ones(B, np.int64)
-    for axis in axes:
-        if len(axis) == 1:
-            out *= fac[axis[0][0]]
-        elif len(axis) == 2:
-            # {alpha*i + beta*k : i < a, k < b} has a*b - max(0, a - beta')*max(0, b - alpha')
-            # distinct values, alpha' = alpha/g, beta' = beta/g, g = gcd(alpha, beta).
-            # With a == 1 or b == 1 that is a * b (alpha', beta' >= 1), so only the mappings
-            # with fan-out in both dimensions need the correction.
-            (p, cp), (r, cr) = axis
-            a, b = fac[p], fac[r]
-            n = a * b
-            rows = np.flatnonzero((a > 1) & (b > 1))
-            if len(rows):
-                a, b = a[rows], b[rows]
-                alpha, beta = cp * step(p, rows), cr * step(r, rows)
-                g = np.gcd(alpha, beta)
-                n[rows] -= np.maximum(0, a - beta // g) * np.maximum(0, b - alpha // g)
-            out *= n
-        else:                                               # general projections: enumerate
-            vals = []
-            steps = {p: c * step(p, np.arange(B)) for p, c in axis}
-            for i in range(B):
-                pts = {0}
-                for p, _ in axis:
-                    st = int(steps[p][i])
-                    pts = {x + st * t for x in pts for t in range(int(fac[p, i]))}
-                vals.append(len(pts))
-            out *= np.array(vals, np.int64)
-    return out
+def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
+    """Where Timeloop's link transfers (``accelerators.links``) may change the counts. Returns
+    the mappings to evaluate by the exact route (a fan-out to the MACs, where every mapping may
+    link) and the queries [(level k, space s, rows, translation, words x weight)] of the visit
+    kinds above the other groups whose translation is the data-space offset between two children
+    (``links.feasible``, a necessary condition): the innermost iterating loop's translation
+    T_i1 (halo deltas), and, where consecutive tiles do not overlap (whole-tile deltas), every
+    outer loop's translation."""
+    B, L = ch.B, ch.L
+    D = len(plan.work.dims)
+    d1, sc1, U, s_code, W, g, starts, n_seq = (seq[k] for k in ("d1", "sc1", "U", "s_code", "W", "g",
+                                                              "starts", "n_seq"))
+    full = np.zeros(B, bool)
+    queries = []
+    for k in range(L):
+        if not ch.spatial[k]:
+            continue
+        multi = ch.sf[k].prod(axis=0) > 1
+        if k == L - 1:
+            full |= multi
+            continue
+        rows = np.flatnonzero(multi)
+        if not rows.size:
+            continue
+        fan = np.ones((D, rows.size), np.int64)
+        fan[ch.kd] = ch.sf[k][:, rows]
+        step = np.ones((D, rows.size), np.int64)
+        step[ch.kd] = ch.inner[k][:, rows]
+        r, st = k, starts[k]                       # level k + 1's rows of the loop sequence
+        Wr = W[st:][:, rows].astype(np.int64)                          # (R, n)
+        after = (np.arange(Wr.shape[0])[:, None] > g[r, rows] - st) & (Wr > 0)
+        n1 = n_seq[g[r, rows], rows].astype(np.int64)
+        for s, sp in enumerate(ch.spaces):
+            geo = plan.geo[s]
+            kp, tl = kept[r, s, rows], tiles[k + 1, s, rows]
+            halo, nov = tl - kp, kp == 0
+            Ur = U[s, st:][:, rows]
+            ug = U[s, g[r, rows], rows]
+            match = after & (Ur == ug)
+            E = match | (after & nov)
+            ws1 = (n1 - 1) * halo * (nov + (Wr * E).sum(0)) + halo * (Wr * match).sum(0)
+            tau1 = sp["codes"].take(d1[r, rows]) * sc1[r, rows].astype(np.int64)
+            q = np.flatnonzero(ws1 > 0)
+            q = q[feasible(tau1[q], geo, fan[:, q], step[:, q])]
+            if q.size:
+                queries.append((k, s, rows[q], tau1[q], ws1[q]))
+            qi, qj = np.nonzero(after & ~match & nov)                   # whole-tile deltas
+            if qi.size:
+                base = s_code[s, st, rows].astype(np.int64) - U[s, st, rows]
+                tau = Ur[qi, qj].astype(np.int64) + base[qj]
+                good = feasible(tau, geo, fan[:, qj], step[:, qj])
+                if good.any():
+                    qi, qj = qi[good], qj[good]
+                    queries.append((k, s, rows[qj], tau[good], Wr[qi, qj] * tl[qj]))
+    return full, queries
+
+
+def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, counts: dict, out: dict):
+    """Correct the counts for Timeloop's link transfers; returns the per-level read / write
+    totals. For each query the children are enumerated (``links.choose``); where links are used
+    and the group's children keep the space, the parent serves fewer words (``MaskTiles``
+    passes the reduction up through bypassing levels, times their multicast counts), the
+    children's fills from the parent drop by the weighted words / fan-out, and the link
+    transfers return as the children's extra reads and fills (``ComputePeerAccesses``). Where
+    the children bypass the space, links that keep the group's accesses-to-weighted ratio change
+    nothing; the other mappings (and those in ``full``) go through ``links.exact_counts``."""
+    arch, L, B = plan.arch, ch.L, ch.B
+    keep = ch.keep
+    full = full.copy()
+    dT, dW = {}, {}                                  # (k, s) -> (B,) float
+    for k, s, rows, tau, ws in queries:
+        fx, fy = arch.fanout(k)
+        G, F, G2, F2 = choose(ch.sx[k][:, rows].T, ch.sy[k][:, rows].T, ch.inner[k][:, rows].T,
+                              ch.spaces[s]["codes"], tau, fx, fy)
+        use = G2 < G
+        if not use.any():
+            continue
+        r = rows[use]
+        w = ws[use].astype(np.float64)
+        t = w * (G - G2)[use]
+        m = w * (F - F2)[use]
+        child_kept = keep[k + 1, s, r]
+        proportional = (G - G2)[use] * F[use] == (F - F2)[use] * G[use]
+        full[r[~child_kept & ~proportional]] = True
+        sel = child_kept
+        if sel.any():
+            dT[(k, s)] = dT.get((k, s), np.zeros(B)) + np.bincount(r[sel], weights=t[sel], minlength=B)
+            dW[(k, s)] = dW.get((k, s), np.zeros(B)) + np.bincount(r[sel], weights=m[sel], minlength=B)
+    patch = {}                                       # (l, s) -> [reads, fills, updates] float deltas
+
+    def add(l, s, a, v):
+        patch.setdefault((l, s), [np.zeros(B), np.zeros(B), np.zeros(B)])[a] += v
+    for (k, s), t in dT.items():
+        rows = np.flatnonzero((t != 0) & ~full)
+        if not rows.size:
+            continue
+        t, wd = t[rows], dW[(k, s)][rows]
+        # the parent along the keep chain (the nearest level <= k keeping s) and the multicast
+        # counts of the bypassing levels between it and k
+        par = np.full(rows.size, -1)
+        for j in range(k + 1):
+            par = np.where(keep[j, s, rows], j, par)
+        factor = np.ones(rows.size)
+        for j in range(k):
+            if ch.spatial[j]:
+                Gj = distinct_tiles(ch.spaces[s]["axes"], ch.sf[j][:, rows],
+                                    lambda d, rr, j=j: ch.inner[j][d, rows[rr]])
+                factor = np.where(j >= par, factor * Gj, factor)
+        dt = np.zeros(B)
+        dt[rows] = t * factor
+        Fk = ch.sf[k][:, rows].prod(axis=0)
+        lt = np.rint(wd).astype(np.int64)
+        peer = lt // ch.inst_used[k + 1, rows]
+        for p in np.unique(par):
+            sel = np.zeros(B, bool)
+            sel[rows[par == p]] = True
+            add(int(p), s, 0, np.where(sel, -dt, 0))
+            if plan.rw[s]:
+                add(int(p), s, 2, np.where(sel, -dt, 0))
+        fill = np.zeros(B)
+        fill[rows] = -wd / Fk + peer
+        add(k + 1, s, 1, fill)
+        rd = np.zeros(B)
+        rd[rows] = peer
+        add(k + 1, s, 0, rd)
+        if keep[k, s, rows].any():
+            out["link_transfers"][rows, k, s] = np.where(keep[k, s, rows], lt, 0)
+    names = ("reads", "fills", "updates")
+    for (l, s), deltas in patch.items():
+        old = counts.get((l, s))
+        if old is None:
+            continue
+        new = []
+        for a, (cnt, dv) in enumerate(zip(old, deltas)):
+            if cnt is None or not dv.any():
+                new.append(cnt)
+                continue
+            v = np.floor(np.broadcast_to(cnt, (B,)) + dv + 0.5).astype(np.int64)
+            out[names[a]][:, l, s] = v
+            new.append(v)
+        counts[(l, s)] = tuple(new)
+    rows = np.flatnonzero(full)
+    if rows.size:
+        r, f, u, lk = exact_counts(arch, plan.work, batch[rows])
+        out["reads"][rows], out["fills"][rows], out["updates"][rows] = r, f, u
+        out["link_transfers"][rows] = lk
+        for (l, s), (cr, cf, cu) in list(counts.items()):
+            cr = np.array(np.broadcast_to(cr, (B,)), np.int64)
+            cr[rows] = r[:, l, s]
+            if cf is not None:
+                cf = np.array(np.broadcast_to(cf, (B,)), np.int64)
+                cf[rows] = f[:, l, s]
+            if cu is not None:
+                cu = np.array(np.broadcast_to(cu, (B,)), np.int64)
+                cu[rows] = u[:, l, s]
+            counts[(l, s)] = (cr, cf, cu)
+    rsum = np.zeros((L, B), np.int64)
+    wsum = np.zeros((L, B), np.int64)
+    for (l, s), (cr, cf, cu) in counts.items():
+        lv = arch.levels[l]
+        if lv.read_bw:
+            rsum[l] += cr
+        if lv.write_bw:
+            for c in (cf, cu):
+                if c is not None:
+                    wsum[l] += c
+    return rsum, wsum
 
 
 # ----------------------------------------------------------------------------- scalar wrapper
@@ -826,6 +968,8 @@ def result_at(res: BatchResult, i: int, arch: Architecture, work: Workload) -> E
             spaces[ds.name] = {"reads": int(res.reads[i, l, s]), "fills": int(res.fills[i, l, s]),
                                "updates": int(res.updates[i, l, s]), "tile": int(res.tiles[i, l, s]),
                                "energy_pj": float(res.energy_action_pj[i, l, s].sum())}
+            if res.link_transfers[i, l, s]:
+                spaces[ds.name]["link_transfers"] = int(res.link_transfers[i, l, s])
         levels.append(LevelStats(lv.name, lv.instances, int(res.instances_used[i, l]),
                                  float(res.level_energy_pj[i, l]), float(res.leak_pj[i, l]), spaces))
     return Evaluation(computes=res.computes, cycles=int(res.cycles[i]),
@@ -835,10 +979,11 @@ def result_at(res: BatchResult, i: int, arch: Architecture, work: Workload) -> E
                       levels=levels, macs_used=int(res.macs_used[i]))
 
 
-def evaluate(arch: Architecture, work: Workload, mapping: Mapping) -> Evaluation:
+def evaluate(arch: Architecture, work: Workload, mapping: Mapping,
+             link_transfers: bool = True) -> Evaluation:
     """Evaluate one mapping; raises :class:`MappingError` (with the reason) if it is invalid."""
     batch = to_batch([mapping], arch, work)
-    res = evaluate_batch(arch, work, batch)
+    res = evaluate_batch(arch, work, batch, link_transfers=link_transfers)
     if not res.valid[0]:
         _, why = check_batch(batch, arch, work, tile_sizes(batch, arch, work))
         field_, msg = why(0)[0]

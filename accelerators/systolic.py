@@ -51,10 +51,10 @@ from .workload import Workload
 
 
 def array_level(arch: Architecture) -> int:
-    """Index of the level whose fan-out is the PE array: the innermost level with a fan-out
-    (-1 when there is none, a single MAC)."""
+    """Index of the level whose fan-out is the PE array: the innermost level with a fan-out. With
+    none (a single MAC) the level above the innermost one, the PE's own storage."""
     fanning = [l for l in range(len(arch.levels)) if arch.fanout(l) != (1, 1)]
-    return fanning[-1] if fanning else -1
+    return fanning[-1] if fanning else len(arch.levels) - 2
 
 
 def array_rows_cols(arch: Architecture, work: Workload, mapping: Mapping) -> tuple[int, int]:
@@ -64,7 +64,7 @@ def array_rows_cols(arch: Architecture, work: Workload, mapping: Mapping) -> tup
     s = array_level(arch)
     if s < 0:
         return 1, 1
-    fx, fy = arch.fanout(s)
+    fx, fy = arch.fanout(s)               # (1, 1) for a single MAC
     out_dims = set().union(*[ds.dims() for ds in work.dataspaces if ds.read_write])
     reduction = set(work.dims) - out_dims
     lm = mapping.levels[s]

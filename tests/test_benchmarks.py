@@ -41,3 +41,24 @@ def test_cosearch_benchmark_smoke_and_resume(tmp_path):
     (tmp_path / "config.json").write_text('{"other": 1}')
     refused = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2 and "config.json" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_scalesim_peer_without_its_venv_says_how_to_make_it(tmp_path):
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "scalesim_peer.py"),
+                        "--scalesim-python", str(tmp_path / "no-venv" / "bin" / "python")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "python3 -m venv" in lines[0] and "pip install scalesim" in lines[0]
+
+
+def test_scalesim_peer_with_a_python_lacking_scalesim_exits_2():
+    import importlib.util
+    if importlib.util.find_spec("scalesim") is not None:
+        pytest.skip("scalesim is importable here: the peer would run")
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "scalesim_peer.py"),
+                        "--scalesim-python", sys.executable, "--layers", "resnet18_conv4_x"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot import SCALE-Sim" in lines[0] and "pip install scalesim" in lines[0]
