@@ -289,20 +289,25 @@ def _group_links(fac, arch, k, geo, queries, F, G, Tk, Wk, fan, step):
     return Tk - dT, Wk - dW, LT
 
 
-def exact_counts(arch: Architecture, work: Workload, batch: MappingBatch, link_transfers: bool = True):
+def exact_counts(arch: Architecture, work: Workload, batch: MappingBatch, link_transfers: bool = True,
+                 spaces=None):
     """(reads, fills, updates, links) as (B, L, S) int64 arrays, per instance, by Timeloop's rules
     including link transfers; ``links`` are the link transfers each level's group takes
-    (per instance of the level)."""
+    (per instance of the level). ``spaces``: the data space indices to compute (default all;
+    the others are left 0)."""
     fac = _Factors(arch, work, batch)
     B, L, D = fac.B, fac.L, fac.D
     geos = space_geometry(work)
     S = len(geos)
+    todo = set(range(S) if spaces is None else spaces)
     reads = np.zeros((B, L, S), np.int64)
     fills = np.zeros((B, L, S), np.int64)
     updates = np.zeros((B, L, S), np.int64)
     links = np.zeros((B, L, S), np.int64)
     col = np.arange(B)
     for s, (ds, geo) in enumerate(zip(work.dataspaces, geos)):
+        if s not in todo:
+            continue
         code = geo["codes"]
         # per level k: its group's TotalAccesses T, WeightedAccesses W, fan-out F, links LT
         T = np.zeros((L, B))
@@ -313,6 +318,12 @@ def exact_counts(arch: Architecture, work: Workload, batch: MappingBatch, link_t
             c = k + 1
             at_macs = c == L
             n, st = fac.sequence(c, code)
+            F = fac.sf[:, k].prod(axis=1)
+            if not at_macs and (F == 1).all() and not fac.keep[:, c, s].any():
+                # no fan-out and children that bypass the space: T = W (MaskTiles' factor is
+                # 1 whatever D is) and no fills to share out
+                T[k], Wt[k] = 1.0, 1.0
+                continue
             if at_macs:
                 tile = kept = np.ones(B, np.int64)
             else:
@@ -330,7 +341,6 @@ def exact_counts(arch: Architecture, work: Workload, batch: MappingBatch, link_t
                     if ax else np.ones(B, np.int64)
                 kept = np.where(has, kept, tile)
             Dsum, queries = _visit_kinds(n, st, tile, kept, at_macs)
-            F = fac.sf[:, k].prod(axis=1)
             Tk = Dsum.astype(np.float64)
             Wk = Dsum.astype(np.float64) * F
             if (F > 1).any():

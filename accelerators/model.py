@@ -758,6 +758,9 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
                                                               "starts", "n_seq"))
     full = np.zeros(B, bool)
     queries = []
+
+    def keep_rows(l, s, rows):
+        return np.full(rows.size, bool(ch.keep[l, s, 0])) if ch.uniform else ch.keep[l, s, rows]
     for k in range(L):
         if not ch.spatial[k]:
             continue
@@ -778,15 +781,32 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
         n1 = n_seq[g[r, rows], rows].astype(np.int64)
         for s, sp in enumerate(ch.spaces):
             geo = plan.geo[s]
+            # rows that may matter: where the children keep the space, or, where they bypass
+            # it, where they need more than one distinct tile (with one, links replace whole
+            # groups and leave MaskTiles' ratio, hence every count, unchanged)
+            touched = np.zeros(rows.size, bool)
+            for axis in geo["axes"]:
+                for d, _ in axis:
+                    touched |= fan[d] > 1
+            live = touched | keep_rows(k + 1, s, rows)
+            if not live.any():
+                continue
+            # the largest code two children's offsets can differ by (links.feasible's first test)
+            bound = np.zeros(rows.size, np.int64)
+            for axis, R in zip(geo["axes"], geo["radix"]):
+                for d, c in axis:
+                    bound += int(R) * c * step[d] * (fan[d] - 1)
             kp, tl = kept[r, s, rows], tiles[k + 1, s, rows]
             halo, nov = tl - kp, kp == 0
+            halo = np.where(live, halo, 0)
+            nov &= live
             Ur = U[s, st:][:, rows]
             ug = U[s, g[r, rows], rows]
             match = after & (Ur == ug)
             E = match | (after & nov)
             ws1 = (n1 - 1) * halo * (nov + (Wr * E).sum(0)) + halo * (Wr * match).sum(0)
             tau1 = sp["codes"].take(d1[r, rows]) * sc1[r, rows].astype(np.int64)
-            q = np.flatnonzero(ws1 > 0)
+            q = np.flatnonzero((ws1 > 0) & (np.abs(tau1) <= bound))
             q = q[feasible(tau1[q], geo, fan[:, q], step[:, q])]
             if q.size:
                 queries.append((k, s, rows[q], tau1[q], ws1[q]))
@@ -794,6 +814,8 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
             if qi.size:
                 base = s_code[s, st, rows].astype(np.int64) - U[s, st, rows]
                 tau = Ur[qi, qj].astype(np.int64) + base[qj]
+                near = np.abs(tau) <= bound[qj]
+                qi, qj, tau = qi[near], qj[near], tau[near]
                 good = feasible(tau, geo, fan[:, qj], step[:, qj])
                 if good.any():
                     qi, qj = qi[good], qj[good]
@@ -812,6 +834,7 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
     nothing; the other mappings (and those in ``full``) go through ``links.exact_counts``."""
     arch, L, B = plan.arch, ch.L, ch.B
     keep = ch.keep
+    full_spaces = set(range(ch.S)) if full.any() else set()   # a fan-out to the MACs: all spaces
     full = full.copy()
     dT, dW = {}, {}                                  # (k, s) -> (B,) float
     for k, s, rows, tau, ws in queries:
@@ -827,7 +850,9 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
         m = w * (F - F2)[use]
         child_kept = keep[k + 1, s, r]
         proportional = (G - G2)[use] * F[use] == (F - F2)[use] * G[use]
-        full[r[~child_kept & ~proportional]] = True
+        if (~child_kept & ~proportional).any():
+            full[r[~child_kept & ~proportional]] = True
+            full_spaces.add(s)
         sel = child_kept
         if sel.any():
             dT[(k, s)] = dT.get((k, s), np.zeros(B)) + np.bincount(r[sel], weights=t[sel], minlength=B)
@@ -887,10 +912,14 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
         counts[(l, s)] = tuple(new)
     rows = np.flatnonzero(full)
     if rows.size:
-        r, f, u, lk = exact_counts(arch, plan.work, batch[rows])
-        out["reads"][rows], out["fills"][rows], out["updates"][rows] = r, f, u
-        out["link_transfers"][rows] = lk
+        sp = sorted(full_spaces | {s for _, s in dT})     # every space a link touched
+        r, f, u, lk = exact_counts(arch, plan.work, batch[rows], spaces=sp)
+        for a, name in ((r, "reads"), (f, "fills"), (u, "updates"), (lk, "link_transfers")):
+            for s in sp:
+                out[name][rows, :, s] = a[:, :, s]
         for (l, s), (cr, cf, cu) in list(counts.items()):
+            if s not in full_spaces:
+                continue
             cr = np.array(np.broadcast_to(cr, (B,)), np.int64)
             cr[rows] = r[:, l, s]
             if cf is not None:

@@ -129,9 +129,14 @@ def cmd_evaluate(args) -> int:
         res, note = _run_mapper(arch, work, constraints, args)
         mapping = res.mapping
     try:
-        ev = evaluate(arch, work, mapping)
+        ev = evaluate(arch, work, mapping, link_transfers=not args.no_link_transfers)
     except SpecError as e:
         raise e.in_file(args.files[-1])
+    fill_drain = None
+    if args.fill_drain:
+        from accelerators.systolic import cycles_with_fill_drain, fill_drain_cycles
+        fill_drain = {"fill_drain_cycles": fill_drain_cycles(arch, work, mapping),
+                      "cycles_with_fill_drain": cycles_with_fill_drain(ev, arch, work, mapping)}
     if args.export_timeloop:
         Path(args.export_timeloop).write_text(to_timeloop_yaml(arch, work, mapping))
     if args.json:
@@ -139,9 +144,14 @@ def cmd_evaluate(args) -> int:
         d["architecture"] = arch.name
         d["workload"] = work.name
         d["note"] = note
+        if fill_drain:
+            d.update(fill_drain)
         print(json.dumps(d, indent=1))
     else:
         _print_table(arch, work, mapping, ev, note)
+        if fill_drain:
+            print(f"systolic fill/drain (SCALE-Sim's ws model): +{fill_drain['fill_drain_cycles']:,} "
+                  f"cycles -> {fill_drain['cycles_with_fill_drain']:,}")
         if args.export_timeloop:
             print(f"wrote Timeloop v0.4 YAML to {args.export_timeloop}")
     return 0
@@ -506,6 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
     _mapper_options(e)
     e.add_argument("--backend", choices=("model", "timeloop"), default="model",
                    help="'timeloop' runs Timeloop itself through pytimeloop, when installed")
+    e.add_argument("--no-link-transfers", action="store_true",
+                   help="no neighbour forwarding between PEs (Timeloop's TIMELOOP_DISABLE_LINK_TRANSFERS);"
+                        " by default links are used where Timeloop uses them")
+    e.add_argument("--fill-drain", action="store_true",
+                   help="also report cycles with a systolic array's pipeline fill and drain "
+                        "(SCALE-Sim's weight-stationary model; off by default, as in Timeloop)")
     e.set_defaults(func=cmd_evaluate)
     m = sub.add_parser("map", help="find the best mapping of one layer (Timeloop-format or our files)")
     m.add_argument("files", nargs="+", help="YAML files: architecture, problem/workload, constraints, ERT ...")

@@ -1,5 +1,6 @@
 """Property tests on random mappings: physical lower bounds hold, and the closed-form batched
-model equals both its scalar wrapper and the literal re-enactment of Timeloop's nest analysis."""
+model equals both its scalar wrapper and the literal re-enactment of Timeloop's nest analysis,
+with Timeloop's link transfers on and off."""
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,17 +62,18 @@ def test_lower_bounds(work, seed):
 @given(work=layers, seed=st.integers(0, 10_000))
 def test_batched_equals_scalar_and_literal_walk(work, seed):
     b = _batch(work, seed)
-    res = evaluate_batch(ARCH, work, b)
-    for i in range(0, len(b), 4):
-        m = from_batch(b, i, ARCH, work)
-        ref = reference_counts(ARCH, work, m, link_transfers=False)
-        for l, lv in enumerate(ARCH.levels):
-            for s, ds in enumerate(work.dataspaces):
-                got = (int(res.reads[i, l, s]), int(res.fills[i, l, s]), int(res.updates[i, l, s]))
-                assert got == ref.get((lv.name, ds.name), (0, 0, 0)), (lv.name, ds.name, m.loop_nest(ARCH))
-        if res.valid[i]:
-            ev = evaluate(ARCH, work, m)
-            assert ev.energy_pj == res.energy_pj[i] and ev.cycles == res.cycles[i]
+    for links in (True, False):
+        res = evaluate_batch(ARCH, work, b, link_transfers=links)
+        for i in range(0, len(b), 4):
+            m = from_batch(b, i, ARCH, work)
+            ref = reference_counts(ARCH, work, m, link_transfers=links)
+            for l, lv in enumerate(ARCH.levels):
+                for s, ds in enumerate(work.dataspaces):
+                    got = (int(res.reads[i, l, s]), int(res.fills[i, l, s]), int(res.updates[i, l, s]))
+                    assert got == ref.get((lv.name, ds.name), (0, 0, 0)), (links, lv.name, ds.name, m.loop_nest(ARCH))
+            if res.valid[i]:
+                ev = evaluate(ARCH, work, m, link_transfers=links)
+                assert ev.energy_pj == res.energy_pj[i] and ev.cycles == res.cycles[i]
 
 
 # Eyeriss-like: the PE array's fan-out split over two bypass-all (dummy) levels, as Timeloop's
@@ -97,14 +99,15 @@ rs_layers = st.builds(lambda k, c, p, q, r, s, st_: conv2d(K=k, C=c, P=p, Q=q, R
 @given(work=rs_layers, seed=st.integers(0, 10_000))
 def test_row_stationary_groups_equal_literal_walk(work, seed):
     b = random_batch(RS_ARCH, work, 24, seed=seed, spatial_prob=0.7, bypass_prob=0.2)
-    res = evaluate_batch(RS_ARCH, work, b)
-    for i in range(0, len(b), 3):
-        m = from_batch(b, i, RS_ARCH, work)
-        ref = reference_counts(RS_ARCH, work, m, link_transfers=False)
-        for l, lv in enumerate(RS_ARCH.levels):
-            for s, ds in enumerate(work.dataspaces):
-                got = (int(res.reads[i, l, s]), int(res.fills[i, l, s]), int(res.updates[i, l, s]))
-                assert got == ref.get((lv.name, ds.name), (0, 0, 0)), (lv.name, ds.name, m.loop_nest(RS_ARCH))
+    for links in (True, False):
+        res = evaluate_batch(RS_ARCH, work, b, link_transfers=links)
+        for i in range(0, len(b), 3):
+            m = from_batch(b, i, RS_ARCH, work)
+            ref = reference_counts(RS_ARCH, work, m, link_transfers=links)
+            for l, lv in enumerate(RS_ARCH.levels):
+                for s, ds in enumerate(work.dataspaces):
+                    got = (int(res.reads[i, l, s]), int(res.fills[i, l, s]), int(res.updates[i, l, s]))
+                    assert got == ref.get((lv.name, ds.name), (0, 0, 0)), (links, lv.name, ds.name, m.loop_nest(RS_ARCH))
 
 
 def test_overlapping_windows_share_only_inside_one_group():
