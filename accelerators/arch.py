@@ -150,3 +150,26 @@ class Architecture:
 
 def total_instances(levels) -> int:
     return prod(lv.instances for lv in levels)
+
+
+def split_xy(arch: Architecture) -> tuple[Architecture, list]:
+    """The architecture as Timeloop can map it: below every level that fans out in both X and Y a
+    dummy level (as in Timeloop's own Eyeriss example) takes the Y fan-out, so that one dimension
+    may be split across X and Y (Timeloop allows one spatial factor per dimension and level).
+    Returns (architecture, indices of the split levels). The model evaluates a mapping that splits
+    a dimension across X and Y of one level on this architecture (``model.evaluate_batch``), so
+    such a mapping's numbers are the ones Timeloop gives for its only way to write it."""
+    levels, split = [], []
+    names = {lv.name for lv in arch.levels} | {arch.compute.name}
+    for i, lv in enumerate(arch.levels):
+        levels.append(lv)
+        fx, fy = arch.fanout(i)
+        if fx > 1 and fy > 1:
+            split.append(i)
+            name = "DummyBuffer"
+            while name in names:
+                name = f"DummyBuffer_{lv.name}" if name == "DummyBuffer" else name + "_"
+            names.add(name)
+            levels.append(Level(name=name, kind="dummy", size_words=None, word_bits=lv.word_bits,
+                                instances=lv.instances * fx, mesh_x=lv.mesh_x * fx, mesh_y=lv.mesh_y))
+    return replace(arch, levels=tuple(levels)), split

@@ -208,32 +208,38 @@ def children_codes(sx: np.ndarray, sy: np.ndarray, inner: np.ndarray, code_s: np
     codes = np.zeros((n_rows, size), np.int64)
     radix = np.ones(n_rows, np.int64)
     for n_all, step_all in ((sx, inner), (sy, inner * sx)):
-        for d in range(sx.shape[1]):
+        for d in np.flatnonzero((n_all > 1).any(axis=0)):
             n = n_all[:, d]
-            if (n == 1).all():
-                continue
             idx = (lin // radix[:, None]) % n[:, None]
             codes += idx * (code_s[d] * step_all[:, d])[:, None]
             radix = radix * n
     return codes, lin < radix[:, None]
 
 
-def choose(sx, sy, inner, code_s, tau, fx: int, fy: int):
+def choose(sx, sy, inner, code_s, tau, fx: int, fy: int, G=None):
     """Per query (one mapping's group and one visit kind, translation ``tau``): the children's
     distinct deltas ``G``, their number ``F``, and, with links, ``G2`` distinct deltas and ``F2``
     children among those without a link (``ComputeAccurateMulticastedAccesses`` after
     ``ComputeNetworkLinkTransfers``). Links are used where ``G2 < G``. Arrays as in
-    :func:`children_codes`, one row per query; queries are bucketed by padded width."""
+    :func:`children_codes`, one row per query; queries are bucketed by padded width. ``G`` may be
+    given (``multicast.distinct_tiles``); then only queries with a linked child are sorted."""
     F = (sx * sy).prod(axis=1)
     size = 1 << np.ceil(np.log2(np.maximum(F, 1))).astype(np.int64)
-    G, G2, F2 = (np.zeros(F.size, np.int64) for _ in range(3))
+    known = G is not None
+    G = np.array(G, np.int64) if known else np.zeros(F.size, np.int64)
+    G2, F2 = G.copy(), F.copy()
     for P in np.unique(size):
         q = np.flatnonzero(size == P)
         codes, valid = children_codes(sx[q], sy[q], inner[q], code_s, int(P))
-        free = valid & ~_linked(codes, valid, tau[q], fx, fy)
-        G[q] = _distinct(codes, valid)
-        G2[q] = _distinct(codes, free)
-        F2[q] = free.sum(axis=1)
+        lk = _linked(codes, valid, tau[q], fx, fy)
+        if not known:
+            G[q] = _distinct(codes, valid)
+            G2[q] = G[q]
+        some = np.flatnonzero(lk.any(axis=1))
+        if some.size:
+            free = valid[some] & ~lk[some]
+            G2[q[some]] = _distinct(codes[some], free)
+            F2[q[some]] = free.sum(axis=1)
     return G, F, G2, F2
 
 
@@ -246,19 +252,32 @@ def _distinct(codes, mask) -> np.ndarray:
     return (new & (srt != big)).sum(axis=1)
 
 
+_NEIGHBOURS = {}
+
+
+def _neighbours(F: int, fx: int, fy: int):
+    """For slots 0..F-1 of a mesh ``fx`` wide and ``fy`` high (row-major): the four neighbour
+    slots (up to F - 1) and whether each exists (``ComputeNetworkLinkTransfers``' directions)."""
+    key = (F, fx, fy)
+    if key not in _NEIGHBOURS:
+        lin = np.arange(F)
+        h, v = lin % fx, lin // fx
+        out = []
+        for shift, edge in ((1, h < fx - 1), (-1, h > 0), (fx, v < fy - 1), (-fx, v > 0)):
+            j = lin + shift
+            inside = edge & (j >= 0) & (j < F)
+            out.append((np.where(inside, j, 0), inside))
+        _NEIGHBOURS[key] = out
+    return _NEIGHBOURS[key]
+
+
 def _linked(codes, valid, tau, fx: int, fy: int) -> np.ndarray:
     """Children whose code plus ``tau`` (B,) is a mesh neighbour's code
     (``CompareSpatioTemporalDeltas`` over ``ComputeNetworkLinkTransfers``' four directions)."""
-    B, F = codes.shape
-    lin = np.arange(F)
-    h, v = lin % fx, lin // fx
     want = codes + tau[:, None]
-    out = np.zeros((B, F), bool)
-    for shift, edge in ((1, h < fx - 1), (-1, h > 0), (fx, v < fy - 1), (-fx, v > 0)):
-        j = lin + shift
-        inside = edge & (j >= 0) & (j < F)
-        jj = np.clip(j, 0, F - 1)
-        out |= inside[None, :] & valid[:, jj] & (codes[:, jj] == want)
+    out = np.zeros(codes.shape, bool)
+    for jj, inside in _neighbours(codes.shape[1], fx, fy):
+        out |= inside & valid[:, jj] & (codes[:, jj] == want)
     return out & valid
 
 

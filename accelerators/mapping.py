@@ -5,7 +5,7 @@ Loop orders are written innermost first, as in Timeloop's ``permutation`` string
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import prod
 
 import numpy as np
@@ -241,3 +241,20 @@ def uniform_mapping(arch: Architecture, work: Workload) -> Mapping:
 
 def product(d: dict) -> int:
     return prod(int(v) for v in d.values())
+
+
+def split_mapping(mapping: Mapping, split: list) -> Mapping:
+    """``mapping`` for ``split_xy(arch)``: the Y spatial factors of a split level move to its dummy."""
+    out = []
+    for i, lm in enumerate(mapping.levels):
+        if i in split:
+            out.append(replace(lm, spatial_y={}, spatial_permutation=()))
+            out.append(LevelMapping(temporal={}, permutation=(), spatial_y=dict(lm.spatial_y)))
+        else:
+            out.append(lm)
+    return Mapping(tuple(out))
+
+
+def needs_split(mapping: Mapping) -> bool:
+    return any(int(lm.spatial_x.get(d, 1)) > 1 and int(lm.spatial_y.get(d, 1)) > 1
+               for lm in mapping.levels for d in set(lm.spatial_x) | set(lm.spatial_y))

@@ -70,7 +70,7 @@ from math import prod
 
 import numpy as np
 
-from .arch import Architecture
+from .arch import Architecture, split_xy
 from .errors import MappingError
 from .links import choose, exact_counts, feasible, space_geometry
 from .multicast import distinct_tiles
@@ -161,10 +161,54 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
             "compute_cycles", "cycles", "utilization", "macs_used")
     out = {k: (np.empty if k in full else np.zeros)((B,) + shape, dtype)
            for k, (shape, dtype) in _result_arrays(L, S).items()}
+    # A dimension split across X and Y of one level: Timeloop can only write (and evaluate) that
+    # with a dummy level below taking the Y fan-out (``arch.split_xy``), which makes the X and Y
+    # loops two spatial groups; such mappings are evaluated that way.
+    split_rows = ((batch.sx > 1) & (batch.sy > 1)).any(axis=(1, 2))
+    split_arch, split = split_xy(arch) if split_rows.any() else (arch, [])
+    if not split:
+        split_rows[:] = False
+    rows = np.flatnonzero(~split_rows)
     plan = _Plan(arch, work, link_transfers)
-    for i in range(0, B, chunk):
-        _evaluate_chunk(plan, batch[i:i + chunk], {k: v[i:i + chunk] for k, v in out.items()})
+    whole = rows.size == B
+    for i in range(0, rows.size, chunk):
+        part = batch[i:i + chunk] if whole else batch[rows[i:i + chunk]]
+        dst = {k: v[i:i + chunk] for k, v in out.items()} if whole else \
+            {k: np.zeros((len(part),) + v.shape[1:], v.dtype) for k, v in out.items()}
+        _evaluate_chunk(plan, part, dst)
+        if not whole:
+            for k, v in dst.items():
+                out[k][rows[i:i + chunk]] = v
+    if split_rows.any():
+        idx = np.flatnonzero(split_rows)
+        res = evaluate_batch(split_arch, work, _split_batch(batch[idx], split), chunk, link_transfers)
+        levels = [l + sum(1 for j in split if j < l) for l in range(L)]   # arch's levels in split_arch
+        for k, (shape, _) in _result_arrays(L, S).items():
+            v = getattr(res, k)
+            out[k][idx] = v[:, levels] if shape and shape[0] == L else v
     return BatchResult(**out, mac_energy_pj=work.macs * arch.compute.energy_pj, computes=work.macs)
+
+
+def _split_batch(batch: MappingBatch, split: list) -> MappingBatch:
+    """``batch`` on ``split_xy(arch)``: after each level in ``split`` a dummy level that takes its
+    Y spatial factors (``mapping.split_mapping`` for arrays)."""
+    B, L, D = batch.tf.shape
+    parts = {k: [] for k in ("tf", "sx", "sy", "perm", "keep")}
+    for l in range(L):
+        sy = batch.sy[:, l:l + 1]
+        parts["tf"].append(batch.tf[:, l:l + 1])
+        parts["sx"].append(batch.sx[:, l:l + 1])
+        parts["sy"].append(np.ones_like(sy) if l in split else sy)
+        parts["perm"].append(batch.perm[:, l:l + 1])
+        parts["keep"].append(batch.keep[:, l:l + 1])
+        if l in split:
+            parts["tf"].append(np.ones_like(sy))
+            parts["sx"].append(np.ones_like(sy))
+            parts["sy"].append(sy)
+            parts["perm"].append(np.broadcast_to(np.arange(D), (B, 1, D)))
+            parts["keep"].append(np.zeros_like(batch.keep[:, l:l + 1]))
+    return MappingBatch(*(np.ascontiguousarray(np.concatenate(parts[k], axis=1))
+                          for k in ("tf", "sx", "sy", "perm", "keep")))
 
 
 def _result_arrays(L: int, S: int) -> dict:
@@ -776,9 +820,7 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
         step = np.ones((D, rows.size), np.int64)
         step[ch.kd] = ch.inner[k][:, rows]
         r, st = k, starts[k]                       # level k + 1's rows of the loop sequence
-        Wr = W[st:][:, rows].astype(np.int64)                          # (R, n)
-        after = (np.arange(Wr.shape[0])[:, None] > g[r, rows] - st) & (Wr > 0)
-        n1 = n_seq[g[r, rows], rows].astype(np.int64)
+        gk = g[r, rows]
         for s, sp in enumerate(ch.spaces):
             geo = plan.geo[s]
             # rows that may matter: where the children keep the space, or, where they bypass
@@ -797,29 +839,43 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
                 for d, c in axis:
                     bound += int(R) * c * step[d] * (fan[d] - 1)
             kp, tl = kept[r, s, rows], tiles[k + 1, s, rows]
-            halo, nov = tl - kp, kp == 0
-            halo = np.where(live, halo, 0)
-            nov &= live
-            Ur = U[s, st:][:, rows]
-            ug = U[s, g[r, rows], rows]
-            match = after & (Ur == ug)
-            E = match | (after & nov)
-            ws1 = (n1 - 1) * halo * (nov + (Wr * E).sum(0)) + halo * (Wr * match).sum(0)
+            nov = (kp == 0) & live
+
+            def loops(cols):
+                """(W, match, after) of the outer loops over the columns ``cols`` of ``rows``."""
+                Wc = W[st:][:, rows[cols]].astype(np.int64)
+                after = (np.arange(Wc.shape[0])[:, None] > gk[cols] - st) & (Wc > 0)
+                Uc = U[s, st:][:, rows[cols]]
+                return Wc, Uc, after & (Uc == U[s, gk[cols], rows[cols]]), after
+            # halo deltas: the innermost iterating loop's translation
             tau1 = sp["codes"].take(d1[r, rows]) * sc1[r, rows].astype(np.int64)
-            q = np.flatnonzero((ws1 > 0) & (np.abs(tau1) <= bound))
-            q = q[feasible(tau1[q], geo, fan[:, q], step[:, q])]
+            q = np.flatnonzero(live & (kp < tl) & (np.abs(tau1) <= bound))
             if q.size:
-                queries.append((k, s, rows[q], tau1[q], ws1[q]))
-            qi, qj = np.nonzero(after & ~match & nov)                   # whole-tile deltas
-            if qi.size:
-                base = s_code[s, st, rows].astype(np.int64) - U[s, st, rows]
-                tau = Ur[qi, qj].astype(np.int64) + base[qj]
-                near = np.abs(tau) <= bound[qj]
-                qi, qj, tau = qi[near], qj[near], tau[near]
-                good = feasible(tau, geo, fan[:, qj], step[:, qj])
-                if good.any():
-                    qi, qj = qi[good], qj[good]
-                    queries.append((k, s, rows[qj], tau[good], Wr[qi, qj] * tl[qj]))
+                q = q[feasible(tau1[q], geo, fan[:, q], step[:, q])]
+            if q.size:
+                Wc, _, match, after = loops(q)
+                E = match | (after & nov[q])
+                n1 = n_seq[gk[q], rows[q]].astype(np.int64)
+                halo = (tl - kp)[q]
+                ws1 = (n1 - 1) * halo * (nov[q] + (Wc * E).sum(0)) + halo * (Wc * match).sum(0)
+                ok = ws1 > 0
+                if ok.any():
+                    queries.append((k, s, rows[q[ok]], tau1[q[ok]], ws1[ok]))
+            # whole-tile deltas (consecutive tiles do not overlap): every outer loop's translation
+            cols = np.flatnonzero(nov)
+            if cols.size:
+                Wc, Uc, match, after = loops(cols)
+                qi, qj = np.nonzero(after & ~match)
+                if qi.size:
+                    base = s_code[s, st, rows[cols]].astype(np.int64) - U[s, st, rows[cols]]
+                    tau = Uc[qi, qj].astype(np.int64) + base[qj]
+                    near = np.abs(tau) <= bound[cols[qj]]
+                    qi, qj, tau = qi[near], qj[near], tau[near]
+                    c = cols[qj]
+                    good = feasible(tau, geo, fan[:, c], step[:, c])
+                    if good.any():
+                        qi, qj = qi[good], qj[good]
+                        queries.append((k, s, rows[cols[qj]], tau[good], Wc[qi, qj] * tl[cols[qj]]))
     return full, queries
 
 
@@ -839,8 +895,9 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
     dT, dW = {}, {}                                  # (k, s) -> (B,) float
     for k, s, rows, tau, ws in queries:
         fx, fy = arch.fanout(k)
+        G = distinct_tiles(ch.spaces[s]["axes"], ch.sf[k][:, rows], lambda d, rr: ch.inner[k][d, rows[rr]])
         G, F, G2, F2 = choose(ch.sx[k][:, rows].T, ch.sy[k][:, rows].T, ch.inner[k][:, rows].T,
-                              ch.spaces[s]["codes"], tau, fx, fy)
+                              ch.spaces[s]["codes"], tau, fx, fy, G=G)
         use = G2 < G
         if not use.any():
             continue

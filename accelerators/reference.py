@@ -35,8 +35,8 @@ import itertools
 from fractions import Fraction
 from math import prod
 
-from .arch import Architecture
-from .mapping import Mapping, level_bits
+from .arch import Architecture, split_xy
+from .mapping import Mapping, level_bits, needs_split, split_mapping
 from .workload import Workload
 
 
@@ -83,7 +83,18 @@ def spatial_children(work: Workload, lm, inner: dict) -> list:
 def reference_counts(arch: Architecture, work: Workload, mapping: Mapping,
                      link_transfers: bool = True) -> dict:
     """{(level name, space name): (reads, fills, updates)} per instance, plus '_cycles',
-    '_bits' and '_links' {(level name, space name): link transfers per instance}."""
+    '_bits' and '_links' {(level name, space name): link transfers per instance}. A mapping that
+    splits a dimension across X and Y of one level is evaluated as Timeloop can write it: the Y
+    factors on a dummy level below (``arch.split_xy``)."""
+    if needs_split(mapping):
+        arch2, split = split_xy(arch)
+        if split:
+            out = reference_counts(arch2, work, split_mapping(mapping, split), link_transfers)
+            names = {lv.name for lv in arch.levels}
+            out["_bits"] = {k: [b for lv, b in zip(arch2.levels, v) if lv.name in names]
+                            for k, v in out["_bits"].items()}
+            out["_links"] = {k: v for k, v in out["_links"].items() if k[0] in names}
+            return out
     L = len(arch.levels)
     lms = mapping.levels
     f = [{d: lm.t(d) * lm.s(d) for d in work.dims} for lm in lms]

@@ -15,7 +15,8 @@ import yaml
 
 from .arch import ActionEnergy, Architecture, Compute, Level
 from .errors import MappingError, SpecError
-from .mapping import LevelMapping, Mapping
+from .arch import split_xy  # noqa: F401  (re-exported: the Timeloop writer's use)
+from .mapping import LevelMapping, Mapping, needs_split, split_mapping  # noqa: F401
 from .workload import Workload, from_timeloop as problem_from_timeloop, to_timeloop as problem_to_timeloop
 
 COMPUTE_CLASSES = ("mac", "intmac", "fpmac", "compute", "multiplier", "adder")
@@ -491,44 +492,6 @@ def mapping_to_timeloop(mapping: Mapping, arch: Architecture, work: Workload) ->
             out.append({"target": lv.name, "type": "bypass", "keep": sorted(lm.keep),
                         "bypass": [s for s in snames if s not in lm.keep]})
     return out
-
-
-def split_xy(arch: Architecture) -> tuple[Architecture, list]:
-    """The architecture as Timeloop can map it: below every level that fans out in both X and Y a
-    dummy level (as in Timeloop's own Eyeriss example) takes the Y fan-out, so that one dimension
-    may be split across X and Y (Timeloop allows one spatial factor per dimension and level).
-    Returns (architecture, indices of the split levels); energy and cycles are unchanged."""
-    levels, split = [], []
-    names = {lv.name for lv in arch.levels} | {arch.compute.name}
-    for i, lv in enumerate(arch.levels):
-        levels.append(lv)
-        fx, fy = arch.fanout(i)
-        if fx > 1 and fy > 1:
-            split.append(i)
-            name = "DummyBuffer"
-            while name in names:
-                name = f"DummyBuffer_{lv.name}" if name == "DummyBuffer" else name + "_"
-            names.add(name)
-            levels.append(Level(name=name, kind="dummy", size_words=None, word_bits=lv.word_bits,
-                                instances=lv.instances * fx, mesh_x=lv.mesh_x * fx, mesh_y=lv.mesh_y))
-    return replace(arch, levels=tuple(levels)), split
-
-
-def split_mapping(mapping: Mapping, split: list) -> Mapping:
-    """``mapping`` for ``split_xy(arch)``: the Y spatial factors of a split level move to its dummy."""
-    out = []
-    for i, lm in enumerate(mapping.levels):
-        if i in split:
-            out.append(replace(lm, spatial_y={}, spatial_permutation=()))
-            out.append(LevelMapping(temporal={}, permutation=(), spatial_y=dict(lm.spatial_y)))
-        else:
-            out.append(lm)
-    return Mapping(tuple(out))
-
-
-def needs_split(mapping: Mapping) -> bool:
-    return any(int(lm.spatial_x.get(d, 1)) > 1 and int(lm.spatial_y.get(d, 1)) > 1
-               for lm in mapping.levels for d in set(lm.spatial_x) | set(lm.spatial_y))
 
 
 def workload_bits_block(arch: Architecture, work: Workload) -> dict | None:

@@ -316,33 +316,45 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
     supernet = _load_supernet(wpath) if wpath.is_file() else None     # a bad weights file fails before the work
     d = evaluate_design(directory, design_id)
     arch, nr, row = d["arch"], d["network"], d["row"]
-    tl_arch, split = timeloop_architecture(arch)
-    dummies = [lv.name for lv in tl_arch.levels if lv.name not in {l.name for l in arch.levels}]
+    from accelerators.mapping import needs_split
+    xy_arch, split = timeloop_architecture(arch)
+    # A layer whose mapping splits a dimension across X and Y of one level is written for
+    # arch_xy.yaml (a dummy level takes the Y fan-out: Timeloop's only way to write it, and how
+    # the model evaluates such a mapping); every other layer for arch.yaml, as it was evaluated.
+    uses_xy = [bool(split) and needs_split(m) for m in d["mappings"]]
+    dummies = [lv.name for lv in xy_arch.levels if lv.name not in {l.name for l in arch.levels}] if any(uses_xy) else []
     out.mkdir(parents=True, exist_ok=True)
     (out / "layers").mkdir(exist_ok=True)
-    for f in list((out / "layers").glob("[0-9]*_*.yaml")) + [out / "subnet.pt", out / "subnet.onnx"]:
+    for f in list((out / "layers").glob("[0-9]*_*.yaml")) + [out / "subnet.pt", out / "subnet.onnx", out / "arch_xy.yaml"]:
         if f.is_file():                                   # a previous export into the same folder
             f.unlink()
-    arch_doc = arch_document(tl_arch)
     head = (f"# design {row['id']} of {Path(directory).resolve()}: {arch.name}, {arch.compute.mesh_x}x"
             f"{arch.compute.mesh_y} MACs, {arch.dataflow}, {arch.clock_ghz:g} GHz\n")
-    (out / "arch.yaml").write_text(head + "# Timeloop v0.4 architecture, ERT (pJ per action) and ART (um^2)"
-                                   + (f"; {', '.join(dummies)}: a dummy level taking the Y fan-out" if dummies else "")
-                                   + "\n" + yaml.safe_dump(arch_doc, sort_keys=False))
-    # read back as the files will be read: every layer must give the run's energy and cycles
-    back = architecture_from_timeloop(arch_doc["architecture"], parse_ert(arch_doc["ERT"]), parse_art(arch_doc["ART"]))
+    archs = {}                                            # file -> (our architecture, read back)
+    for fname, a, note in (("arch.yaml", arch, ""),
+                           ("arch_xy.yaml", xy_arch, f"; {', '.join(dummies)}: a dummy level taking the Y fan-out, "
+                                                     "for the layers that split a dimension across X and Y")):
+        if fname == "arch_xy.yaml" and not any(uses_xy):
+            continue
+        doc = arch_document(a)
+        (out / fname).write_text(head + "# Timeloop v0.4 architecture, ERT (pJ per action) and ART (um^2)" + note
+                                 + "\n" + yaml.safe_dump(doc, sort_keys=False))
+        # read back as the files will be read: every layer must give the run's energy and cycles
+        archs[fname] = (a, architecture_from_timeloop(doc["architecture"], parse_ert(doc["ERT"]), parse_art(doc["ART"])))
     width = max(2, len(str(len(d["layers"]) - 1)))
     layers_out, unverified = [], []
-    for i, (layer, r, m) in enumerate(zip(d["layers"], nr.rows, d["mappings"])):
+    for i, (layer, r, m, xy) in enumerate(zip(d["layers"], nr.rows, d["mappings"], uses_xy)):
         fname = f"layers/{i:0{width}d}_{_safe(layer.name)}.yaml"
+        afile = "arch_xy.yaml" if xy else "arch.yaml"
+        tl_arch, back = archs[afile]
         bits = layer_bits(arch, layer.work)
-        entries = _explicit_keeps(mapping_to_timeloop(timeloop_mapping(m, split), tl_arch, layer.work),
+        entries = _explicit_keeps(mapping_to_timeloop(timeloop_mapping(m, split) if xy else m, tl_arch, layer.work),
                                   tl_arch, layer.work)
         ext = {"layer": layer.name, "bits": bits, "energy_pj": float(r["energy_pj"]), "cycles": int(r["cycles"]),
-               "macs": int(r["macs"]), "utilization": float(r["utilization"])}
+               "macs": int(r["macs"]), "utilization": float(r["utilization"]), "arch": afile}
         doc = {"problem": problem_to_timeloop(layer.work), "mapping": entries, "codesign": ext}
         (out / fname).write_text(
-            f"# layer {layer.name} of design {row['id']}: Timeloop v0.4 problem + mapping, use with ../arch.yaml\n"
+            f"# layer {layer.name} of design {row['id']}: Timeloop v0.4 problem + mapping, use with ../{afile}\n"
             "# codesign.bits: this design's bits per data space (Timeloop keeps one datawidth per level;\n"
             "# codesign.export.load_layer applies them); energy_pj / cycles: what the run's model gives\n"
             + yaml.safe_dump(doc, sort_keys=False))
@@ -354,7 +366,7 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
             ok = False
         if not ok:
             unverified.append(layer.name)
-        layers_out.append({"file": fname, **{k: v for k, v in r.items() if k not in ("mapping", "cached")}})
+        layers_out.append({"file": fname, "arch": afile, **{k: v for k, v in r.items() if k not in ("mapping", "cached")}})
     if unverified:
         log(f"warning: {len(unverified)} layer file(s) do not evaluate back to the run's numbers: "
             f"{', '.join(unverified[:5])}")
@@ -376,13 +388,15 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
               "timeloop_files_verified": not unverified,
               "timeloop_note": ("Timeloop keeps one datawidth per storage level; the per-data-space bit-widths of "
                                 "this design are in each layer file's 'codesign.bits' (codesign.export.load_layer "
-                                "applies them)" + (f"; {', '.join(dummies)} (dummy) takes the Y fan-out so that a dimension can be "
-                                                   "split across X and Y" if dummies else "")),
+                                "applies them)" + (f"; in arch_xy.yaml {', '.join(dummies)} (dummy) takes the Y fan-out, for the "
+                                                   "layers (their 'arch') that split a dimension across X and Y"
+                                                   if dummies else "")),
               "architecture": {"name": arch.name, "template": d["space"].hw.template, "clock_ghz": arch.clock_ghz,
                                "bits": dict(arch.bits), "dataflow": arch.dataflow,
                                "pe_array": [arch.compute.mesh_x, arch.compute.mesh_y],
                                "area_mm2": arch.area_um2() / 1e6},
-              "totals": tot, "layers": layers_out, "files": {"arch": "arch.yaml"}}
+              "totals": tot, "layers": layers_out,
+              "files": {"arch": "arch.yaml", "arch_xy": "arch_xy.yaml" if any(uses_xy) else None}}
     torch_note = None
     if supernet is not None:
         design["files"].update(export_subnet(row["genome"]["net"], wpath, out, onnx=onnx, log=log, supernet=supernet))

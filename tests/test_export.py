@@ -138,26 +138,30 @@ def test_design_export_timeloop_files_give_the_stored_numbers(exported):
     # one layer through the plain Timeloop reader: valid problem + mapping; with the design's
     # per-data-space bit-widths it gives the run's energy and cycles
     f = files[len(files) // 2]
-    arch, work, mapping = load_inputs([str(out / "arch.yaml"), str(f)])
-    assert mapping is not None and arch.clock_ghz == pytest.approx(design["architecture"]["clock_ghz"])
     ext = yaml.safe_load(f.read_text())["codesign"]
-    arch2, work2, mapping2 = load_layer(out / "arch.yaml", f)
+    arch, work, mapping = load_inputs([str(out / ext["arch"]), str(f)])
+    assert mapping is not None and arch.clock_ghz == pytest.approx(design["architecture"]["clock_ghz"])
+    arch2, work2, mapping2 = load_layer(out / ext["arch"], f)
     assert work2.bits == ext["bits"] and work2.bounds == work.bounds
     ev = evaluate(arch2, work2, mapping2)
     assert ev.cycles == ext["cycles"] and ev.energy_pj == pytest.approx(ext["energy_pj"], rel=1e-12)
 
     # every layer: Timeloop's one spatial factor per dimension and level, and the sum is the run's
+    # (a layer that splits a dimension across X and Y names arch_xy.yaml, the others arch.yaml)
     energy = cycles = 0
+    used = set()
     for f in files:
         doc = yaml.safe_load(f.read_text())
         for e in doc["mapping"]:
             if e["type"] == "spatial":
                 assert len(set(e["permutation"])) == len(e["permutation"]), f.name
-        ev = evaluate(*load_layer(out / "arch.yaml", f))
+        used.add(doc["codesign"]["arch"])
+        ev = evaluate(*load_layer(out / doc["codesign"]["arch"], f))
         energy += ev.energy_pj
         cycles += ev.cycles
     assert energy / 1e6 == pytest.approx(m["energy_uj"], rel=1e-9)
     assert cycles / (arch.clock_ghz * 1e6) == pytest.approx(m["latency_ms"], rel=1e-9)
+    assert ("arch_xy.yaml" in used) == (out / "arch_xy.yaml").is_file() == bool(design["files"]["arch_xy"])
     assert arch.area_um2() / 1e6 == pytest.approx(m["area_mm2"], rel=1e-9)    # the ART carries the areas
     saved = json.loads((out / "design.json").read_text())
     assert saved["genome"] == row["genome"] and saved["metrics_stored"] == m
