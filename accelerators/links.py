@@ -223,6 +223,16 @@ def choose(sx, sy, inner, code_s, tau, fx: int, fy: int, G=None):
     ``ComputeNetworkLinkTransfers``). Links are used where ``G2 < G``. Arrays as in
     :func:`children_codes`, one row per query; queries are bucketed by padded width. ``G`` may be
     given (``multicast.distinct_tiles``); then only queries with a linked child are sorted."""
+    # identical queries (same spatial factors, steps of the fanned dimensions and translation:
+    # common in a mapper's population) are worked out once
+    step = np.where((sx > 1) | (sy > 1), inner, 0)
+    key = np.concatenate([sx, sy, step, tau[:, None]], axis=1)
+    uniq, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    if len(uniq) < len(key):
+        inv = inv.ravel()
+        G1, F1, G21, F21 = choose(sx[first], sy[first], inner[first], code_s, tau[first], fx, fy,
+                                  None if G is None else np.asarray(G)[first])
+        return G1[inv], F1[inv], G21[inv], F21[inv]
     F = (sx * sy).prod(axis=1)
     size = 1 << np.ceil(np.log2(np.maximum(F, 1))).astype(np.int64)
     known = G is not None
@@ -288,8 +298,10 @@ def _group_links(fac, arch, k, geo, queries, F, G, Tk, Wk, fan, step):
     take from the parent. Returns (TotalAccesses, WeightedAccesses, link transfers) per mapping."""
     B = F.size
     qrow, qtau, qws = [], [], []
+    fx, fy = arch.fanout(k)
+    fits = (fac.sx[:, k].prod(axis=1) <= fx) & (fac.sy[:, k].prod(axis=1) <= fy)
     for tau, ws in queries:
-        rows = np.flatnonzero((ws > 0) & (F > 1))
+        rows = np.flatnonzero((ws > 0) & (F > 1) & fits)
         if rows.size:
             rows = rows[feasible(tau[rows], geo, fan[:, rows], step[:, rows])]
             qrow.append(rows), qtau.append(tau[rows]), qws.append(ws[rows])
@@ -297,7 +309,6 @@ def _group_links(fac, arch, k, geo, queries, F, G, Tk, Wk, fan, step):
     if not qrow or not sum(r.size for r in qrow):
         return Tk, Wk, LT
     qrow, qtau, qws = np.concatenate(qrow), np.concatenate(qtau), np.concatenate(qws)
-    fx, fy = arch.fanout(k)
     _, _, G2, F2 = choose(fac.sx[qrow, k], fac.sy[qrow, k], fac.inner[qrow, k], geo["codes"], qtau, fx, fy)
     use = G2 < G[qrow]
     r, w = qrow[use], qws[use].astype(np.float64)

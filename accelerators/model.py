@@ -808,7 +808,10 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
     for k in range(L):
         if not ch.spatial[k]:
             continue
-        multi = ch.sf[k].prod(axis=0) > 1
+        # children that exist on the mesh (a mapping whose fan-out exceeds it, invalid anyway, has
+        # no links)
+        fx, fy = plan.arch.fanout(k)
+        multi = (ch.sf[k].prod(axis=0) > 1) & (ch.sx[k].prod(axis=0) <= fx) & (ch.sy[k].prod(axis=0) <= fy)
         if k == L - 1:
             full |= multi
             continue

@@ -147,6 +147,8 @@ def reference_counts(arch: Architecture, work: Workload, mapping: Mapping,
         kids = spatial_children(work, lm, inner[k])
         F = len(kids)
         fx, fy = arch.fanout(k)
+        # links need the children on the mesh: a mapping whose fan-out exceeds it has none
+        fits = prod(int(v) for v in lm.spatial_x.values()) <= fx and prod(int(v) for v in lm.spatial_y.values()) <= fy
         at_macs = c == L
         axis_ext = None if at_macs else tuple(sum(co * (ext[c][d] - 1) for co, d in axis) + 1
                                               for axis in ds.projection)
@@ -181,7 +183,7 @@ def reference_counts(arch: Architecture, work: Workload, mapping: Mapping,
             lin_of = [lin for lin, _ in kids]
             no_link = _multicast(deltas, range(F))
             chosen, lt = no_link, 0
-            if link_transfers and F > 1 and prev_deltas is not None:
+            if link_transfers and F > 1 and fits and prev_deltas is not None:
                 linked = _link_receivers(deltas, prev_deltas, lin_of, fx, fy)
                 with_link = _multicast(deltas, [u for u in range(F) if u not in linked])
                 if sum(a for a, _ in with_link.values()) < sum(a for a, _ in no_link.values()):

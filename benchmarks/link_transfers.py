@@ -1,61 +1,89 @@
 #!/usr/bin/env python3
-"""How often Timeloop's link transfers (``ComputeNetworkLinkTransfers``) matter on the shipped
-templates: the batched model (which does not model them) against ``accelerators.reference``
-with link transfers on (Timeloop's default), on the mapper's best mapping and on random valid
-mappings of one small conv layer per template.
+"""How much Timeloop's link transfers (``ComputeNetworkLinkTransfers``, on by default in Timeloop
+and in our model) change the figures, per template, and what they cost in evaluation speed.
 
-    python3 benchmarks/link_transfers.py [--random 30] [--templates eyeriss_like tpu_like ...]
+    python3 benchmarks/link_transfers.py [--mappings 8192] [--templates eyeriss_like ...] [--smoke]
 
-Prints, per template, the level / data space counts that differ and the share of mappings with
-any difference; the last line is ``link_transfer_mismatch_share: <fraction over all mappings>``.
+Per template: random valid mappings of ResNet-18 conv2_x (K=C=64, P=Q=56, R=S=3) evaluated with
+links on and off; the share of mappings whose counts change, the energy ratio (on / off) where
+they change, the mapper's best mapping of a small layer (conv2d K=16, C=8, P=Q=8, R=S=3) with
+its link transfers, and batched evaluations per second with links on and off (one core, best of
+3). The model is checked against ``accelerators.reference`` (the literal walk) on the mappings
+that use a link, up to ``--check`` of them. The last line is ``link_transfer_share: <fraction of
+all mappings whose counts change>``.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import time
+from pathlib import Path
 
-from accelerators import conv2d, evaluate_batch
-from accelerators.constraints import dataflow_constraints
-from accelerators.mapper import map_layer
-from accelerators.mapping import from_batch, to_batch
-from accelerators.reference import reference_counts
-from accelerators.sampling import random_valid_batch
-from accelerators.spec import list_templates, load_architecture
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import HERE  # noqa: E402,F401  (pins one core)
+
+import numpy as np  # noqa: E402
+
+from accelerators import conv2d, evaluate_batch  # noqa: E402
+from accelerators.constraints import dataflow_constraints  # noqa: E402
+from accelerators.mapper import map_layer  # noqa: E402
+from accelerators.mapping import from_batch  # noqa: E402
+from accelerators.reference import reference_counts  # noqa: E402
+from accelerators.sampling import random_valid_batch  # noqa: E402
+from accelerators.spec import list_templates, load_architecture  # noqa: E402
 
 
-def differences(arch, work, mapping, res, i) -> list:
-    ref = reference_counts(arch, work, mapping, link_transfers=True)
-    out = []
-    for l, lv in enumerate(arch.levels):
-        for s, ds in enumerate(work.dataspaces):
-            got = (int(res.reads[i, l, s]), int(res.fills[i, l, s]), int(res.updates[i, l, s]))
-            want = ref.get((lv.name, ds.name), (0, 0, 0))
-            if got != want:
-                out.append(f"{lv.name}.{ds.name} model r/f/u {got} vs Timeloop rule {want}")
-    return out
+def rate(arch, work, batch, links: bool, repeats: int) -> float:
+    evaluate_batch(arch, work, batch[:256], link_transfers=links)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        evaluate_batch(arch, work, batch, link_transfers=links)
+        best = min(best, time.perf_counter() - t)
+    return len(batch) / best
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--random", type=int, default=30, help="random valid mappings per template (default 30)")
+    ap.add_argument("--mappings", type=int, default=8192, help="random valid mappings per template (default 8192)")
     ap.add_argument("--templates", nargs="*", default=list_templates(), help="templates (default: all)")
-    ap.add_argument("--seed", type=int, default=1, help="seed of the random mappings (default 1)")
+    ap.add_argument("--check", type=int, default=5, help="mappings with links checked against the literal walk")
+    ap.add_argument("--smoke", action="store_true", help="512 mappings, one repeat, no check")
     a = ap.parse_args(argv)
-    work = conv2d(K=16, C=8, P=8, Q=8, R=3, S=3)
-    total = bad_total = 0
+    n, repeats = (512, 1) if a.smoke else (a.mappings, 3)
+    big = conv2d("resnet18_conv2_x", K=64, C=64, P=56, Q=56, R=3, S=3)
+    small = conv2d(K=16, C=8, P=8, Q=8, R=3, S=3)
+    print("| template | mappings whose counts change | energy on/off where they do (min / median) "
+          "| best mapping of the small layer: link transfers | evals/s links on | evals/s links off |")
+    print("|---|---:|---|---|---:|---:|")
+    changed_all = total = 0
     for name in a.templates:
         arch = load_architecture(name)
-        best = map_layer(arch, work, dataflow_constraints(arch, work), budget=3000, seed=0)
-        res = evaluate_batch(arch, work, to_batch([best.mapping], arch, work))
-        diff = differences(arch, work, best.mapping, res, 0)
-        print(f"{name}: mapper's best mapping: {'; '.join(diff) or 'identical'}")
-        rb = random_valid_batch(arch, work, a.random, seed=a.seed)
-        res = evaluate_batch(arch, work, rb)
-        bad = sum(bool(differences(arch, work, from_batch(rb, i, arch, work), res, i)) for i in range(len(rb)))
-        print(f"{name}: {bad}/{len(rb)} random valid mappings differ")
-        total += len(rb) + 1
-        bad_total += bad + bool(diff)
-    print(f"link_transfer_mismatch_share: {bad_total / total:.3f}")
+        b = random_valid_batch(arch, big, n, seed=0)
+        on, off = evaluate_batch(arch, big, b), evaluate_batch(arch, big, b, link_transfers=False)
+        changed = ((on.reads != off.reads) | (on.fills != off.fills) | (on.updates != off.updates)).any(axis=(1, 2))
+        ratio = on.energy_pj[changed] / off.energy_pj[changed]
+        if not a.smoke:
+            for i in np.flatnonzero(changed)[:a.check]:
+                m = from_batch(b, i, arch, big)
+                ref = reference_counts(arch, big, m)
+                for l, lv in enumerate(arch.levels):
+                    for s, ds in enumerate(big.dataspaces):
+                        got = (int(on.reads[i, l, s]), int(on.fills[i, l, s]), int(on.updates[i, l, s]))
+                        assert got == ref.get((lv.name, ds.name), (0, 0, 0)), (name, i, lv.name, ds.name)
+        best = map_layer(arch, small, dataflow_constraints(arch, small), budget=3000, seed=0)
+        lt = {f"{lv['name']}.{k}": v["link_transfers"] for lv in best.evaluation.to_dict()["levels"]
+              for k, v in lv["dataspaces"].items() if v.get("link_transfers")}
+        r_on, r_off = rate(arch, big, b, True, repeats), rate(arch, big, b, False, repeats)
+        span = f"{ratio.min():.3f} / {np.median(ratio):.3f}" if changed.any() else "-"
+        print(f"| {name} | {changed.mean():.1%} | {span} | {', '.join(f'{k} {v:,}' for k, v in lt.items()) or 'none'} "
+              f"| {r_on:,.0f} | {r_off:,.0f} |", flush=True)
+        changed_all += int(changed.sum())
+        total += len(b)
+    print(f"link_transfer_share: {changed_all / total:.4f}")
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
     main()

@@ -10,6 +10,7 @@ from conftest import REPO
 @pytest.mark.parametrize("script, last", [
     ("cost_model.py", ["batched_evals_per_s", "zigzag_ratio"]),
     ("mapper.py", ["resnet18_eyeriss_s", "resnet18_tpu_s", "zigzag_ratio"]),
+    ("link_transfers.py", ["link_transfer_share"]),
 ])
 def test_benchmark_smoke(script, last):
     r = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--smoke"],
