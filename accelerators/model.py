@@ -164,21 +164,13 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
     # A dimension split across X and Y of one level: Timeloop can only write (and evaluate) that
     # with a dummy level below taking the Y fan-out (``arch.split_xy``), which makes the X and Y
     # loops two spatial groups; such mappings are evaluated that way.
+    plan = _plan(arch, work, link_transfers)
     split_rows = ((batch.sx > 1) & (batch.sy > 1)).any(axis=(1, 2))
-    split_arch, split = split_xy(arch) if split_rows.any() else (arch, [])
+    split_arch, split = plan.split_xy() if split_rows.any() else (arch, [])
     if not split:
         split_rows[:] = False
-    rows = np.flatnonzero(~split_rows)
-    plan = _Plan(arch, work, link_transfers)
-    whole = rows.size == B
-    for i in range(0, rows.size, chunk):
-        part = batch[i:i + chunk] if whole else batch[rows[i:i + chunk]]
-        dst = {k: v[i:i + chunk] for k, v in out.items()} if whole else \
-            {k: np.zeros((len(part),) + v.shape[1:], v.dtype) for k, v in out.items()}
-        _evaluate_chunk(plan, part, dst)
-        if not whole:
-            for k, v in dst.items():
-                out[k][rows[i:i + chunk]] = v
+    for i in range(0, B, chunk):         # (the split rows are computed here too, then replaced)
+        _evaluate_chunk(plan, batch[i:i + chunk], {k: v[i:i + chunk] for k, v in out.items()})
     if split_rows.any():
         idx = np.flatnonzero(split_rows)
         res = evaluate_batch(split_arch, work, _split_batch(batch[idx], split), chunk, link_transfers)
@@ -221,8 +213,31 @@ def _result_arrays(L: int, S: int) -> dict:
             "cycles": ((), i8), "utilization": ((), f8), "macs_used": ((), i8)}
 
 
+_PLANS: dict = {}
+
+
+def _plan(arch: Architecture, work: Workload, link_transfers: bool) -> "_Plan":
+    """The :class:`_Plan` of (arch, work), kept for the next call with the same two objects (a
+    mapper evaluates one layer on one architecture many times): identity, not equality, so a
+    changed object never finds a stale plan."""
+    key = (id(arch), id(work), link_transfers)
+    hit = _PLANS.get(key)
+    if hit is not None and hit.arch is arch and hit.work is work:
+        return hit
+    if len(_PLANS) >= 64:
+        _PLANS.pop(next(iter(_PLANS)))
+    _PLANS[key] = plan = _Plan(arch, work, link_transfers)
+    return plan
+
+
 class _Plan:
     """What evaluating mappings of ``work`` on ``arch`` needs that no mapping changes."""
+
+    def split_xy(self):
+        """``arch.split_xy(self.arch)``, computed once."""
+        if not hasattr(self, "_split"):
+            self._split = split_xy(self.arch)
+        return self._split
 
     def __init__(self, arch: Architecture, work: Workload, link_transfers: bool = True):
         self.arch, self.work, self.link_transfers = arch, work, link_transfers
