@@ -58,22 +58,27 @@ def test_lower_bounds(work, seed):
     assert np.all(res.reads >= 0) and np.all(res.fills >= 0) and np.all(res.updates >= 0)
 
 
+def assert_equals_literal_walk(arch, work, b, every: int, scalar: bool = False):
+    """The batched model against ``reference_counts`` on every ``every``-th mapping of ``b``,
+    with link transfers on and off (and, with ``scalar``, against the scalar wrapper)."""
+    for links in (True, False):
+        res = evaluate_batch(arch, work, b, link_transfers=links)
+        for i in range(0, len(b), every):
+            m = from_batch(b, i, arch, work)
+            ref = reference_counts(arch, work, m, link_transfers=links)
+            for l, lv in enumerate(arch.levels):
+                for s, ds in enumerate(work.dataspaces):
+                    got = (int(res.reads[i, l, s]), int(res.fills[i, l, s]), int(res.updates[i, l, s]))
+                    assert got == ref.get((lv.name, ds.name), (0, 0, 0)), (links, lv.name, ds.name, m.loop_nest(arch))
+            if scalar and res.valid[i]:
+                ev = evaluate(arch, work, m, link_transfers=links)
+                assert ev.energy_pj == res.energy_pj[i] and ev.cycles == res.cycles[i]
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(work=layers, seed=st.integers(0, 10_000))
 def test_batched_equals_scalar_and_literal_walk(work, seed):
-    b = _batch(work, seed)
-    for links in (True, False):
-        res = evaluate_batch(ARCH, work, b, link_transfers=links)
-        for i in range(0, len(b), 4):
-            m = from_batch(b, i, ARCH, work)
-            ref = reference_counts(ARCH, work, m, link_transfers=links)
-            for l, lv in enumerate(ARCH.levels):
-                for s, ds in enumerate(work.dataspaces):
-                    got = (int(res.reads[i, l, s]), int(res.fills[i, l, s]), int(res.updates[i, l, s]))
-                    assert got == ref.get((lv.name, ds.name), (0, 0, 0)), (links, lv.name, ds.name, m.loop_nest(ARCH))
-            if res.valid[i]:
-                ev = evaluate(ARCH, work, m, link_transfers=links)
-                assert ev.energy_pj == res.energy_pj[i] and ev.cycles == res.cycles[i]
+    assert_equals_literal_walk(ARCH, work, _batch(work, seed), every=4, scalar=True)
 
 
 # Eyeriss-like: the PE array's fan-out split over two bypass-all (dummy) levels, as Timeloop's
@@ -99,15 +104,7 @@ rs_layers = st.builds(lambda k, c, p, q, r, s, st_: conv2d(K=k, C=c, P=p, Q=q, R
 @given(work=rs_layers, seed=st.integers(0, 10_000))
 def test_row_stationary_groups_equal_literal_walk(work, seed):
     b = random_batch(RS_ARCH, work, 24, seed=seed, spatial_prob=0.7, bypass_prob=0.2)
-    for links in (True, False):
-        res = evaluate_batch(RS_ARCH, work, b, link_transfers=links)
-        for i in range(0, len(b), 3):
-            m = from_batch(b, i, RS_ARCH, work)
-            ref = reference_counts(RS_ARCH, work, m, link_transfers=links)
-            for l, lv in enumerate(RS_ARCH.levels):
-                for s, ds in enumerate(work.dataspaces):
-                    got = (int(res.reads[i, l, s]), int(res.fills[i, l, s]), int(res.updates[i, l, s]))
-                    assert got == ref.get((lv.name, ds.name), (0, 0, 0)), (links, lv.name, ds.name, m.loop_nest(RS_ARCH))
+    assert_equals_literal_walk(RS_ARCH, work, b, every=3)
 
 
 def test_overlapping_windows_share_only_inside_one_group():
