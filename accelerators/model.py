@@ -45,11 +45,15 @@ Which Timeloop output pins each rule (all in ``../shared/reference/timeloop``, h
   columns, C and S over the rows in another group: 126 x 10,752 = 1,354,752 GLB Inputs reads,
   no sharing between groups).
 
-Not in the model: Timeloop's neighbour forwarding (``ComputeNetworkLinkTransfers``, on by
-default in Timeloop): a child whose delta equals a mesh neighbour's previous delta gets it over a
-link when that saves parent accesses. ``accelerators.reference`` re-enacts it
-(``link_transfers=True``, its default, held against all the cases above, none of which uses a
-link); the model counts such transfers as parent reads. See the README's fidelity section.
+Link transfers (Timeloop's neighbour forwarding, ``ComputeNetworkLinkTransfers``, on by default
+as in Timeloop): ``accelerators.links`` has the rule; :func:`_link_queries` finds the mappings
+and visit kinds where a link is possible (a necessary test on translations) and
+:func:`_apply_links` corrects their counts (``link_transfers=False`` turns it off). Pinned by
+``tests/test_links.py`` (worked by hand from Timeloop's source) and the property tests against
+``accelerators.reference``; no public Timeloop output uses a link.
+
+A mapping that splits one dimension across X and Y of a level is evaluated as Timeloop can
+write it, with the Y loops on a dummy level below (``arch.split_xy``): two spatial groups.
 
 The batched code evaluates ``D`` in the equivalent integer form ``D = tile * N_above - kept * Y``
 (``N_above = N_out * n_i1``: all iterations above ``l``; ``kept = tile - ov(T_i1)``;
