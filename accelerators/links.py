@@ -135,6 +135,7 @@ class _Factors:
 
     def __init__(self, arch: Architecture, work: Workload, batch: MappingBatch):
         self.tf, self.sx, self.sy, self.perm, self.keep = batch.tf, batch.sx, batch.sy, batch.perm, batch.keep
+        self.sorder = batch.spatial_order()
         self.B, self.L, self.D = batch.tf.shape
         self.sf = self.sx * self.sy
         f = self.tf * self.sf
@@ -198,12 +199,19 @@ def _visit_kinds(n, s, tile, kept, at_macs):
     return D, queries
 
 
-def children_codes(sx: np.ndarray, sy: np.ndarray, inner: np.ndarray, code_s: np.ndarray, size: int):
+def children_codes(sx: np.ndarray, sy: np.ndarray, inner: np.ndarray, code_s: np.ndarray, size: int,
+                   order: np.ndarray | None = None):
     """Data-space codes (n, size) of one level's children for n mappings, in Timeloop's
-    numbering (X loops inside Y loops, dimensions in the given order, the first innermost), and
-    which of the ``size`` slots exist. ``sx``, ``sy``: (n, D) spatial factors of the level;
-    ``inner``: (n, D) extents below it; ``code_s``: (D,) translation codes of the dimensions."""
-    n_rows = sx.shape[0]
+    numbering (X loops inside Y loops; on one axis the dimensions in ``order``, (n, D), the first
+    innermost, else in the given order), and which of the ``size`` slots exist. ``sx``, ``sy``:
+    (n, D) spatial factors of the level; ``inner``: (n, D) extents below it; ``code_s``: (D,)
+    translation codes of the dimensions."""
+    n_rows, D = sx.shape
+    if order is not None and not (order == np.arange(D)).all():
+        sx, sy, inner = (np.take_along_axis(a, order, axis=1) for a in (sx, sy, inner))
+        codes_d = np.asarray(code_s)[order]                        # (n, D)
+    else:
+        codes_d = np.broadcast_to(np.asarray(code_s), (n_rows, D))
     lin = np.arange(size)[None, :]
     codes = np.zeros((n_rows, size), np.int64)
     radix = np.ones(n_rows, np.int64)
@@ -211,27 +219,30 @@ def children_codes(sx: np.ndarray, sy: np.ndarray, inner: np.ndarray, code_s: np
         for d in np.flatnonzero((n_all > 1).any(axis=0)):
             n = n_all[:, d]
             idx = (lin // radix[:, None]) % n[:, None]
-            codes += idx * (code_s[d] * step_all[:, d])[:, None]
+            codes += idx * (codes_d[:, d] * step_all[:, d])[:, None]
             radix = radix * n
     return codes, lin < radix[:, None]
 
 
-def choose(sx, sy, inner, code_s, tau, fx: int, fy: int, G=None):
+def choose(sx, sy, inner, code_s, tau, fx: int, fy: int, G=None, order=None):
     """Per query (one mapping's group and one visit kind, translation ``tau``): the children's
     distinct deltas ``G``, their number ``F``, and, with links, ``G2`` distinct deltas and ``F2``
     children among those without a link (``ComputeAccurateMulticastedAccesses`` after
     ``ComputeNetworkLinkTransfers``). Links are used where ``G2 < G``. Arrays as in
     :func:`children_codes`, one row per query; queries are bucketed by padded width. ``G`` may be
     given (``multicast.distinct_tiles``); then only queries with a linked child are sorted."""
-    # identical queries (same spatial factors, steps of the fanned dimensions and translation:
-    # common in a mapper's population) are worked out once
+    D = sx.shape[1]
+    if order is None:
+        order = np.broadcast_to(np.arange(D), sx.shape)
+    # identical queries (same spatial factors, steps of the fanned dimensions, order and
+    # translation: common in a mapper's population) are worked out once
     step = np.where((sx > 1) | (sy > 1), inner, 0)
-    key = np.concatenate([sx, sy, step, tau[:, None]], axis=1)
+    key = np.concatenate([sx, sy, step, order, tau[:, None]], axis=1)
     uniq, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
     if len(uniq) < len(key):
         inv = inv.ravel()
         G1, F1, G21, F21 = choose(sx[first], sy[first], inner[first], code_s, tau[first], fx, fy,
-                                  None if G is None else np.asarray(G)[first])
+                                  None if G is None else np.asarray(G)[first], order[first])
         return G1[inv], F1[inv], G21[inv], F21[inv]
     F = (sx * sy).prod(axis=1)
     size = 1 << np.ceil(np.log2(np.maximum(F, 1))).astype(np.int64)
@@ -240,7 +251,7 @@ def choose(sx, sy, inner, code_s, tau, fx: int, fy: int, G=None):
     G2, F2 = G.copy(), F.copy()
     for P in np.unique(size):
         q = np.flatnonzero(size == P)
-        codes, valid = children_codes(sx[q], sy[q], inner[q], code_s, int(P))
+        codes, valid = children_codes(sx[q], sy[q], inner[q], code_s, int(P), order[q])
         lk = _linked(codes, valid, tau[q], fx, fy)
         if not known:
             G[q] = _distinct(codes, valid)
@@ -309,7 +320,8 @@ def _group_links(fac, arch, k, geo, queries, F, G, Tk, Wk, fan, step):
     if not qrow or not sum(r.size for r in qrow):
         return Tk, Wk, LT
     qrow, qtau, qws = np.concatenate(qrow), np.concatenate(qtau), np.concatenate(qws)
-    _, _, G2, F2 = choose(fac.sx[qrow, k], fac.sy[qrow, k], fac.inner[qrow, k], geo["codes"], qtau, fx, fy)
+    _, _, G2, F2 = choose(fac.sx[qrow, k], fac.sy[qrow, k], fac.inner[qrow, k], geo["codes"], qtau, fx, fy,
+                          order=fac.sorder[qrow, k])
     use = G2 < G[qrow]
     r, w = qrow[use], qws[use].astype(np.float64)
     dT = np.bincount(r, weights=w * (G[r] - G2[use]), minlength=B)

@@ -68,24 +68,41 @@ class MappingBatch:
 
     ``tf``/``sx``/``sy``: (B, L, D) temporal / spatial-X / spatial-Y factors;
     ``perm``: (B, L, D) dimension indices of each level's temporal loops, innermost first;
-    ``keep``: (B, L, S) whether level l keeps data space s.
+    ``keep``: (B, L, S) whether level l keeps data space s;
+    ``sorder``: (B, L, D) the order of each level's spatial loops on one mesh axis, innermost
+    first (Timeloop's spatial ``permutation``), or None for the workload's dimension order. It
+    only decides which PEs are mesh neighbours (link transfers).
     """
     tf: np.ndarray
     sx: np.ndarray
     sy: np.ndarray
     perm: np.ndarray
     keep: np.ndarray
+    sorder: np.ndarray | None = None
 
     def __len__(self):
         return self.tf.shape[0]
 
     def __getitem__(self, idx) -> "MappingBatch":
-        return MappingBatch(self.tf[idx], self.sx[idx], self.sy[idx], self.perm[idx], self.keep[idx])
+        return MappingBatch(self.tf[idx], self.sx[idx], self.sy[idx], self.perm[idx], self.keep[idx],
+                            None if self.sorder is None else self.sorder[idx])
 
     @staticmethod
     def concat(batches) -> "MappingBatch":
-        return MappingBatch(*(np.concatenate([getattr(b, k) for b in batches])
-                              for k in ("tf", "sx", "sy", "perm", "keep")))
+        batches = list(batches)
+        parts = [np.concatenate([getattr(b, k) for b in batches]) for k in ("tf", "sx", "sy", "perm", "keep")]
+        if all(b.sorder is None for b in batches):
+            return MappingBatch(*parts)
+        D = batches[0].tf.shape[2]
+        so = np.concatenate([b.sorder if b.sorder is not None else
+                             np.broadcast_to(np.arange(D), b.tf.shape) for b in batches])
+        return MappingBatch(*parts, sorder=so)
+
+    def spatial_order(self) -> np.ndarray:
+        """(B, L, D) ``sorder``, the workload's order where none is given."""
+        if self.sorder is not None:
+            return self.sorder
+        return np.broadcast_to(np.arange(self.tf.shape[2]), self.tf.shape)
 
 
 def default_keep(arch: Architecture, work: Workload) -> np.ndarray:
@@ -107,6 +124,7 @@ def to_batch(mappings, arch: Architecture, work: Workload) -> MappingBatch:
     keep = np.tile(default_keep(arch, work), (B, 1, 1))
     didx = {d: i for i, d in enumerate(work.dims)}
     snames = [ds.name for ds in work.dataspaces]
+    sorder = None
     for b, m in enumerate(mappings):
         if len(m.levels) != L:
             raise MappingError("mapping", f"has {len(m.levels)} levels, the architecture {L}")
@@ -128,10 +146,15 @@ def to_batch(mappings, arch: Architecture, work: Workload) -> MappingBatch:
                                    f"unknown dimension {bad[0]!r}")
             full = [d for d in work.dims if d not in order] + order
             perm[b, l] = [didx[d] for d in full]
+            if lm.spatial_permutation:
+                if sorder is None:
+                    sorder = np.tile(np.arange(D, dtype=np.int64), (B, L, 1))
+                first = [didx[d] for d in lm.spatial_permutation if d in didx]
+                sorder[b, l] = first + [j for j in range(D) if j not in first]
             if lm.keep is not None:
                 for s, name in enumerate(snames):
                     keep[b, l, s] = name in lm.keep
-    return MappingBatch(tf, sx, sy, perm, keep)
+    return MappingBatch(tf, sx, sy, perm, keep, sorder)
 
 
 def from_batch(batch: MappingBatch, i: int, arch: Architecture, work: Workload) -> Mapping:
@@ -143,6 +166,7 @@ def from_batch(batch: MappingBatch, i: int, arch: Architecture, work: Workload) 
             permutation=perm,
             spatial_x={d: int(batch.sx[i, l, j]) for j, d in enumerate(work.dims) if batch.sx[i, l, j] > 1},
             spatial_y={d: int(batch.sy[i, l, j]) for j, d in enumerate(work.dims) if batch.sy[i, l, j] > 1},
+            spatial_permutation=() if batch.sorder is None else tuple(work.dims[j] for j in batch.sorder[i, l]),
             keep=frozenset(ds.name for s, ds in enumerate(work.dataspaces) if batch.keep[i, l, s])))
     return Mapping(tuple(levels))
 

@@ -203,6 +203,8 @@ def _split_batch(batch: MappingBatch, split: list) -> MappingBatch:
             parts["sy"].append(sy)
             parts["perm"].append(np.broadcast_to(np.arange(D), (B, 1, D)))
             parts["keep"].append(np.zeros_like(batch.keep[:, l:l + 1]))
+    # (the spatial order is dropped, as mapping.split_mapping drops it: Timeloop cannot write
+    # these mappings otherwise, so none of them comes with an order of its own)
     return MappingBatch(*(np.ascontiguousarray(np.concatenate(parts[k], axis=1))
                           for k in ("tf", "sx", "sy", "perm", "keep")))
 
@@ -918,8 +920,12 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
     for k, s, rows, tau, ws in queries:
         fx, fy = arch.fanout(k)
         G = distinct_tiles(ch.spaces[s]["axes"], ch.sf[k][:, rows], lambda d, rr: ch.inner[k][d, rows[rr]])
+        order = None
+        if batch.sorder is not None:            # the spatial order, over the chunk's dimensions
+            rank = np.argsort(batch.sorder[rows, k], axis=1)[:, ch.kd]
+            order = np.argsort(rank, axis=1)
         G, F, G2, F2 = choose(ch.sx[k][:, rows].T, ch.sy[k][:, rows].T, ch.inner[k][:, rows].T,
-                              ch.spaces[s]["codes"], tau, fx, fy, G=G)
+                              ch.spaces[s]["codes"], tau, fx, fy, G=G, order=order)
         use = G2 < G
         if not use.any():
             continue

@@ -65,3 +65,31 @@ def test_link_energy_moves_from_parent_to_children():
     off = {lv.name: lv for lv in evaluate(ARCH, WORK, MAPPING, link_transfers=False).levels}
     assert np.isclose(off["Buffer"].energy_pj - on["Buffer"].energy_pj, 2 * 1.0)
     assert np.isclose(on["PE"].energy_pj - off["PE"].energy_pj, 1 * 1.0 * 2)
+
+
+def test_spatial_order_decides_the_neighbours():
+    """Timeloop numbers the children by its spatial loops, in the mapping's spatial permutation
+    (``FillSpatialDeltas``), and neighbours are adjacent numbers in the mesh: the order of
+    several dimensions on one axis can decide a link. On the Eyeriss-like template a few of the
+    random mappings change with a random order; the model (``MappingBatch.sorder``) and the
+    literal walk (``LevelMapping.spatial_permutation``) agree on every one of them."""
+    from accelerators import conv2d, evaluate_batch
+    from accelerators.mapping import from_batch
+    from accelerators.sampling import random_valid_batch
+    from accelerators.spec import load_architecture
+    arch = load_architecture("eyeriss_like")
+    work = conv2d(K=16, C=8, P=8, Q=8, R=3, S=3)
+    b = random_valid_batch(arch, work, 600, seed=1, spatial_prob=0.8)
+    canonical = evaluate_batch(arch, work, b)
+    b.sorder = np.argsort(np.random.default_rng(0).random(b.tf.shape), axis=2)
+    ordered = evaluate_batch(arch, work, b)
+    moved = np.flatnonzero((canonical.reads != ordered.reads).any(axis=(1, 2)))
+    assert moved.size >= 1
+    for i in moved[:4]:
+        m = from_batch(b, i, arch, work)
+        assert m.levels[1].spatial_permutation                      # the order travels
+        ref = reference_counts(arch, work, m)
+        for l, lv in enumerate(arch.levels):
+            for s, ds in enumerate(work.dataspaces):
+                got = (int(ordered.reads[i, l, s]), int(ordered.fills[i, l, s]), int(ordered.updates[i, l, s]))
+                assert got == ref.get((lv.name, ds.name), (0, 0, 0)), (i, lv.name, ds.name)
