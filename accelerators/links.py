@@ -27,9 +27,10 @@ numbered as Timeloop's ``FillSpatialDeltas`` numbers them (X loops inside Y loop
 the workload's order, the first innermost) and sit in the level's mesh at
 ``(index % fanout_x, index // fanout_x)``.
 
-:func:`exact_counts` evaluates that for a (small) batch, enumerating the children; the model
-calls it only for the mappings :func:`candidates` flags, those where some visit's translation
-is the difference of two children's data-space offsets (a necessary condition for a link).
+:func:`exact_counts` evaluates all of it for a (small) batch; :func:`choose` decides one group's
+links per visit kind by enumerating its children; :func:`feasible` is the cheap necessary test
+(is the translation the offset between two children?) that ``model._link_queries`` applies
+first, so that only the few mappings where a link is possible are enumerated.
 ``accelerators.reference`` walks the same rule literally; tests hold the three equal.
 """
 from __future__ import annotations
