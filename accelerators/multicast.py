@@ -1,7 +1,12 @@
 """Timeloop's multicast count for one spatial group: how many distinct tiles its children need
 (children whose deltas are exactly equal share one parent access,
 ``ComputeAccurateMulticastedAccesses`` in Timeloop's ``nest-analysis.cpp``), in closed form over
-a batch of mappings."""
+a batch of mappings.
+
+Pinned by Timeloop's outputs (``tests/test_timeloop_reference.py``): ``ispass2020_04`` cp (inputs
+multicast to 16 global buffers) and kp (partial sums reduced), ``example_designs_simple_weight_
+stationary`` (inputs multicast over M on the rows) and ``example_designs_eyeriss_like`` (no
+sharing between the column group and the row group: 1,354,752 global-buffer Inputs reads)."""
 from __future__ import annotations
 
 import numpy as np
