@@ -165,23 +165,9 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
             "compute_cycles", "cycles", "utilization", "macs_used")
     out = {k: (np.empty if k in full else np.zeros)((B,) + shape, dtype)
            for k, (shape, dtype) in _result_arrays(L, S).items()}
-    # A dimension split across X and Y of one level: Timeloop can only write (and evaluate) that
-    # with a dummy level below taking the Y fan-out (``arch.split_xy``), which makes the X and Y
-    # loops two spatial groups; such mappings are evaluated that way.
     plan = _plan(arch, work, link_transfers)
-    split_rows = ((batch.sx > 1) & (batch.sy > 1)).any(axis=(1, 2))
-    split_arch, split = plan.split_xy() if split_rows.any() else (arch, [])
-    if not split:
-        split_rows[:] = False
-    for i in range(0, B, chunk):         # (the split rows are computed here too, then replaced)
+    for i in range(0, B, chunk):
         _evaluate_chunk(plan, batch[i:i + chunk], {k: v[i:i + chunk] for k, v in out.items()})
-    if split_rows.any():
-        idx = np.flatnonzero(split_rows)
-        res = evaluate_batch(split_arch, work, _split_batch(batch[idx], split), chunk, link_transfers)
-        levels = [l + sum(1 for j in split if j < l) for l in range(L)]   # arch's levels in split_arch
-        for k, (shape, _) in _result_arrays(L, S).items():
-            v = getattr(res, k)
-            out[k][idx] = v[:, levels] if shape and shape[0] == L else v
     return BatchResult(**out, mac_energy_pj=work.macs * arch.compute.energy_pj, computes=work.macs)
 
 
@@ -312,14 +298,20 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
     (they are above no level), and the keep chain when the whole chunk keeps the same data spaces
     (the usual case) is resolved in Python instead of per mapping."""
     ch = _chunk_factors(plan, batch)
+    # A dimension split across X and Y of one level: Timeloop can only write (and evaluate) that
+    # with a dummy level below taking the Y fan-out (``arch.split_xy``), which makes the X and Y
+    # loops two spatial groups; such mappings are evaluated that way (``ch.split``).
+    split_levels = plan.split_xy()[1]
+    ch.split = ((batch.sx > 1) & (batch.sy > 1)).any(axis=(1, 2)) if split_levels else np.zeros(ch.B, bool)
+    ch.split_levels = split_levels if ch.split.any() else []
     seq = _loop_sequence(plan, ch)
     d1, sc1, N_above, Y = seq["d1"], seq["sc1"], seq["N_above"], seq["Y"]
     tiles, Dl, part, computes_pe, kept = _tiles_and_demand(plan, ch, d1, sc1, N_above, Y)
     counts, rsum, wsum = _access_counts(plan, ch, tiles, Dl, part, out)
     if plan.link_transfers and any(ch.spatial):
-        full, queries = _link_queries(plan, ch, seq, tiles, kept)
-        if full.any() or queries:
-            rsum, wsum = _apply_links(plan, ch, batch, full, queries, counts, out)
+        full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept)
+        if full.any() or full_split.any() or queries:
+            rsum, wsum = _apply_links(plan, ch, batch, full, queries, counts, out, full_split)
     cycles = _cycles(plan.arch, computes_pe, rsum, wsum)
     leak, level_energy, energy = _energy(plan, ch, counts, cycles, out)
     ok = _validity(plan, ch, tiles)
@@ -360,6 +352,8 @@ class _Chunk:
     inner_incl: np.ndarray      # (L + 1, Dk, B) extents: product over levels >= l
     inner: np.ndarray           # (L, Dk, B) product over levels > l
     inst_used: np.ndarray       # (L + 1, B) instances used: spatial product over levels < l
+    split: np.ndarray = None    # (B,) one dimension on both X and Y of a level (see _evaluate_chunk)
+    split_levels: list = field(default_factory=list)   # levels that fan out in X and Y
 
 
 def _chunk_factors(plan: _Plan, batch: MappingBatch) -> _Chunk:
@@ -634,6 +628,14 @@ def _access_counts(plan: _Plan, ch: _Chunk, tiles, Dl, part, out: dict):
             if (k, s) not in n_distinct:
                 n_distinct[(k, s)] = distinct_tiles(spaces[s]["axes"], sf[k],
                                                lambda p, rows, k=k: inner[k, p, rows])
+                if k in ch.split_levels:       # X and Y as two groups: Y below, X stepping over it
+                    r = np.flatnonzero(ch.split)
+                    sx_r, sy_r, in_r = ch.sx[k][:, r], ch.sy[k][:, r], inner[k][:, r]
+                    gx = distinct_tiles(spaces[s]["axes"], sx_r, lambda p, rr: (in_r[p] * sy_r[p])[rr])
+                    gy = distinct_tiles(spaces[s]["axes"], sy_r, lambda p, rr: in_r[p][rr])
+                    g = n_distinct[(k, s)].copy()
+                    g[r] = gx * gy
+                    n_distinct[(k, s)] = g
             out = n_distinct[(k, s)] if out is None else out * n_distinct[(k, s)]
         return out
 
@@ -822,6 +824,7 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
     d1, sc1, U, s_code, W, g, starts, n_seq = (seq[k] for k in ("d1", "sc1", "U", "s_code", "W", "g",
                                                               "starts", "n_seq"))
     full = np.zeros(B, bool)
+    full_split = np.zeros(B, bool)
     queries = []
 
     def keep_rows(l, s, rows):
@@ -836,6 +839,13 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
         if k == L - 1:
             full |= multi
             continue
+        if k in ch.split_levels:
+            # split rows: two groups (X over the dummy's instances, Y over level k + 1's); any
+            # feasible translation of the visits above sends the mapping the exact way
+            sr = np.flatnonzero(multi & ch.split & ~full)
+            if sr.size:
+                full_split |= _split_candidates(plan, ch, seq, k, sr)
+            multi = multi & ~ch.split
         rows = np.flatnonzero(multi)
         if not rows.size:
             continue
@@ -900,10 +910,50 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
                     if good.any():
                         qi, qj = qi[good], qj[good]
                         queries.append((k, s, rows[cols[qj]], tau[good], Wc[qi, qj] * tl[cols[qj]]))
-    return full, queries
+    if ch.split.any():
+        # a split mapping with any candidate goes the exact way, on the split architecture
+        full_split |= full & ch.split
+        for _, _, rows, _, _ in queries:
+            full_split[rows[ch.split[rows]]] = True
+        full &= ~full_split
+        queries = [(k, s, rows[~full_split[rows]], tau[~full_split[rows]], ws[~full_split[rows]])
+                   for k, s, rows, tau, ws in queries]
+        queries = [q for q in queries if q[2].size]
+    return full, full_split, queries
 
 
-def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, counts: dict, out: dict):
+def _split_candidates(plan: _Plan, ch: _Chunk, seq: dict, k: int, rows: np.ndarray) -> np.ndarray:
+    """(B,) the split mappings ``rows`` where a link is possible in level ``k``'s X group or its
+    dummy's Y group: some translation of the visits above (the innermost iterating loop's, or an
+    outer loop's) is the offset between two children of either group (conservative: no shape
+    test)."""
+    D = len(plan.work.dims)
+    U, s_code, W, g, starts, d1, sc1 = (seq[x] for x in ("U", "s_code", "W", "g", "starts", "d1", "sc1"))
+    st = starts[k]
+    out = np.zeros(ch.B, bool)
+    groups = []
+    for fac, step in ((ch.sx[k], ch.inner[k] * ch.sy[k]), (ch.sy[k], ch.inner[k])):
+        fan_f = np.ones((D, rows.size), np.int64)
+        fan_f[ch.kd] = fac[:, rows]
+        step_f = np.ones((D, rows.size), np.int64)
+        step_f[ch.kd] = step[:, rows]
+        groups.append((fan_f, step_f))
+    Wc = W[st:][:, rows]
+    for s, sp in enumerate(ch.spaces):
+        geo = plan.geo[s]
+        tau1 = sp["codes"].take(d1[k, rows]) * sc1[k, rows].astype(np.int64)
+        base = s_code[s, st, rows].astype(np.int64) - U[s, st, rows]
+        qi, qj = np.nonzero((Wc > 0) & (np.arange(Wc.shape[0])[:, None] > g[k, rows] - st))
+        taus = np.concatenate([tau1, U[s, st:][:, rows][qi, qj].astype(np.int64) + base[qj]])
+        cols = np.concatenate([np.arange(rows.size), qj])
+        for fan_f, step_f in groups:
+            hit = feasible(taus, geo, fan_f[:, cols], step_f[:, cols])
+            out[rows[cols[hit]]] = True
+    return out
+
+
+def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, counts: dict, out: dict,
+                 full_split=None):
     """Correct the counts for Timeloop's link transfers; returns the per-level read / write
     totals. For each query the children are enumerated (``links.choose``); where links are used
     and the group's children keep the space, the parent serves fewer words (``MaskTiles``
@@ -996,14 +1046,34 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
             new.append(v)
         counts[(l, s)] = tuple(new)
     rows = np.flatnonzero(full)
+    if full_split is not None and full_split.any():
+        # split mappings: evaluated on the split architecture (its own link route), every space
+        srows = np.flatnonzero(full_split)
+        split_arch, split = plan.split_xy()
+        res = evaluate_batch(split_arch, plan.work, _split_batch(batch[srows], split),
+                             link_transfers=plan.link_transfers)
+        r2, f2, u2, lk2 = res.reads, res.fills, res.updates, res.link_transfers
+        levels = [l + sum(1 for j in split if j < l) for l in range(L)]
+        full_spaces = set(range(ch.S))
+        rows = np.union1d(rows, srows)
+    else:
+        srows = np.zeros(0, np.int64)
     if rows.size:
         sp = sorted(full_spaces | {s for _, s in dT})     # every space a link touched
-        r, f, u, lk = exact_counts(arch, plan.work, batch[rows], spaces=sp)
+        plain = np.setdiff1d(rows, srows)
+        r = np.zeros((rows.size, L, ch.S), np.int64)
+        f, u, lk = r.copy(), r.copy(), r.copy()
+        if plain.size:
+            at = np.searchsorted(rows, plain)
+            r[at], f[at], u[at], lk[at] = exact_counts(arch, plan.work, batch[plain], spaces=sp)
+        if srows.size:
+            at = np.searchsorted(rows, srows)
+            r[at], f[at], u[at], lk[at] = (a[:, levels] for a in (r2, f2, u2, lk2))
         for a, name in ((r, "reads"), (f, "fills"), (u, "updates"), (lk, "link_transfers")):
             for s in sp:
                 out[name][rows, :, s] = a[:, :, s]
         for (l, s), (cr, cf, cu) in list(counts.items()):
-            if s not in full_spaces:
+            if s not in sp:
                 continue
             cr = np.array(np.broadcast_to(cr, (B,)), np.int64)
             cr[rows] = r[:, l, s]
