@@ -173,3 +173,9 @@ def split_xy(arch: Architecture) -> tuple[Architecture, list]:
             levels.append(Level(name=name, kind="dummy", size_words=None, word_bits=lv.word_bits,
                                 instances=lv.instances * fx, mesh_x=lv.mesh_x * fx, mesh_y=lv.mesh_y))
     return replace(arch, levels=tuple(levels)), split
+
+
+def onchip_kib(arch: Architecture) -> float:
+    """On-chip memory in KiB: every level except DRAM, all instances."""
+    return sum(lv.size_words * lv.word_bits * lv.instances for lv in arch.levels
+               if lv.kind != "dram" and lv.size_words) / 8 / 1024

@@ -37,10 +37,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arch import Architecture
-from .mapping import MappingBatch
+from typing import TYPE_CHECKING
+
 from .multicast import distinct_tiles
-from .workload import Workload
+
+if TYPE_CHECKING:
+    from .arch import Architecture
+    from .mapping import MappingBatch
+    from .workload import Workload
 
 
 def space_geometry(work: Workload):

@@ -12,6 +12,7 @@ import numpy as np
 
 from .arch import Architecture
 from .errors import MappingError
+from .tiles import tile_sizes
 from .workload import Workload
 
 
@@ -175,7 +176,6 @@ def from_batch(batch: MappingBatch, i: int, arch: Architecture, work: Workload) 
 
 def validate(mapping: Mapping, arch: Architecture, work: Workload) -> None:
     """Raise :class:`MappingError` saying exactly why ``mapping`` is invalid."""
-    from .model import tile_sizes   # late import: model depends on this module
     batch = to_batch([mapping], arch, work)
     reasons = invalid_reasons(batch, arch, work, tile_sizes(batch, arch, work))
     if reasons[0]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .arch import Architecture
-from .mapping import MappingBatch, default_keep
+from .mapping import MappingBatch, check_batch, default_keep
+from .tiles import tile_sizes
 from .workload import Workload
 
 
@@ -61,8 +62,6 @@ def random_batch(arch: Architecture, work: Workload, n: int, seed: int = 0,
 def random_valid_batch(arch: Architecture, work: Workload, n: int, seed: int = 0,
                        max_rounds: int = 50, **kw) -> MappingBatch:
     """Up to ``n`` random mappings that pass validation (fan-out, capacity, keep rules)."""
-    from .mapping import check_batch
-    from .model import tile_sizes
     out, have = [], 0
     kw.setdefault("outer_bias", 1.0)
     for r in range(max_rounds):

@@ -27,7 +27,7 @@ from .genome import DEFAULT_SPACE, genome_key
 from .quant import DEFAULT_CLIP, finish_calibration, quantize_model
 from .quant_ranges import BN_MODES, DEFAULT_BN
 from .supernet import Supernet, resize
-from .train import augment, normalize
+from .transforms import augment, normalize
 
 BITS = (4, 6, 8, 16)
 ACT_CALIB_BATCHES = 4     # calibration batches (of ``batch`` images) that set the activation ranges

@@ -14,6 +14,7 @@ import numpy as np
 
 from accelerators.errors import SpecError
 from codesign.artifacts import WEIGHTS_DIR
+from codesign.cli_run import run
 
 
 def _load_inputs(files):
@@ -672,19 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except SpecError as e:
-        print(f"error: {e.one_line()}", file=sys.stderr)
-        return 2
-    except (OSError, UnicodeDecodeError) as e:
-        print(f"error: {getattr(e, 'filename', '') or ''}: {e.strerror if isinstance(e, OSError) else e}",
-              file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ predictor (see :mod:`codesign.cost_predictor`).
 file and the field and exits with status 2)."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -80,9 +79,9 @@ def cmd_train_cost_predictor(args) -> int:
 
 
 def main(argv=None) -> int:
-    """``codesign cost-data|train-cost-predictor ARGS`` through the one command line."""
-    from codesign.cli import main as cli_main
-    return cli_main(sys.argv[1:] if argv is None else argv)
+    """``codesign cost-data|train-cost-predictor ARGS`` on their own (same errors, same exit codes)."""
+    from codesign.cli_run import run, subcommand_parser
+    return run(subcommand_parser(add_cost_parsers), sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -77,9 +77,9 @@ def print_table(table, errors: dict | None = None) -> None:
 
 
 def main(argv=None) -> int:
-    """``codesign sweep ARGS`` (the one command line's error handling: one line, exit 2)."""
-    from codesign.cli import main as cli_main
-    return cli_main(["sweep", *(sys.argv[1:] if argv is None else argv)])
+    """``codesign sweep ARGS`` on its own (the one command line's error handling: one line, exit 2)."""
+    from codesign.cli_run import run, subcommand_parser
+    return run(subcommand_parser(add_sweep_parser), ["sweep", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

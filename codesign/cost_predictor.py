@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from accelerators.arch import onchip_kib
+
 from accelerators.errors import SpecError
 
 from .cost_data import FORMAT, SHAPE_KEYS, candidate, cost_dataset, evaluate_cost, layer_shape, read_dataset
@@ -167,7 +169,6 @@ class CostPredictor:
     def hardware_metrics(self, space, genomes) -> list[dict]:
         """What ``Evaluator.hardware`` returns, per joint genome, with latency / energy (and so
         EDP, utilization) predicted and area / on-chip memory exact from the architecture."""
-        from .evaluator import onchip_kib
         genomes = list(genomes)
         lat, en = self.predict(genomes)
         macs = self.macs([g["net"] for g in genomes])

@@ -93,15 +93,38 @@ def _load_dir(path: Path, size: int) -> ImageSet:
     return _from_entries(entries, size, str(path))
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """The CIFAR-10 python batches are pickles of dicts of bytes, lists and one uint8 array: only
+    numpy's array reconstruction (and ``_codecs.encode``, which protocol-2 pickles written by
+    Python 3 use for raw bytes) may be named, so a crafted file cannot run code on load."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _load_batch(f: Path) -> dict:
+    try:
+        with open(f, "rb") as fh:
+            d = _BatchUnpickler(fh, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError, IndexError) as e:
+        raise SpecError("data", f"not a CIFAR-10 python batch ({e})", str(f)) from None
+    if not isinstance(d, dict):
+        raise SpecError("data", "not a CIFAR-10 python batch (not a dict)", str(f))
+    return d
+
+
 def _load_cifar_batches(path: Path, split: str, size: int) -> ImageSet:
     files = [path / f"data_batch_{i}" for i in range(1, 6)] if split == "train" else [path / "test_batch"]
     xs, ys = [], []
     for f in files:
-        with open(f, "rb") as fh:
-            d = pickle.load(fh, encoding="bytes")     # the format is a pickle (trusted local data)
+        d = _load_batch(f)
         xs.append(np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32))
         ys.append(np.asarray(d[b"labels"], np.int64))
-    meta = pickle.load(open(path / "batches.meta", "rb"), encoding="bytes")
+    meta = _load_batch(path / "batches.meta")
     classes = [c.decode() for c in meta[b"label_names"]]
     x = np.concatenate(xs)
     if size != 32:

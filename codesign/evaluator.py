@@ -11,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+from accelerators.arch import onchip_kib  # noqa: F401  (also codesign.evaluator.onchip_kib)
 from accelerators.errors import MappingError, SpecError
 from accelerators.network import MappingCache, network_totals
 
@@ -21,11 +22,6 @@ CONSTRAINT_COLUMNS = {"area_mm2": "area_mm2", "onchip_kib": "onchip_kib", "laten
                       "energy_uj": "energy_uj"}
 ACCURACY_SOURCES = ("predictor", "measured", "naswot", "macs")
 FAILED_VIOLATION = 1e9     # a candidate that cannot be mapped: ranked after every other one
-
-
-def onchip_kib(arch) -> float:
-    return sum(lv.size_words * lv.word_bits * lv.instances for lv in arch.levels
-               if lv.kind != "dram" and lv.size_words) / 8 / 1024
 
 
 class Evaluator:

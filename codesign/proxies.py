@@ -11,7 +11,7 @@ from torch import nn
 from .genome import DEFAULT_SPACE
 from .genome_layers import genome_macs
 from .supernet import Supernet, resize
-from .train import normalize
+from .transforms import normalize
 
 
 def fresh_subnet(genome: dict, seed: int = 0, num_classes: int = 10) -> nn.Module:

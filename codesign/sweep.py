@@ -49,7 +49,7 @@ from accelerators.network import Layer, MappingCache, evaluate_network, load_lay
 from accelerators.spec import DATAFLOWS, SPECS_DIR, build_architecture, template_path
 from accelerators.workload import DataSpace, Workload
 
-from .evaluator import onchip_kib
+from accelerators.arch import onchip_kib
 from .parallel import Executor, worker_name
 from .space import _values
 from .store import genome_key, open_run
