@@ -243,9 +243,8 @@ def choose(sx, sy, inner, code_s, tau, fx: int, fy: int, G=None, order=None):
     # translation: common in a mapper's population) are worked out once
     step = np.where((sx > 1) | (sy > 1), inner, 0)
     key = np.concatenate([sx, sy, step, order, tau[:, None]], axis=1)
-    uniq, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    if len(uniq) < len(key):
-        inv = inv.ravel()
+    first, inv = _unique_rows(key)
+    if len(first) < len(key):
         G1, F1, G21, F21 = choose(sx[first], sy[first], inner[first], code_s, tau[first], fx, fy,
                                   None if G is None else np.asarray(G)[first], order[first])
         return G1[inv], F1[inv], G21[inv], F21[inv]
@@ -267,6 +266,27 @@ def choose(sx, sy, inner, code_s, tau, fx: int, fy: int, G=None, order=None):
             G2[q[some]] = _distinct(codes[some], free)
             F2[q[some]] = free.sum(axis=1)
     return G, F, G2, F2
+
+
+_MIX = np.random.default_rng(12345).integers(1, 2 ** 62, 64, dtype=np.int64) | 1
+
+
+def _unique_rows(key: np.ndarray):
+    """(first, inverse) of the distinct rows of the int64 array ``key`` (n, m), as
+    ``np.unique(key, axis=0, return_index=True, return_inverse=True)`` gives them, up to the order
+    of the distinct rows: a 64-bit mixing hash per row, then a check that every row equals its
+    representative (``np.unique`` itself where two rows collide)."""
+    n, m = key.shape
+    if m > _MIX.size:
+        _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        return first, inv.ravel()
+    with np.errstate(over="ignore"):
+        h = (key * _MIX[:m]).sum(axis=1)
+        h ^= h >> 29
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    if not (key[first][inv] == key).all():
+        _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    return first, inv.ravel()
 
 
 def _distinct(codes, mask) -> np.ndarray:

@@ -128,8 +128,22 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
     out = {k: (np.empty if k in full else np.zeros)((B,) + shape, dtype)
            for k, (shape, dtype) in _result_arrays(L, S).items()}
     plan = _plan(arch, work, link_transfers)
+    deferred = []
     for i in range(0, B, chunk):
-        _evaluate_chunk(plan, batch[i:i + chunk], {k: v[i:i + chunk] for k, v in out.items()})
+        rows = _evaluate_chunk(plan, batch[i:i + chunk], {k: v[i:i + chunk] for k, v in out.items()},
+                               defer=True)
+        if rows.size:
+            deferred.append(rows + i)
+    if deferred:
+        # the few mappings whose link transfers need the exact route, gathered from every chunk
+        # and evaluated again together (that route's cost is mostly per call, not per mapping)
+        rows = np.concatenate(deferred)
+        for j in range(0, rows.size, chunk):
+            r = rows[j:j + chunk]
+            part = {k: np.zeros_like(v[r]) for k, v in out.items()}
+            _evaluate_chunk(plan, batch[r], part, defer=False)
+            for k, v in part.items():
+                out[k][r] = v
     return BatchResult(**out, mac_energy_pj=work.macs * arch.compute.energy_pj, computes=work.macs)
 
 
@@ -246,8 +260,12 @@ class _Plan:
         return self._spaces[kd]
 
 
-def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
+def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = False) -> np.ndarray:
     """Evaluate a chunk into ``out``: zero-initialised (B, ...) arrays, the fields of BatchResult.
+    With ``defer``, the mappings whose link transfers take the exact route (split mappings, and
+    those :func:`_apply_links` sends to ``links.exact_counts``), when they are a small part of
+    the chunk, are returned instead of finished: their rows of ``out`` are to be evaluated again
+    without ``defer``.
     The stages, in order: the chunk's factors batch-last (:func:`_chunk_factors`), the loop
     sequence above each level (:func:`_loop_sequence`), tiles and per-instance demand
     (:func:`_tiles_and_demand`), reads / fills / updates along the keep chain
@@ -270,10 +288,20 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
     d1, sc1, N_above, Y = seq["d1"], seq["sc1"], seq["N_above"], seq["Y"]
     tiles, Dl, part, computes_pe, kept = _tiles_and_demand(plan, ch, d1, sc1, N_above, Y)
     counts, rsum, wsum = _access_counts(plan, ch, tiles, Dl, part, out)
+    deferred = np.zeros(0, np.int64)
     if plan.link_transfers and any(ch.spatial):
-        full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept)
+        defer = defer and ch.B >= 64
+        if defer and ch.split_levels and ch.split.sum() <= ch.B // 8:
+            deferred = np.flatnonzero(ch.split)
+            ch.split_levels = []
+        full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept, ch.split if deferred.size else None)
+        if defer and 0 < full.sum() <= ch.B // 8:
+            deferred = np.union1d(deferred, np.flatnonzero(full))
+            full = np.zeros_like(full)
         if full.any() or full_split.any() or queries:
-            rsum, wsum = _apply_links(plan, ch, batch, full, queries, counts, out, full_split)
+            rsum, wsum, late = _apply_links(plan, ch, batch, full, queries, counts, out, full_split,
+                                            ch.B // 8 - deferred.size if defer else 0)
+            deferred = np.union1d(deferred, late)
     cycles = _cycles(plan.arch, computes_pe, rsum, wsum)
     leak, level_energy, energy = _energy(plan, ch, counts, cycles, out)
     ok = _validity(plan, ch, tiles)
@@ -287,6 +315,7 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict) -> None:
     out["cycles"][:] = cycles
     out["utilization"][:] = work.macs / (cycles * arch.compute.instances)
     out["macs_used"][:] = inst_used[ch.L]
+    return deferred
 
 
 @dataclass
@@ -773,14 +802,14 @@ def _product(arrays: list, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
+def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None):
     """Where Timeloop's link transfers (``accelerators.links``) may change the counts. Returns
     the mappings to evaluate by the exact route (a fan-out to the MACs, where every mapping may
     link) and the queries [(level k, space s, rows, translation, words x weight)] of the visit
     kinds above the other groups whose translation is the data-space offset between two children
     (``links.feasible``, a necessary condition): the innermost iterating loop's translation
     T_i1 (halo deltas), and, where consecutive tiles do not overlap (whole-tile deltas), every
-    outer loop's translation."""
+    outer loop's translation. Rows in ``skip`` (B,) are left out (deferred)."""
     B, L = ch.B, ch.L
     D = len(plan.work.dims)
     d1, sc1, U, s_code, W, g, starts, n_seq = (seq[k] for k in ("d1", "sc1", "U", "s_code", "W", "g",
@@ -798,6 +827,8 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept):
         # no links)
         fx, fy = plan.arch.fanout(k)
         multi = (ch.sf[k].prod(axis=0) > 1) & (ch.sx[k].prod(axis=0) <= fx) & (ch.sy[k].prod(axis=0) <= fy)
+        if skip is not None:
+            multi &= ~skip
         if k == L - 1:
             full |= multi
             continue
@@ -915,7 +946,7 @@ def _split_candidates(plan: _Plan, ch: _Chunk, seq: dict, k: int, rows: np.ndarr
 
 
 def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, counts: dict, out: dict,
-                 full_split=None):
+                 full_split=None, max_late: int = 0):
     """Correct the counts for Timeloop's link transfers; returns the per-level read / write
     totals. For each query the children are enumerated (``links.choose``); where links are used
     and the group's children keep the space, the parent serves fewer words (``MaskTiles``
@@ -923,7 +954,9 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
     children's fills from the parent drop by the weighted words / fan-out, and the link
     transfers return as the children's extra reads and fills (``ComputePeerAccesses``). Where
     the children bypass the space, links that keep the group's accesses-to-weighted ratio change
-    nothing; the other mappings (and those in ``full``) go through ``links.exact_counts``."""
+    nothing; the other mappings (and those in ``full``) go through ``links.exact_counts``, or,
+    when there are at most ``max_late`` of them, are returned (third value) to be evaluated
+    again later, their rows left unfinished."""
     arch, L, B = plan.arch, ch.L, ch.B
     keep = ch.keep
     full_spaces = set(range(ch.S)) if full.any() else set()   # a fan-out to the MACs: all spaces
@@ -1008,6 +1041,9 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
             new.append(v)
         counts[(l, s)] = tuple(new)
     rows = np.flatnonzero(full)
+    late = np.zeros(0, np.int64)
+    if 0 < rows.size <= max_late and not (full_split is not None and full_split.any()):
+        late, rows = rows, late
     if full_split is not None and full_split.any():
         # split mappings: evaluated on the split architecture (its own link route), every space
         srows = np.flatnonzero(full_split)
@@ -1056,7 +1092,7 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
             for c in (cf, cu):
                 if c is not None:
                     wsum[l] += c
-    return rsum, wsum
+    return rsum, wsum, late
 
 
 # ----------------------------------------------------------------------------- scalar wrapper
