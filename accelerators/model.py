@@ -125,7 +125,9 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
     # the count and energy arrays are only written where they are not zero; the others in full
     full = ("valid", "instances_used", "leak_pj", "level_energy_pj", "energy_pj",
             "compute_cycles", "cycles", "utilization", "macs_used")
-    out = {k: (np.empty if k in full else np.zeros)((B,) + shape, dtype)
+    # stored batch-last, (..., B), and handed out as (B, ...) views: the chunks write one
+    # contiguous row per (level, space) instead of a strided column
+    out = {k: np.moveaxis((np.empty if k in full else np.zeros)(shape + (B,), dtype), -1, 0)
            for k, (shape, dtype) in _result_arrays(L, S).items()}
     plan = _plan(arch, work, link_transfers)
     deferred = []
