@@ -126,6 +126,67 @@ def feasible(tau: np.ndarray, geo: dict, fan: np.ndarray, step: np.ndarray) -> n
     return ok
 
 
+_NONE = np.iinfo(np.int64).min            # no offset (pads the sets)
+
+
+def neighbour_offsets(sx: np.ndarray, sy: np.ndarray, inner: np.ndarray, code_s: np.ndarray,
+                      fx: int, fy: int, order: np.ndarray | None = None):
+    """Every value ``code(neighbour) - code(child)`` can take between two mesh neighbours of a
+    group (a superset; the test a link's translation must pass, ``_linked``), per row, without
+    enumerating the children. ``sx``, ``sy``, ``inner``: (D, N) spatial factors and extents
+    below; ``order``: (N, D) as in :func:`children_codes`. Returns (offsets (N, K), any (N,)):
+    ``any`` marks rows where the vertical neighbours do not fall on a digit boundary, for which
+    no set is given (every translation passes).
+
+    Children are numbered in mixed radix (digits: the X loops, then the Y loops, each radix its
+    factor, unit ``code_d * step_d``). The slot to the right is ``i + 1``: incrementing ``i``
+    with a carry over its ``t`` lowest digits changes the code by
+    ``u_t - sum_{j<t} (n_j - 1) u_j``, one value per digit ``t``; a digit whose place value is a
+    multiple of the mesh width only carries into a new mesh row, so it gives no horizontal
+    neighbour. The slot below is ``i + fx``: when ``fx`` is the place value of digit ``p`` the
+    same carry rule from ``p`` upwards gives its values; the left and upper neighbours give the
+    negatives."""
+    D, N = sx.shape
+    if order is not None:
+        sx, sy, inner = (np.take_along_axis(a, order.T, axis=0) for a in (sx, sy, inner))
+        codes = np.asarray(code_s)[order.T]
+    else:
+        codes = np.asarray(code_s)[:, None]
+    n = np.concatenate([sx, sy])                                   # (2D, N) radices
+    u = np.concatenate([codes * inner, codes * inner * sx])        # (2D, N) units
+    place = np.ones((2 * D + 1, N), np.int64)
+    for j in range(2 * D):
+        place[j + 1] = place[j] * n[j]
+    F = place[2 * D]
+    out, anyv = [], np.zeros(N, bool)
+    # right neighbour: a carry over the digits below t
+    below = np.zeros(N, np.int64)                                  # sum_{j<t} (n_j - 1) u_j
+    for t in range(2 * D):
+        ok = (n[t] > 1) & (place[t] % fx != 0) if fx > 1 else np.zeros(N, bool)
+        out.append(np.where(ok, u[t] - below, _NONE))
+        out.append(np.where(ok, below - u[t], _NONE))
+        below = below + (n[t] - 1) * u[t]
+    if fy > 1:
+        has_v = F > fx
+        aligned = (place == fx).any(axis=0)
+        anyv = has_v & ~aligned
+        below = np.zeros(N, np.int64)
+        started = np.zeros(N, bool)
+        for t in range(2 * D):
+            started |= place[t] == fx
+            ok = has_v & aligned & started & (n[t] > 1)
+            out.append(np.where(ok, u[t] - below, _NONE))
+            out.append(np.where(ok, below - u[t], _NONE))
+            below = np.where(started, below + (n[t] - 1) * u[t], 0)
+    return np.stack(out, axis=1), anyv
+
+
+def may_link(tau: np.ndarray, offsets: np.ndarray, anyv: np.ndarray) -> np.ndarray:
+    """Whether translation ``tau`` (N,) is among a row's neighbour offsets (N, K) from
+    :func:`neighbour_offsets`."""
+    return anyv | (offsets == tau[:, None]).any(axis=1)
+
+
 def _suffix_products(n: np.ndarray) -> np.ndarray:
     """incl[i] = prod_{k >= i} n[k] over the rows of (R, B); incl[R] = 1."""
     R, B = n.shape

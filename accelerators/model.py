@@ -76,7 +76,7 @@ import numpy as np
 
 from .arch import Architecture, split_xy
 from .errors import MappingError
-from .links import choose, exact_counts, feasible, space_geometry
+from .links import choose, exact_counts, feasible, may_link, neighbour_offsets, space_geometry
 from .multicast import distinct_tiles
 from .mapping import Mapping, MappingBatch, check_batch, default_keep, level_bits, to_batch
 from .tiles import coef_matrices as _coef_matrices, tile_sizes  # noqa: F401  (tile_sizes: public here too)
@@ -133,7 +133,7 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
     deferred = []
     for i in range(0, B, chunk):
         rows = _evaluate_chunk(plan, batch[i:i + chunk], {k: v[i:i + chunk] for k, v in out.items()},
-                               defer=True)
+                               defer=B > chunk)
         if rows.size:
             deferred.append(rows + i)
     if deferred:
@@ -296,7 +296,8 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = F
         if defer and ch.split_levels and ch.split.sum() <= ch.B // 8:
             deferred = np.flatnonzero(ch.split)
             ch.split_levels = []
-        full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept, ch.split if deferred.size else None)
+        full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept,
+                                                  ch.split if deferred.size else None, batch.sorder)
         if defer and 0 < full.sum() <= ch.B // 8:
             deferred = np.union1d(deferred, np.flatnonzero(full))
             full = np.zeros_like(full)
@@ -804,7 +805,7 @@ def _product(arrays: list, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None):
+def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, sorder=None):
     """Where Timeloop's link transfers (``accelerators.links``) may change the counts. Returns
     the mappings to evaluate by the exact route (a fan-out to the MACs, where every mapping may
     link) and the queries [(level k, space s, rows, translation, words x weight)] of the visit
@@ -850,6 +851,23 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None):
         step[ch.kd] = ch.inner[k][:, rows]
         r, st = k, starts[k]                       # level k + 1's rows of the loop sequence
         gk = g[r, rows]
+        order = None
+        if sorder is not None:                  # the spatial order, over the chunk's dimensions
+            order = np.argsort(np.argsort(sorder[rows, k], axis=1)[:, ch.kd], axis=1)
+
+        def reachable(tau, cols, s):
+            """Whether ``tau`` can be the offset between two children of the group of mapping
+            ``rows[cols]`` (``links.feasible``), and between two mesh neighbours among them
+            (``links.neighbour_offsets``, where it gives a set)."""
+            ok = feasible(tau, plan.geo[s], fan[:, cols], step[:, cols])
+            at = np.flatnonzero(ok)
+            if at.size:
+                c = cols[at]
+                offs, anyv = neighbour_offsets(ch.sx[k][:, rows[c]], ch.sy[k][:, rows[c]],
+                                               ch.inner[k][:, rows[c]], ch.spaces[s]["codes"], fx, fy,
+                                               None if order is None else order[c])
+                ok[at] = may_link(tau[at], offs, anyv)
+            return ok
         for s, sp in enumerate(ch.spaces):
             geo = plan.geo[s]
             # rows that may matter: where the children keep the space, or, where they bypass
@@ -880,7 +898,7 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None):
             tau1 = sp["codes"].take(d1[r, rows]) * sc1[r, rows].astype(np.int64)
             q = np.flatnonzero(live & (kp < tl) & (np.abs(tau1) <= bound))
             if q.size:
-                q = q[feasible(tau1[q], geo, fan[:, q], step[:, q])]
+                q = q[reachable(tau1[q], q, s)]
             if q.size:
                 Wc, _, match, after = loops(q)
                 E = match | (after & nov[q])
@@ -901,7 +919,7 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None):
                     near = np.abs(tau) <= bound[cols[qj]]
                     qi, qj, tau = qi[near], qj[near], tau[near]
                     c = cols[qj]
-                    good = feasible(tau, geo, fan[:, c], step[:, c])
+                    good = reachable(tau, c, s)
                     if good.any():
                         qi, qj = qi[good], qj[good]
                         queries.append((k, s, rows[cols[qj]], tau[good], Wc[qi, qj] * tl[cols[qj]]))
