@@ -284,7 +284,11 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = F
     # with a dummy level below taking the Y fan-out (``arch.split_xy``), which makes the X and Y
     # loops two spatial groups; such mappings are evaluated that way (``ch.split``).
     split_levels = plan.split_xy()[1]
-    ch.split = ((batch.sx > 1) & (batch.sy > 1)).any(axis=(1, 2)) if split_levels else np.zeros(ch.B, bool)
+    ch.split = np.zeros(ch.B, bool)
+    for l in split_levels:                      # (elsewhere no level fans out in both X and Y)
+        if ch.spatial[l]:
+            for d in range(ch.Dk):
+                ch.split |= (ch.sx[l][d] > 1) & (ch.sy[l][d] > 1)
     ch.split_levels = split_levels if ch.split.any() else []
     seq = _loop_sequence(plan, ch)
     d1, sc1, N_above, Y = seq["d1"], seq["sc1"], seq["N_above"], seq["Y"]
@@ -842,87 +846,81 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
             if sr.size:
                 full_split |= _split_candidates(plan, ch, seq, k, sr)
             multi = multi & ~ch.split
-        rows = np.flatnonzero(multi)
-        if not rows.size:
+        if not multi.any():
             continue
-        fan = np.ones((D, rows.size), np.int64)
-        fan[ch.kd] = ch.sf[k][:, rows]
-        step = np.ones((D, rows.size), np.int64)
-        step[ch.kd] = ch.inner[k][:, rows]
+        # over the whole chunk (columns are mappings; ``multi`` masks them), no gathers
+        fan = np.ones((D, B), np.int64)
+        fan[ch.kd] = ch.sf[k]
+        step = np.ones((D, B), np.int64)
+        step[ch.kd] = ch.inner[k]
         r, st = k, starts[k]                       # level k + 1's rows of the loop sequence
-        gk = g[r, rows]
+        gk = g[r]
+        Wst = W[st:]
+        after = (np.arange(Wst.shape[0])[:, None] > gk - st) & (Wst > 0)   # outer loops that iterate
         order = None
         if sorder is not None:                  # the spatial order, over the chunk's dimensions
-            order = np.argsort(np.argsort(sorder[rows, k], axis=1)[:, ch.kd], axis=1)
-
-        def reachable(tau, cols, s):
-            """Whether ``tau`` can be the offset between two children of the group of mapping
-            ``rows[cols]`` (``links.feasible``), and between two mesh neighbours among them
-            (``links.neighbour_offsets``, where it gives a set)."""
-            ok = feasible(tau, plan.geo[s], fan[:, cols], step[:, cols])
-            at = np.flatnonzero(ok)
-            if at.size:
-                c = cols[at]
-                offs, anyv = neighbour_offsets(ch.sx[k][:, rows[c]], ch.sy[k][:, rows[c]],
-                                               ch.inner[k][:, rows[c]], ch.spaces[s]["codes"], fx, fy,
-                                               None if order is None else order[c])
-                ok[at] = may_link(tau[at], offs, anyv)
-            return ok
+            order = np.argsort(np.argsort(sorder[:, k], axis=1)[:, ch.kd], axis=1)
         for s, sp in enumerate(ch.spaces):
             geo = plan.geo[s]
-            # rows that may matter: where the children keep the space, or, where they bypass
+            # mappings that may matter: where the children keep the space, or, where they bypass
             # it, where they need more than one distinct tile (with one, links replace whole
             # groups and leave MaskTiles' ratio, hence every count, unchanged)
-            touched = np.zeros(rows.size, bool)
+            live = np.zeros(B, bool)
             for axis in geo["axes"]:
                 for d, _ in axis:
-                    touched |= fan[d] > 1
-            live = touched | keep_rows(k + 1, s, rows)
+                    live |= fan[d] > 1
+            live |= bool(ch.keep[k + 1, s, 0]) if ch.uniform else ch.keep[k + 1, s]
+            live &= multi
             if not live.any():
                 continue
             # the largest code two children's offsets can differ by (links.feasible's first test)
-            bound = np.zeros(rows.size, np.int64)
+            bound = np.zeros(B, np.int64)
             for axis, R in zip(geo["axes"], geo["radix"]):
                 for d, c in axis:
                     bound += int(R) * c * step[d] * (fan[d] - 1)
-            kp, tl = kept[r, s, rows], tiles[k + 1, s, rows]
+            kp, tl = kept[r, s], tiles[k + 1, s]
             nov = (kp == 0) & live
-
-            def loops(cols):
-                """(W, match, after) of the outer loops over the columns ``cols`` of ``rows``."""
-                Wc = W[st:][:, rows[cols]].astype(np.int64)
-                after = (np.arange(Wc.shape[0])[:, None] > gk[cols] - st) & (Wc > 0)
-                Uc = U[s, st:][:, rows[cols]]
-                return Wc, Uc, after & (Uc == U[s, gk[cols], rows[cols]]), after
+            Ust = U[s, st:]
+            match = after & (Ust == U[s].take(gk * B + np.arange(B)))
+            cols, taus, wss = [], [], []
             # halo deltas: the innermost iterating loop's translation
-            tau1 = sp["codes"].take(d1[r, rows]) * sc1[r, rows].astype(np.int64)
+            tau1 = sp["codes"].take(d1[r]) * sc1[r].astype(np.int64)
             q = np.flatnonzero(live & (kp < tl) & (np.abs(tau1) <= bound))
             if q.size:
-                q = q[reachable(tau1[q], q, s)]
-            if q.size:
-                Wc, _, match, after = loops(q)
-                E = match | (after & nov[q])
-                n1 = n_seq[gk[q], rows[q]].astype(np.int64)
+                Wq, mq = Wst[:, q].astype(np.int64), match[:, q]
+                E = mq | (after[:, q] & nov[q])
+                n1 = n_seq[gk[q], q].astype(np.int64)
                 halo = (tl - kp)[q]
-                ws1 = (n1 - 1) * halo * (nov[q] + (Wc * E).sum(0)) + halo * (Wc * match).sum(0)
+                ws1 = (n1 - 1) * halo * (nov[q] + (Wq * E).sum(0)) + halo * (Wq * mq).sum(0)
                 ok = ws1 > 0
-                if ok.any():
-                    queries.append((k, s, rows[q[ok]], tau1[q[ok]], ws1[ok]))
+                cols.append(q[ok]), taus.append(tau1[q[ok]]), wss.append(ws1[ok])
             # whole-tile deltas (consecutive tiles do not overlap): every outer loop's translation
-            cols = np.flatnonzero(nov)
-            if cols.size:
-                Wc, Uc, match, after = loops(cols)
-                qi, qj = np.nonzero(after & ~match)
+            if nov.any():
+                tau = Ust + (s_code[s, st] - U[s, st])       # (in U's dtype: no overflow, see seq)
+                near = np.abs(tau) <= bound.astype(tau.dtype) if tau.dtype == bound.dtype else \
+                    np.abs(tau) <= np.minimum(bound, np.iinfo(tau.dtype).max).astype(tau.dtype)
+                near &= after
+                near &= ~match
+                near &= nov
+                qi, qj = np.nonzero(near)
                 if qi.size:
-                    base = s_code[s, st, rows[cols]].astype(np.int64) - U[s, st, rows[cols]]
-                    tau = Uc[qi, qj].astype(np.int64) + base[qj]
-                    near = np.abs(tau) <= bound[cols[qj]]
-                    qi, qj, tau = qi[near], qj[near], tau[near]
-                    c = cols[qj]
-                    good = reachable(tau, c, s)
-                    if good.any():
-                        qi, qj = qi[good], qj[good]
-                        queries.append((k, s, rows[cols[qj]], tau[good], Wc[qi, qj] * tl[cols[qj]]))
+                    cols.append(qj), taus.append(tau[qi, qj].astype(np.int64))
+                    wss.append(Wst[qi, qj].astype(np.int64) * tl[qj])
+            if not cols:
+                continue
+            cols, taus, wss = np.concatenate(cols), np.concatenate(taus), np.concatenate(wss)
+            # the translation must be the offset between two children (links.feasible), and
+            # between two mesh neighbours (links.neighbour_offsets, where it gives a set)
+            good = feasible(taus, geo, fan[:, cols], step[:, cols])
+            at = np.flatnonzero(good)
+            if at.size:
+                c = cols[at]
+                offs, anyv = neighbour_offsets(ch.sx[k][:, c], ch.sy[k][:, c], ch.inner[k][:, c],
+                                               sp["codes"], fx, fy, None if order is None else order[c])
+                good[at] = may_link(taus[at], offs, anyv)
+                at = at[good[at]]
+            if at.size:
+                queries.append((k, s, cols[at], taus[at], wss[at]))
     if ch.split.any():
         # a split mapping with any candidate goes the exact way, on the split architecture
         full_split |= full & ch.split
