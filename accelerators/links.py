@@ -113,6 +113,8 @@ def feasible(tau: np.ndarray, geo: dict, fan: np.ndarray, step: np.ndarray) -> n
             good = (v % unit == 0) & (np.abs(v) < unit * fan[d, idx])
         elif len(axis) == 2:
             (p, cp), (r, cr) = axis
+            if fan[p, idx].max() > fan[r, idx].max():          # loop over the smaller fan-out
+                (p, cp), (r, cr) = (r, cr), (p, cp)
             a, b = cp * step[p, idx], cr * step[r, idx]
             fp, fr = fan[p, idx], fan[r, idx]
             good = np.zeros(idx.size, bool)
