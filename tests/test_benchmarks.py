@@ -8,7 +8,7 @@ from conftest import REPO
 
 
 @pytest.mark.parametrize("script, last", [
-    ("cost_model.py", ["batched_evals_per_s", "zigzag_ratio"]),
+    ("cost_model.py", ["batched_evals_per_s", "batched_evals_per_s_tpu_like", "scalar_evals_per_s", "zigzag_ratio_scalar", "zigzag_ratio"]),
     ("mapper.py", ["resnet18_eyeriss_s", "resnet18_tpu_s", "zigzag_ratio"]),
     ("link_transfers.py", ["link_transfer_share"]),
 ])
@@ -18,8 +18,9 @@ def test_benchmark_smoke(script, last):
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.strip().splitlines()[-len(last):]
     assert [l.split(":")[0] for l in lines] == last
-    for l in lines[:-1]:
-        assert float(l.split(": ")[1]) > 0
+    for l in lines:
+        v = float(l.split(": ")[1])
+        assert v > 0 or (l.startswith("zigzag") and v != v)     # ZigZag is not run by --smoke
 
 
 def test_cosearch_benchmark_smoke_and_resume(tmp_path):
