@@ -128,17 +128,14 @@ def feasible(tau: np.ndarray, geo: dict, fan: np.ndarray, step: np.ndarray) -> n
     return ok
 
 
-_NONE = np.iinfo(np.int64).min            # no offset (pads the sets)
-
-
-def neighbour_offsets(sx: np.ndarray, sy: np.ndarray, inner: np.ndarray, code_s: np.ndarray,
-                      fx: int, fy: int, order: np.ndarray | None = None):
-    """Every value ``code(neighbour) - code(child)`` can take between two mesh neighbours of a
-    group (a superset; the test a link's translation must pass, ``_linked``), per row, without
-    enumerating the children. ``sx``, ``sy``, ``inner``: (D, N) spatial factors and extents
-    below; ``order``: (N, D) as in :func:`children_codes`. Returns (offsets (N, K), any (N,)):
-    ``any`` marks rows where the vertical neighbours do not fall on a digit boundary, for which
-    no set is given (every translation passes).
+def may_link(tau: np.ndarray, sx: np.ndarray, sy: np.ndarray, inner: np.ndarray, code_s: np.ndarray,
+             fx: int, fy: int, order: np.ndarray | None = None):
+    """Whether translation ``tau`` (N,) is among the values ``code(neighbour) - code(child)`` can
+    take between two mesh neighbours of a group (the test a link's translation must pass,
+    ``_linked``), per row, without enumerating the children. ``sx``, ``sy``, ``inner``: (D, N)
+    spatial factors and extents below; ``order``: (N, D) as in :func:`children_codes`. Returns
+    (hit (N,), loose (N,)): ``loose`` marks rows where the vertical neighbours do not fall on a
+    digit boundary, for which the vertical offsets are not tested (the caller decides them).
 
     Children are numbered in mixed radix (digits: the X loops, then the Y loops, each radix its
     factor, unit ``code_d * step_d``). The slot to the right is ``i + 1``: incrementing ``i``
@@ -156,37 +153,28 @@ def neighbour_offsets(sx: np.ndarray, sy: np.ndarray, inner: np.ndarray, code_s:
         codes = np.asarray(code_s)[:, None]
     n = np.concatenate([sx, sy])                                   # (2D, N) radices
     u = np.concatenate([codes * inner, codes * inner * sx])        # (2D, N) units
-    place = np.ones((2 * D + 1, N), np.int64)
-    for j in range(2 * D):
-        place[j + 1] = place[j] * n[j]
-    F = place[2 * D]
-    out, anyv = [], np.zeros(N, bool)
-    # right neighbour: a carry over the digits below t
-    below = np.zeros(N, np.int64)                                  # sum_{j<t} (n_j - 1) u_j
-    for t in range(2 * D):
-        ok = (n[t] > 1) & (place[t] % fx != 0) if fx > 1 else np.zeros(N, bool)
-        out.append(np.where(ok, u[t] - below, _NONE))
-        out.append(np.where(ok, below - u[t], _NONE))
-        below = below + (n[t] - 1) * u[t]
-    if fy > 1:
-        has_v = F > fx
-        aligned = (place == fx).any(axis=0)
-        anyv = has_v & ~aligned
-        below = np.zeros(N, np.int64)
-        started = np.zeros(N, bool)
-        for t in range(2 * D):
-            started |= place[t] == fx
-            ok = has_v & aligned & started & (n[t] > 1)
-            out.append(np.where(ok, u[t] - below, _NONE))
-            out.append(np.where(ok, below - u[t], _NONE))
-            below = np.where(started, below + (n[t] - 1) * u[t], 0)
-    return np.stack(out, axis=1), anyv
-
-
-def may_link(tau: np.ndarray, offsets: np.ndarray, anyv: np.ndarray) -> np.ndarray:
-    """Whether translation ``tau`` (N,) is among a row's neighbour offsets (N, K) from
-    :func:`neighbour_offsets`."""
-    return anyv | (offsets == tau[:, None]).any(axis=1)
+    live = (n > 1).any(axis=1)                # digits of radix 1 everywhere add nothing: dropped
+    n, u = n[live], u[live]
+    tau = np.asarray(tau)[None, :]
+    hit = np.zeros(N, bool)
+    loose = np.zeros(N, bool)
+    if not n.shape[0]:
+        return hit, loose
+    place = np.cumprod(np.concatenate([np.ones((1, N), np.int64), n]), axis=0)   # (T + 1, N)
+    carry = (n - 1) * u                        # what a digit gives back when it wraps
+    step = u - (np.cumsum(carry, axis=0) - carry)      # u_t - sum over the digits below t
+    if fx > 1:          # right neighbour: a carry over the digits below t, not into a new row
+        hit = ((n > 1) & (place[:-1] % fx != 0) & ((step == tau) | (step == -tau))).any(axis=0)
+    if fy > 1:          # lower neighbour: i + fx, a carry from the digit whose place value is fx
+        has_v = place[-1] > fx
+        at = place == fx
+        aligned = at.any(axis=0)
+        loose = has_v & ~aligned
+        started = np.logical_or.accumulate(at[:-1], axis=0)
+        carry_v = np.where(started, carry, 0)
+        step_v = u - (np.cumsum(carry_v, axis=0) - carry_v)
+        hit |= has_v & aligned & (started & (n > 1) & ((step_v == tau) | (step_v == -tau))).any(axis=0)
+    return hit, loose
 
 
 def _suffix_products(n: np.ndarray) -> np.ndarray:

@@ -76,7 +76,7 @@ import numpy as np
 
 from .arch import Architecture, split_xy
 from .errors import MappingError
-from .links import choose, exact_counts, feasible, may_link, neighbour_offsets, space_geometry
+from .links import choose, exact_counts, feasible, may_link, space_geometry
 from .multicast import distinct_tiles
 from .mapping import Mapping, MappingBatch, check_batch, default_keep, level_bits, to_batch
 from .tiles import coef_matrices as _coef_matrices, tile_sizes  # noqa: F401  (tile_sizes: public here too)
@@ -910,15 +910,9 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
                 continue
             cols, taus, wss = np.concatenate(cols), np.concatenate(taus), np.concatenate(wss)
             # the translation must be the offset between two children (links.feasible), and
-            # between two mesh neighbours (links.neighbour_offsets, where it gives a set)
-            good = feasible(taus, geo, fan[:, cols], step[:, cols])
-            at = np.flatnonzero(good)
-            if at.size:
-                c = cols[at]
-                offs, anyv = neighbour_offsets(ch.sx[k][:, c], ch.sy[k][:, c], ch.inner[k][:, c],
-                                               sp["codes"], fx, fy, None if order is None else order[c])
-                good[at] = may_link(taus[at], offs, anyv)
-                at = at[good[at]]
+            # between two mesh neighbours (links.may_link, where it gives a set)
+            at = _neighbourly(taus, cols, geo, fan, step, ch.sx[k], ch.sy[k], ch.inner[k], sp["codes"], fx, fy,
+                              None if order is None else order[cols])
             if at.size:
                 queries.append((k, s, cols[at], taus[at], wss[at]))
     if ch.split.any():
@@ -933,22 +927,47 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
     return full, full_split, queries
 
 
+def _neighbourly(taus, cols, geo, fan, step, sx, sy, inner, code_s, fx, fy, order=None) -> np.ndarray:
+    """Positions of the translations ``taus`` that can be the code offset between two mesh
+    neighbours of the group of column ``cols`` (``links.may_link``; where it gives no
+    set, ``links.feasible``: between any two children). ``fan``, ``step``: (D, .) over every
+    workload dimension; ``sx``, ``sy``, ``inner``: (Dk, .) over the chunk's; ``order``: per
+    translation."""
+    pre = taus.size > 1024              # many: the cheaper-per-element test first
+    pos = np.arange(taus.size)
+    if pre:
+        pos = np.flatnonzero(feasible(taus, geo, fan[:, cols], step[:, cols]))
+        taus, cols = taus[pos], cols[pos]
+        order = None if order is None else order[pos]
+    ok, loose = may_link(taus, sx[:, cols], sy[:, cols], inner[:, cols], code_s, fx, fy, order)
+    loose = np.flatnonzero(loose & ~ok)
+    if loose.size:
+        c = cols[loose]
+        ok[loose] = True if pre else feasible(taus[loose], geo, fan[:, c], step[:, c])
+    return pos[ok]
+
+
 def _split_candidates(plan: _Plan, ch: _Chunk, seq: dict, k: int, rows: np.ndarray) -> np.ndarray:
     """(B,) the split mappings ``rows`` where a link is possible in level ``k``'s X group or its
     dummy's Y group: some translation of the visits above (the innermost iterating loop's, or an
-    outer loop's) is the offset between two children of either group (conservative: no shape
-    test)."""
+    outer loop's) is the offset between two mesh neighbours of either group (conservative: no
+    shape test)."""
     D = len(plan.work.dims)
     U, s_code, W, g, starts, d1, sc1 = (seq[x] for x in ("U", "s_code", "W", "g", "starts", "d1", "sc1"))
     st = starts[k]
     out = np.zeros(ch.B, bool)
     groups = []
-    for fac, step in ((ch.sx[k], ch.inner[k] * ch.sy[k]), (ch.sy[k], ch.inner[k])):
+    fx, fy = plan.arch.fanout(k)
+    one = np.ones((ch.Dk, rows.size), np.int64)
+    # (X group: level k over the dummy's instances, a row of fx; Y group: the dummy over level
+    # k + 1's, a column of fy; as links.may_link takes them)
+    for fac, step, x_y in ((ch.sx[k], ch.inner[k] * ch.sy[k], True), (ch.sy[k], ch.inner[k], False)):
         fan_f = np.ones((D, rows.size), np.int64)
         fan_f[ch.kd] = fac[:, rows]
         step_f = np.ones((D, rows.size), np.int64)
         step_f[ch.kd] = step[:, rows]
-        groups.append((fan_f, step_f))
+        mesh = (fac[:, rows], one, step[:, rows], fx, 1) if x_y else (one, fac[:, rows], step[:, rows], 1, fy)
+        groups.append((fan_f, step_f, fac, step, mesh))
     Wc = W[st:][:, rows]
     for s, sp in enumerate(ch.spaces):
         geo = plan.geo[s]
@@ -957,8 +976,8 @@ def _split_candidates(plan: _Plan, ch: _Chunk, seq: dict, k: int, rows: np.ndarr
         qi, qj = np.nonzero((Wc > 0) & (np.arange(Wc.shape[0])[:, None] > g[k, rows] - st))
         taus = np.concatenate([tau1, U[s, st:][:, rows][qi, qj].astype(np.int64) + base[qj]])
         cols = np.concatenate([np.arange(rows.size), qj])
-        for fan_f, step_f in groups:
-            hit = feasible(taus, geo, fan_f[:, cols], step_f[:, cols])
+        for fan_f, step_f, fac, step, (f_x, f_y, inner, nx, ny) in groups:
+            hit = _neighbourly(taus, cols, geo, fan_f, step_f, f_x, f_y, inner, sp["codes"], nx, ny)
             out[rows[cols[hit]]] = True
     return out
 
