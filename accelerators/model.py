@@ -812,21 +812,14 @@ def _product(arrays: list, out: np.ndarray) -> np.ndarray:
 def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, sorder=None):
     """Where Timeloop's link transfers (``accelerators.links``) may change the counts. Returns
     the mappings to evaluate by the exact route (a fan-out to the MACs, where every mapping may
-    link) and the queries [(level k, space s, rows, translation, words x weight)] of the visit
-    kinds above the other groups whose translation is the data-space offset between two children
-    (``links.feasible``, a necessary condition): the innermost iterating loop's translation
-    T_i1 (halo deltas), and, where consecutive tiles do not overlap (whole-tile deltas), every
-    outer loop's translation. Rows in ``skip`` (B,) are left out (deferred)."""
+    link), the split mappings with a possible link (evaluated on the split architecture) and
+    the queries [(level k, space s, rows, translation, words x weight)] of the visit kinds
+    above the other groups whose translation is the code offset between two mesh neighbours
+    (:func:`_group_queries`). Rows in ``skip`` (B,) are left out (deferred)."""
     B, L = ch.B, ch.L
-    D = len(plan.work.dims)
-    d1, sc1, U, s_code, W, g, starts, n_seq = (seq[k] for k in ("d1", "sc1", "U", "s_code", "W", "g",
-                                                              "starts", "n_seq"))
     full = np.zeros(B, bool)
     full_split = np.zeros(B, bool)
     queries = []
-
-    def keep_rows(l, s, rows):
-        return np.full(rows.size, bool(ch.keep[l, s, 0])) if ch.uniform else ch.keep[l, s, rows]
     for k in range(L):
         if not ch.spatial[k]:
             continue
@@ -839,82 +832,40 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
         if k == L - 1:
             full |= multi
             continue
+        st = seq["starts"][k]                   # level k + 1's rows of the loop sequence
+        Wst = seq["W"][st:]
+        after = (np.arange(Wst.shape[0])[:, None] > seq["g"][k] - st) & (Wst > 0)   # outer loops that iterate
         if k in ch.split_levels:
-            # split rows: two groups (X over the dummy's instances, Y over level k + 1's); any
-            # feasible translation of the visits above sends the mapping the exact way
-            sr = np.flatnonzero(multi & ch.split & ~full)
-            if sr.size:
-                full_split |= _split_candidates(plan, ch, seq, k, sr)
+            # split mappings: two groups, X (level k over the dummy's instances, a row of fx,
+            # children that keep nothing) and Y (the dummy over level k + 1's, a column of fy)
+            sm = multi & ch.split & ~full
+            if sm.any():
+                one = np.ones_like(ch.sx[k])
+                ext = ch.inner[k] * ch.sy[k]                   # the dummy's extents
+                for s, sp in enumerate(ch.spaces):
+                    ax = [sum(c * (ext[d] - 1) for d, c in axis) + 1 for axis in sp["axes"]]
+                    tile_x = np.prod(ax, axis=0) if ax else np.ones(B, np.int64)
+                    shift = [np.abs(row).take(seq["d1"][k]) * seq["sc1"][k] for row in sp["C"]]
+                    kept_x = np.prod([np.maximum(0, a - v) for a, v in zip(ax, shift)], axis=0) \
+                        if ax else np.ones(B, np.int64)
+                    for group in ((ch.sx[k], one, ext, fx, 1, tile_x, kept_x, False),
+                                  (one, ch.sy[k], ch.inner[k], 1, fy, tiles[k + 1, s], kept[k, s],
+                                   ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s])):
+                        cols = _group_queries(plan, ch, seq, k, s, sm & ~full_split, after, *group)[0]
+                        full_split[cols] = True
             multi = multi & ~ch.split
         if not multi.any():
             continue
-        # over the whole chunk (columns are mappings; ``multi`` masks them), no gathers
-        fan = np.ones((D, B), np.int64)
-        fan[ch.kd] = ch.sf[k]
-        step = np.ones((D, B), np.int64)
-        step[ch.kd] = ch.inner[k]
-        r, st = k, starts[k]                       # level k + 1's rows of the loop sequence
-        gk = g[r]
-        Wst = W[st:]
-        after = (np.arange(Wst.shape[0])[:, None] > gk - st) & (Wst > 0)   # outer loops that iterate
         order = None
         if sorder is not None:                  # the spatial order, over the chunk's dimensions
             order = np.argsort(np.argsort(sorder[:, k], axis=1)[:, ch.kd], axis=1)
-        for s, sp in enumerate(ch.spaces):
-            geo = plan.geo[s]
-            # mappings that may matter: where the children keep the space, or, where they bypass
-            # it, where they need more than one distinct tile (with one, links replace whole
-            # groups and leave MaskTiles' ratio, hence every count, unchanged)
-            live = np.zeros(B, bool)
-            for axis in geo["axes"]:
-                for d, _ in axis:
-                    live |= fan[d] > 1
-            live |= bool(ch.keep[k + 1, s, 0]) if ch.uniform else ch.keep[k + 1, s]
-            live &= multi
-            if not live.any():
-                continue
-            # the largest code two children's offsets can differ by (links.feasible's first test)
-            bound = np.zeros(B, np.int64)
-            for axis, R in zip(geo["axes"], geo["radix"]):
-                for d, c in axis:
-                    bound += int(R) * c * step[d] * (fan[d] - 1)
-            kp, tl = kept[r, s], tiles[k + 1, s]
-            nov = (kp == 0) & live
-            Ust = U[s, st:]
-            match = after & (Ust == U[s].take(gk * B + np.arange(B)))
-            cols, taus, wss = [], [], []
-            # halo deltas: the innermost iterating loop's translation
-            tau1 = sp["codes"].take(d1[r]) * sc1[r].astype(np.int64)
-            q = np.flatnonzero(live & (kp < tl) & (np.abs(tau1) <= bound))
-            if q.size:
-                Wq, mq = Wst[:, q].astype(np.int64), match[:, q]
-                E = mq | (after[:, q] & nov[q])
-                n1 = n_seq[gk[q], q].astype(np.int64)
-                halo = (tl - kp)[q]
-                ws1 = (n1 - 1) * halo * (nov[q] + (Wq * E).sum(0)) + halo * (Wq * mq).sum(0)
-                ok = ws1 > 0
-                cols.append(q[ok]), taus.append(tau1[q[ok]]), wss.append(ws1[ok])
-            # whole-tile deltas (consecutive tiles do not overlap): every outer loop's translation
-            if nov.any():
-                tau = Ust + (s_code[s, st] - U[s, st])       # (in U's dtype: no overflow, see seq)
-                near = np.abs(tau) <= bound.astype(tau.dtype) if tau.dtype == bound.dtype else \
-                    np.abs(tau) <= np.minimum(bound, np.iinfo(tau.dtype).max).astype(tau.dtype)
-                near &= after
-                near &= ~match
-                near &= nov
-                qi, qj = np.nonzero(near)
-                if qi.size:
-                    cols.append(qj), taus.append(tau[qi, qj].astype(np.int64))
-                    wss.append(Wst[qi, qj].astype(np.int64) * tl[qj])
-            if not cols:
-                continue
-            cols, taus, wss = np.concatenate(cols), np.concatenate(taus), np.concatenate(wss)
-            # the translation must be the offset between two children (links.feasible), and
-            # between two mesh neighbours (links.may_link, where it gives a set)
-            at = _neighbourly(taus, cols, geo, fan, step, ch.sx[k], ch.sy[k], ch.inner[k], sp["codes"], fx, fy,
-                              None if order is None else order[cols])
-            if at.size:
-                queries.append((k, s, cols[at], taus[at], wss[at]))
+        for s in range(ch.S):
+            cols, taus, wss = _group_queries(plan, ch, seq, k, s, multi, after, ch.sx[k], ch.sy[k],
+                                             ch.inner[k], fx, fy, tiles[k + 1, s], kept[k, s],
+                                             ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s],
+                                             order)
+            if cols.size:
+                queries.append((k, s, cols, taus, wss))
     if ch.split.any():
         # a split mapping with any candidate goes the exact way, on the split architecture
         full_split |= full & ch.split
@@ -925,6 +876,79 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
                    for k, s, rows, tau, ws in queries]
         queries = [q for q in queries if q[2].size]
     return full, full_split, queries
+
+
+def _group_queries(plan: _Plan, ch: _Chunk, seq: dict, k: int, s: int, mask, after, sx, sy, inner,
+                   fx: int, fy: int, tl, kp, child_keep, order=None):
+    """The visit kinds above a spatial group of level ``k`` (the mappings in ``mask``; ``sx``,
+    ``sy``, ``inner``: (Dk, B) its factors and the extents below; a mesh ``fx`` x ``fy``;
+    ``tl``, ``kp``: (B,) words of a child's tile of space ``s`` and words it keeps across the
+    innermost iterating loop; ``child_keep``: whether the children keep ``s``) whose translation
+    can be the code offset between two mesh neighbours (``links.feasible``, ``links.may_link``:
+    necessary conditions), as (mappings, translations, words x weight): the innermost iterating
+    loop's translation T_i1 (halo deltas), and, where consecutive tiles do not overlap
+    (whole-tile deltas), every outer loop's translation. Arrays over the whole chunk (columns
+    are mappings), no gathers."""
+    B, D = ch.B, len(plan.work.dims)
+    d1, sc1, U, s_code, W, g, starts, n_seq = (seq[x] for x in ("d1", "sc1", "U", "s_code", "W", "g",
+                                                              "starts", "n_seq"))
+    sp, geo = ch.spaces[s], plan.geo[s]
+    fan = np.ones((D, B), np.int64)
+    fan[ch.kd] = sx * sy
+    step = np.ones((D, B), np.int64)
+    step[ch.kd] = inner
+    none = (np.zeros(0, np.int64),) * 3
+    # mappings that may matter: where the children keep the space, or, where they bypass it,
+    # where they need more than one distinct tile (with one, links replace whole groups and
+    # leave MaskTiles' ratio, hence every count, unchanged)
+    live = np.zeros(B, bool)
+    for axis in geo["axes"]:
+        for d, _ in axis:
+            live |= fan[d] > 1
+    live |= child_keep
+    live &= mask
+    if not live.any():
+        return none
+    # the largest code two children's offsets can differ by (links.feasible's first test)
+    bound = np.zeros(B, np.int64)
+    for axis, R in zip(geo["axes"], geo["radix"]):
+        for d, c in axis:
+            bound += int(R) * c * step[d] * (fan[d] - 1)
+    st, gk = starts[k], g[k]
+    Wst = W[st:]
+    nov = (kp == 0) & live
+    Ust = U[s, st:]
+    match = after & (Ust == U[s].take(gk * B + np.arange(B)))
+    cols, taus, wss = [], [], []
+    # halo deltas: the innermost iterating loop's translation
+    tau1 = sp["codes"].take(d1[k]) * sc1[k].astype(np.int64)
+    q = np.flatnonzero(live & (kp < tl) & (np.abs(tau1) <= bound))
+    if q.size:
+        Wq, mq = Wst[:, q].astype(np.int64), match[:, q]
+        E = mq | (after[:, q] & nov[q])
+        n1 = n_seq[gk[q], q].astype(np.int64)
+        halo = (tl - kp)[q]
+        ws1 = (n1 - 1) * halo * (nov[q] + (Wq * E).sum(0)) + halo * (Wq * mq).sum(0)
+        ok = ws1 > 0
+        cols.append(q[ok]), taus.append(tau1[q[ok]]), wss.append(ws1[ok])
+    # whole-tile deltas (consecutive tiles do not overlap): every outer loop's translation
+    if nov.any():
+        tau = Ust + (s_code[s, st] - U[s, st])       # (in U's dtype: no overflow, see seq)
+        near = np.abs(tau) <= bound.astype(tau.dtype) if tau.dtype == bound.dtype else \
+            np.abs(tau) <= np.minimum(bound, np.iinfo(tau.dtype).max).astype(tau.dtype)
+        near &= after
+        near &= ~match
+        near &= nov
+        qi, qj = np.nonzero(near)
+        if qi.size:
+            cols.append(qj), taus.append(tau[qi, qj].astype(np.int64))
+            wss.append(Wst[qi, qj].astype(np.int64) * tl[qj])
+    if not cols:
+        return none
+    cols, taus, wss = np.concatenate(cols), np.concatenate(taus), np.concatenate(wss)
+    at = _neighbourly(taus, cols, geo, fan, step, sx, sy, inner, sp["codes"], fx, fy,
+                      None if order is None else order[cols])
+    return cols[at], taus[at], wss[at]
 
 
 def _neighbourly(taus, cols, geo, fan, step, sx, sy, inner, code_s, fx, fy, order=None) -> np.ndarray:
@@ -945,41 +969,6 @@ def _neighbourly(taus, cols, geo, fan, step, sx, sy, inner, code_s, fx, fy, orde
         c = cols[loose]
         ok[loose] = True if pre else feasible(taus[loose], geo, fan[:, c], step[:, c])
     return pos[ok]
-
-
-def _split_candidates(plan: _Plan, ch: _Chunk, seq: dict, k: int, rows: np.ndarray) -> np.ndarray:
-    """(B,) the split mappings ``rows`` where a link is possible in level ``k``'s X group or its
-    dummy's Y group: some translation of the visits above (the innermost iterating loop's, or an
-    outer loop's) is the offset between two mesh neighbours of either group (conservative: no
-    shape test)."""
-    D = len(plan.work.dims)
-    U, s_code, W, g, starts, d1, sc1 = (seq[x] for x in ("U", "s_code", "W", "g", "starts", "d1", "sc1"))
-    st = starts[k]
-    out = np.zeros(ch.B, bool)
-    groups = []
-    fx, fy = plan.arch.fanout(k)
-    one = np.ones((ch.Dk, rows.size), np.int64)
-    # (X group: level k over the dummy's instances, a row of fx; Y group: the dummy over level
-    # k + 1's, a column of fy; as links.may_link takes them)
-    for fac, step, x_y in ((ch.sx[k], ch.inner[k] * ch.sy[k], True), (ch.sy[k], ch.inner[k], False)):
-        fan_f = np.ones((D, rows.size), np.int64)
-        fan_f[ch.kd] = fac[:, rows]
-        step_f = np.ones((D, rows.size), np.int64)
-        step_f[ch.kd] = step[:, rows]
-        mesh = (fac[:, rows], one, step[:, rows], fx, 1) if x_y else (one, fac[:, rows], step[:, rows], 1, fy)
-        groups.append((fan_f, step_f, fac, step, mesh))
-    Wc = W[st:][:, rows]
-    for s, sp in enumerate(ch.spaces):
-        geo = plan.geo[s]
-        tau1 = sp["codes"].take(d1[k, rows]) * sc1[k, rows].astype(np.int64)
-        base = s_code[s, st, rows].astype(np.int64) - U[s, st, rows]
-        qi, qj = np.nonzero((Wc > 0) & (np.arange(Wc.shape[0])[:, None] > g[k, rows] - st))
-        taus = np.concatenate([tau1, U[s, st:][:, rows][qi, qj].astype(np.int64) + base[qj]])
-        cols = np.concatenate([np.arange(rows.size), qj])
-        for fan_f, step_f, fac, step, (f_x, f_y, inner, nx, ny) in groups:
-            hit = _neighbourly(taus, cols, geo, fan_f, step_f, f_x, f_y, inner, sp["codes"], nx, ny)
-            out[rows[cols[hit]]] = True
-    return out
 
 
 def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, counts: dict, out: dict,
