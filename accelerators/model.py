@@ -100,13 +100,13 @@ class BatchResult:
     energy_action_pj: np.ndarray  # (B, L, S, 3) read / fill / update energy, all instances
     leak_pj: np.ndarray        # (B, L)
     level_energy_pj: np.ndarray  # (B, L) incl. leakage
-    mac_energy_pj: float
+    mac_energy_pj: float       # (or (B,) from evaluate_group: each row's layer)
     energy_pj: np.ndarray      # (B,)
     compute_cycles: np.ndarray  # (B,)
     cycles: np.ndarray         # (B,)
     utilization: np.ndarray    # (B,)
     macs_used: np.ndarray      # (B,) MAC instances with work
-    computes: int
+    computes: int              # (or (B,) from evaluate_group)
 
     @property
     def edp(self) -> np.ndarray:
@@ -115,7 +115,7 @@ class BatchResult:
 
 
 def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
-                   chunk: int = 8192, link_transfers: bool = True) -> BatchResult:
+                   chunk: int = 8192, link_transfers: bool = True, _rows=None) -> BatchResult:
     """Evaluate B mappings of ``work`` on ``arch`` at once. Invalid ones get ``valid=False``
     (their figures are still computed, but meaningless). Large batches are processed in chunks
     that keep the temporaries in cache; each chunk writes its rows of the result in place.
@@ -130,10 +130,13 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
     out = {k: np.moveaxis((np.empty if k in full else np.zeros)(shape + (B,), dtype), -1, 0)
            for k, (shape, dtype) in _result_arrays(L, S).items()}
     plan = _plan(arch, work, link_transfers)
+    # ``_rows``: (bounds (B, D), macs (B,)) per mapping, for evaluate_group (``work`` is then
+    # the group's envelope)
+    rb = (lambda sl: None) if _rows is None else (lambda sl: (_rows[0][sl], _rows[1][sl]))
     deferred = []
     for i in range(0, B, chunk):
         rows = _evaluate_chunk(plan, batch[i:i + chunk], {k: v[i:i + chunk] for k, v in out.items()},
-                               defer=B > chunk)
+                               defer=B > chunk, rows=rb(slice(i, i + chunk)))
         if rows.size:
             deferred.append(rows + i)
     if deferred:
@@ -143,10 +146,54 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
         for j in range(0, rows.size, chunk):
             r = rows[j:j + chunk]
             part = {k: np.zeros_like(v[r]) for k, v in out.items()}
-            _evaluate_chunk(plan, batch[r], part, defer=False)
+            _evaluate_chunk(plan, batch[r], part, defer=False, rows=rb(r))
             for k, v in part.items():
                 out[k][r] = v
-    return BatchResult(**out, mac_energy_pj=work.macs * arch.compute.energy_pj, computes=work.macs)
+    macs = work.macs if _rows is None else _rows[1]
+    return BatchResult(**out, mac_energy_pj=macs * arch.compute.energy_pj, computes=macs)
+
+
+def group_key(work: Workload) -> tuple:
+    """Layers with the same key (dimensions, data-space projections with their coefficients,
+    bit-widths; any bounds) can be evaluated together by :func:`evaluate_group`."""
+    k = work.key()
+    return (k[0], k[2], k[3])
+
+
+_ENVELOPES: dict = {}
+
+
+def _envelope(works) -> Workload:
+    """One workload of the group with every dimension's largest bound: its data-space codes
+    (radices wider than any member's offsets) are exact for every member. Kept, so that the
+    model's plan cache finds it again."""
+    w0 = works[0]
+    bounds = {d: max(w.bounds[d] for w in works) for d in w0.dims}
+    key = (group_key(w0), tuple(bounds[d] for d in w0.dims))
+    env = _ENVELOPES.get(key)
+    if env is None:
+        if len(_ENVELOPES) >= 256:
+            _ENVELOPES.pop(next(iter(_ENVELOPES)))
+        env = _ENVELOPES[key] = Workload(f"group({w0.name})", w0.dims, bounds, w0.dataspaces, dict(w0.bits))
+    return env
+
+
+def evaluate_group(arch: Architecture, works, batch: MappingBatch, which: np.ndarray,
+                   chunk: int = 8192, link_transfers: bool = True) -> BatchResult:
+    """Evaluate mappings of several layers of one structure (:func:`group_key`) at once: row
+    ``i`` of ``batch`` maps ``works[which[i]]``. Every figure is the one :func:`evaluate_batch`
+    gives for that layer alone (the shape enters only through validity and the MAC count;
+    ``computes`` and ``mac_energy_pj`` are per row). A mapper that runs many layers in lockstep
+    feeds the model one large batch instead of one small batch per layer."""
+    works = list(works)
+    keys = {group_key(w) for w in works}
+    if len(keys) != 1:
+        raise ValueError("evaluate_group: the layers differ in more than their bounds")
+    which = np.asarray(which, np.int64)
+    env = _envelope(works)
+    bounds = np.array([[w.bounds[d] for d in env.dims] for w in works], np.int64)[which]
+    macs = np.array([w.macs for w in works], np.int64)[which]
+    return evaluate_batch(arch, env, batch, chunk=chunk, link_transfers=link_transfers, _rows=(bounds, macs))
 
 
 def _split_batch(batch: MappingBatch, split: list) -> MappingBatch:
@@ -262,12 +309,13 @@ class _Plan:
         return self._spaces[kd]
 
 
-def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = False) -> np.ndarray:
+def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = False, rows=None) -> np.ndarray:
     """Evaluate a chunk into ``out``: zero-initialised (B, ...) arrays, the fields of BatchResult.
     With ``defer``, the mappings whose link transfers take the exact route (split mappings, and
     those :func:`_apply_links` sends to ``links.exact_counts``), when they are a small part of
     the chunk, are returned instead of finished: their rows of ``out`` are to be evaluated again
-    without ``defer``.
+    without ``defer``. ``rows``: (bounds (B, D), macs (B,)) of each mapping's own layer, where
+    the plan's workload is a group's envelope (:func:`evaluate_group`).
     The stages, in order: the chunk's factors batch-last (:func:`_chunk_factors`), the loop
     sequence above each level (:func:`_loop_sequence`), tiles and per-instance demand
     (:func:`_tiles_and_demand`), reads / fills / updates along the keep chain
@@ -280,6 +328,10 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = F
     (they are above no level), and the keep chain when the whole chunk keeps the same data spaces
     (the usual case) is resolved in Python instead of per mapping."""
     ch = _chunk_factors(plan, batch)
+    if rows is None:
+        ch.bounds, ch.macs = plan.bounds[ch.kd, None], plan.work.macs
+    else:
+        ch.bounds, ch.macs = np.ascontiguousarray(rows[0][:, ch.kd].T), rows[1]
     # A dimension split across X and Y of one level: Timeloop can only write (and evaluate) that
     # with a dummy level below taking the Y fan-out (``arch.split_xy``), which makes the X and Y
     # loops two spatial groups; such mappings are evaluated that way (``ch.split``).
@@ -320,7 +372,7 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = F
     out["energy_pj"][:] = energy
     out["compute_cycles"][:] = computes_pe
     out["cycles"][:] = cycles
-    out["utilization"][:] = work.macs / (cycles * arch.compute.instances)
+    out["utilization"][:] = ch.macs / (cycles * arch.compute.instances)
     out["macs_used"][:] = inst_used[ch.L]
     return deferred
 
@@ -352,6 +404,8 @@ class _Chunk:
     inst_used: np.ndarray       # (L + 1, B) instances used: spatial product over levels < l
     split: np.ndarray = None    # (B,) one dimension on both X and Y of a level (see _evaluate_chunk)
     split_levels: list = field(default_factory=list)   # levels that fan out in X and Y
+    bounds: np.ndarray = None   # (Dk, 1) the workload's bounds, or (Dk, B) each mapping's layer's
+    macs: object = None         # the MACs: an int, or (B,) each mapping's layer's
 
 
 def _chunk_factors(plan: _Plan, batch: MappingBatch) -> _Chunk:
@@ -733,7 +787,7 @@ def _energy(plan: _Plan, ch: _Chunk, counts: dict, cycles, out: dict):
         if en.leak_pj:             # (else leak stays 0.0 = 0.0 * cycles * instances, both > 0)
             leak[l] = en.leak_pj * cycles * inst_used[l]
             level_energy[l] += leak[l]
-    mac_energy = work.macs * arch.compute.energy_pj
+    mac_energy = ch.macs * arch.compute.energy_pj
     energy = level_energy.sum(0) + mac_energy
     return leak, level_energy, energy
 
@@ -743,7 +797,7 @@ def _validity(plan: _Plan, ch: _Chunk, tiles) -> np.ndarray:
     arch, bounds, B, S, Dk = plan.arch, plan.bounds, ch.B, ch.S, ch.Dk
     kd, sx, sy, keep, uniform, spatial, inner_incl = ch.kd, ch.sx, ch.sy, ch.keep, ch.uniform, ch.spatial, ch.inner_incl
     kp = keep[:, :, 0]
-    ok = np.all(inner_incl[0] == bounds[kd, None], axis=0)
+    ok = np.all(inner_incl[0] == ch.bounds, axis=0)
     for l, lv in enumerate(arch.levels):
         if spatial[l]:
             fx, fy = arch.fanout(l)

@@ -51,3 +51,34 @@ def test_deferred_exact_route_does_not_change_results(template, monkeypatch):
     for k, v in vars(whole).items():
         if isinstance(v, np.ndarray):
             assert np.array_equal(v, getattr(small, k)), k
+
+
+@pytest.mark.parametrize("template", ["eyeriss_like", "tpu_like", "simba_like"])
+def test_group_of_layers_equals_each_layer_alone(template):
+    """evaluate_group (several layers of one structure in one batch, codes from their envelope)
+    gives every figure exactly as evaluate_batch on each layer alone, links and splits included."""
+    from accelerators.model import evaluate_group, group_key
+    arch = load_architecture(template)
+    works = [conv2d("a", K=16, C=8, P=14, Q=14, R=3, S=3), conv2d("b", K=64, C=32, P=7, Q=7, R=3, S=3),
+             conv2d("c", K=32, C=64, P=28, Q=28, R=1, S=1), conv2d("d", K=8, C=3, P=32, Q=32, R=5, S=5)]
+    assert len({group_key(w) for w in works}) == 1
+    batches = [random_batch(arch, w, 700, seed=i, spatial_prob=0.5, bypass_prob=0.2) for i, w in enumerate(works)]
+    from accelerators.mapping import MappingBatch
+    both = MappingBatch.concat(batches)
+    which = np.repeat(np.arange(len(works)), [len(b) for b in batches])
+    perm = np.random.default_rng(0).permutation(len(both))          # interleaved rows
+    grp = evaluate_group(arch, works, both[perm], which[perm], chunk=1000)
+    at = 0
+    for w, b in zip(works, batches):
+        alone = evaluate_batch(arch, w, b)
+        rows = np.argsort(perm)[at:at + len(b)]
+        at += len(b)
+        assert alone.valid.any()
+        for k, v in vars(alone).items():
+            g = getattr(grp, k)
+            if isinstance(v, np.ndarray):
+                assert np.array_equal(v, g[rows]), k
+            else:
+                assert np.all(g[rows] == v), k
+    with pytest.raises(ValueError):
+        evaluate_group(arch, [works[0], conv2d("s", K=4, C=4, P=4, Q=4, R=3, S=3, stride=2)], both[:2], [0, 1])
