@@ -17,7 +17,7 @@ from .constraints import FREE, Constraints
 from .errors import MappingError
 from .mapping import Mapping, MappingBatch, check_batch, from_batch
 from .mapspace import MapSpace
-from .model import Evaluation, evaluate_batch, result_at, tile_sizes
+from .model import Evaluation, evaluate_batch, evaluate_group, group_key, result_at, tile_sizes
 from .workload import Workload
 
 OBJECTIVES = {"edp": (1.0, 1.0), "energy": (1.0, 1e-6), "latency": (1e-6, 1.0),
@@ -73,52 +73,133 @@ def map_layer(arch: Architecture, work: Workload, constraints: Constraints = FRE
               objective="edp", budget: int = 30_000, seed: int = 0, time_limit: float | None = None,
               elites: int = 48, exhaustive_limit: int | None = None) -> MapResult:
     """Best mapping of ``work`` on ``arch``. ``budget`` caps cost-model evaluations."""
-    t0 = time.perf_counter()
-    weights = parse_objective(objective)
-    space = MapSpace(arch, work, constraints)
-    rng = np.random.default_rng(seed)
-    limit = budget if exhaustive_limit is None else exhaustive_limit
-    best_b, best_s, evaluated, n_valid = None, np.inf, 0, 0
+    return map_layers(arch, [work], [constraints], objective=objective, budget=budget, seeds=[seed],
+                      time_limit=time_limit, elites=elites, exhaustive_limit=exhaustive_limit)[0]
 
+
+def map_layers(arch: Architecture, works, constraints=None, *, objective="edp", budget: int = 30_000,
+               seeds=None, time_limit: float | None = None, elites: int = 48,
+               exhaustive_limit: int | None = None) -> list[MapResult]:
+    """:func:`map_layer` for many layers on one architecture, run in lockstep: each round, the
+    batches every layer's search asks for are evaluated together, one model call per group of
+    layers of one structure (``model.evaluate_group``) instead of one small call per layer.
+    Each layer's search is the one :func:`map_layer` runs alone (its own random stream,
+    ``seeds[i]``, default 0; its own budget), so the mappings found are identical.
+    ``constraints``: one per layer (default free). ``seconds`` of each result is the lockstep
+    run's wall time divided evenly over its layers."""
+    t0 = time.perf_counter()
+    works = list(works)
+    n = len(works)
+    constraints = [FREE] * n if constraints is None else list(constraints)
+    seeds = [0] * n if seeds is None else list(seeds)
+    weights = parse_objective(objective)
+    spaces = [MapSpace(arch, w, c) for w, c in zip(works, constraints)]
+    searches = [_search(sp, weights, budget, np.random.default_rng(sd), t0, time_limit, elites,
+                        exhaustive_limit) for sp, sd in zip(spaces, seeds)]
+    keys = [group_key(w) for w in works]
+    asks = {i: next(g) for i, g in enumerate(searches)}             # first batch of each search
+    done = {}
+    while asks:
+        answers = _evaluate_asks(arch, works, keys, asks)
+        nxt = {}
+        for i, ans in answers.items():
+            try:
+                nxt[i] = searches[i].send(ans)
+            except StopIteration as stop:
+                done[i] = stop.value
+        asks = nxt
+    finals, out = {}, []
+    for i in range(n):
+        best_s, best_b, evaluated, n_valid, exhaustive = done[i]
+        if best_b is None or not np.isfinite(best_s):
+            raise _no_mapping(spaces[i], arch, works[i], evaluated)
+        finals[i] = best_b
+    res = _evaluate_asks(arch, works, keys, finals, full=True)
+    for r in res.values():                       # one row each: its own layer's scalars
+        if isinstance(r.computes, np.ndarray):
+            r.computes, r.mac_energy_pj = int(r.computes[0]), float(r.mac_energy_pj[0])
+    seconds = (time.perf_counter() - t0) / max(n, 1)
+    for i in range(n):
+        _, best_b, evaluated, n_valid, exhaustive = done[i]
+        out.append(MapResult(mapping=from_batch(best_b, 0, arch, works[i]),
+                             evaluation=result_at(res[i], 0, arch, works[i]), evaluated=evaluated,
+                             valid=n_valid, exhaustive=exhaustive, seconds=seconds, objective=str(objective)))
+    return out
+
+
+def _evaluate_asks(arch, works, keys, asks: dict, full: bool = False) -> dict:
+    """Evaluate every search's requested batch, the layers of one structure in one model call.
+    Returns, per search, (scores, valid) or, with ``full``, its rows of the BatchResult."""
+    by_key: dict = {}
+    for i in asks:
+        by_key.setdefault(keys[i], []).append(i)
+    out = {}
+    for members in by_key.values():
+        if len(members) == 1:
+            i = members[0]
+            res = evaluate_batch(arch, works[i], asks[i])
+            parts = {i: res}
+        else:
+            idx = {w: j for j, w in enumerate(dict.fromkeys(works[i].key() for i in members))}
+            uniq = {works[i].key(): works[i] for i in members}
+            group = [uniq[k] for k in idx]
+            both = MappingBatch.concat([asks[i] for i in members])
+            which = np.repeat([idx[works[i].key()] for i in members], [len(asks[i]) for i in members])
+            res = evaluate_group(arch, group, both, which)
+            cuts = np.cumsum([0] + [len(asks[i]) for i in members])
+            parts = {i: _rows_of(res, slice(cuts[j], cuts[j + 1])) for j, i in enumerate(members)}
+        for i, r in parts.items():
+            out[i] = r if full else (r.valid, r)
+    return out
+
+
+def _rows_of(res, sl):
+    """The rows ``sl`` of a BatchResult (per-row scalars of a group result sliced too)."""
+    kw = {}
+    for k, v in vars(res).items():
+        kw[k] = v[sl] if isinstance(v, np.ndarray) else v
+    return type(res)(**kw)
+
+
+def _search(space, weights, budget, rng, t0, time_limit, elites, exhaustive_limit):
+    """One layer's search as a generator: it yields the batch it wants evaluated and receives
+    (valid, BatchResult) for it; it returns (best score, best batch of one, evaluations, valid
+    evaluations, exhaustive). Exhaustive when the mapspace fits the budget, else :func:`_evolve`."""
+    limit = budget if exhaustive_limit is None else exhaustive_limit
     size = space.size(limit=limit)
     if size <= limit:
+        best_b, best_s, evaluated, n_valid = None, np.inf, 0, 0
         for chunk in space.enumerate():
-            res = evaluate_batch(arch, work, chunk)
+            valid, res = yield chunk
             s = score(res, weights)
             evaluated += len(chunk)
-            n_valid += int(res.valid.sum())
+            n_valid += int(valid.sum())
             i = int(np.argmin(s))
             if s[i] < best_s:
                 best_s, best_b = s[i], chunk[i:i + 1]
-        exhaustive = True
-    else:
-        exhaustive = False
-        # independent islands (restarts) share the budget: the landscape has many local optima;
-        # they evolve in lockstep so that each generation is one large batched evaluation
-        islands = 1 if budget < 8000 else 2 if budget < 24_000 else 4
-        best_s, best_b, evaluated, n_valid = _evolve(space, arch, work, weights, budget, rng, t0,
-                                                     time_limit, elites, islands)
-    if best_b is None or not np.isfinite(best_s):
-        raise _no_mapping(space, arch, work, evaluated)
-    res = evaluate_batch(arch, work, best_b)
-    return MapResult(mapping=from_batch(best_b, 0, arch, work), evaluation=result_at(res, 0, arch, work),
-                     evaluated=evaluated, valid=n_valid, exhaustive=exhaustive,
-                     seconds=time.perf_counter() - t0, objective=str(objective))
+        return best_s, best_b, evaluated, n_valid, True
+    # independent islands (restarts) share the budget: the landscape has many local optima;
+    # they evolve in lockstep so that each generation is one large batched evaluation
+    islands = 1 if budget < 8000 else 2 if budget < 24_000 else 4
+    best_s, best_b, evaluated, n_valid = yield from _evolve(space, weights, budget, rng, t0, time_limit,
+                                                            elites, islands)
+    return best_s, best_b, evaluated, n_valid, False
 
 
-def _evolve(space, arch, work, weights, budget, rng, t0, time_limit, elites, islands):
+def _evolve(space, weights, budget, rng, t0, time_limit, elites, islands):
     """Islands of random + array-filling samples, then (mu + lambda) generations of mutants of
     each island's distinct elites, then steepest descent over the one-move neighbourhood of each
-    island's best. Returns the best (score, batch of one, evaluations, valid evaluations)."""
+    island's best. A generator (see :func:`_search`); returns the best (score, batch of one,
+    evaluations, valid evaluations)."""
     out_of_time = lambda: time_limit is not None and time.perf_counter() - t0 > time_limit
     evaluated = n_valid = 0
 
     def run(batches):
         nonlocal evaluated, n_valid
         both = MappingBatch.concat(batches)
-        res = evaluate_batch(arch, work, both)
+        valid, res = yield both
         evaluated += len(both)
-        n_valid += int(res.valid.sum())
+        n_valid += int(valid.sum())
         sc = score(res, weights)
         cuts = np.cumsum([len(b) for b in batches])[:-1]
         return np.split(sc, cuts)
@@ -128,7 +209,7 @@ def _evolve(space, arch, work, weights, budget, rng, t0, time_limit, elites, isl
     lam_max = int(np.clip(per // 10, 256, 4096))                  # children per island and generation
     pools = [MappingBatch.concat([space.sample(n0 - n0 // 2, rng), space.sample_filled(n0 // 2, rng)])
              for _ in range(islands)]
-    scores = run(pools)
+    scores = yield from run(pools)
     keys = [_rows_key(p) for p in pools]
     search_budget = budget - budget // 4                          # the last quarter polishes
     while evaluated < search_budget and not out_of_time():
@@ -148,7 +229,7 @@ def _evolve(space, arch, work, weights, budget, rng, t0, time_limit, elites, isl
             parents = pool[order]
             news.append(space.mutate(parents[idx], rng, moves=1 + int(rng.random() < 0.3)))
             parents_all.append((parents, s_[order], keys[k][order]))
-        new_scores = run(news)
+        new_scores = yield from run(news)
         for k in range(islands):
             if parents_all[k] is None:
                 pools[k], scores[k], keys[k] = news[k], new_scores[k], _rows_key(news[k])
@@ -169,7 +250,7 @@ def _evolve(space, arch, work, weights, budget, rng, t0, time_limit, elites, isl
         nbs = [space.neighbors(b[1]) for b in live]
         room = max(1, (budget - evaluated) // len(nbs))
         nbs = [nb if len(nb) <= room else nb[np.sort(rng.choice(len(nb), room, replace=False))] for nb in nbs]
-        for b, nb, ns in zip(live, nbs, run(nbs)):
+        for b, nb, ns in zip(live, nbs, (yield from run(nbs))):
             k = int(np.argmin(ns))
             if ns[k] < b[0] - 1e-12:
                 b[0], b[1] = ns[k], nb[k:k + 1]

@@ -10,7 +10,7 @@ from pathlib import Path
 from .arch import Architecture
 from .constraints import FREE, Constraints, dataflow_constraints
 from .errors import SpecError
-from .mapper import MapResult, map_layer
+from .mapper import MapResult, map_layer, map_layers
 from .workload import Workload, from_timeloop
 
 
@@ -138,6 +138,37 @@ class MappingCache:
         self.entries[key] = res
         return res, False
 
+    def get_or_map_many(self, works, arch: Architecture, constraints: Constraints | str | None = "dataflow",
+                        arch_id: int | None = None, **kw) -> list[tuple[MapResult, bool]]:
+        """:meth:`get_or_map` for many layers on one architecture: the misses (each distinct shape
+        once) are mapped together in lockstep (``mapper.map_layers``: the same mappings as one
+        by one, in far fewer model calls)."""
+        aid = self.arch_id(arch) if arch_id is None else arch_id
+        kw_key = tuple(sorted(kw.items()))
+        keys = [(w.key(), aid, constraints, kw_key) for w in works]
+        todo = {}
+        for k, w in zip(keys, works):
+            if k not in self.entries and k not in todo:
+                todo[k] = w
+        if todo:
+            ws = list(todo.values())
+            cons = [dataflow_constraints(arch, w) if constraints == "dataflow"
+                    else FREE if constraints is None else constraints for w in ws]
+            opts = dict(kw)
+            seed = opts.pop("seed", 0)
+            for k, res in zip(todo, map_layers(arch, ws, cons, seeds=[seed] * len(ws), **opts)):
+                self.entries[k] = res
+        out, mapped = [], set()
+        for k in keys:              # a shape asked for twice in one call is mapped once
+            if k in todo and k not in mapped:
+                mapped.add(k)
+                self.misses += 1
+                out.append((self.entries[k], False))
+            else:
+                self.hits += 1
+                out.append((self.entries[k], True))
+        return out
+
 
 _DEFAULT_CACHE = MappingCache()
 
@@ -204,9 +235,9 @@ def network_totals(layers, arch: Architecture, constraints: Constraints | str | 
     cache = _DEFAULT_CACHE if cache is None else cache
     aid = cache.arch_id(arch)
     energy = cycles = macs = 0
-    for layer in layers:
-        ev = cache.get_or_map(layer.work, arch, constraints, arch_id=aid, objective=objective, budget=budget,
-                              seed=seed)[0].evaluation
+    for res, _ in cache.get_or_map_many([layer.work for layer in layers], arch, constraints, arch_id=aid,
+                                        objective=objective, budget=budget, seed=seed):
+        ev = res.evaluation
         energy += ev.energy_pj
         cycles += ev.cycles
         macs += ev.computes

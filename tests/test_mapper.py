@@ -177,3 +177,24 @@ def test_timeloop_export_round_trip_with_xy_split_and_mixed_bits(tmp_path):
     back = evaluate(arch2, work2, mapping2)
     assert back.cycles == ours.cycles
     assert back.energy_pj == pytest.approx(ours.energy_pj, rel=1e-9)
+
+
+@pytest.mark.parametrize("template", ["eyeriss_like", "tpu_like"])
+def test_lockstep_mapping_of_many_layers_equals_each_alone(template):
+    """map_layers runs every layer's search in lockstep (one model call per group of layers of
+    one structure): the same mappings and figures as map_layer on each layer, seeds included;
+    small spaces (exhaustive) and large ones (evolution) side by side."""
+    from accelerators.mapper import map_layers
+    arch = load_architecture(template)
+    works = [conv2d("a", K=64, C=64, P=56, Q=56, R=3, S=3), conv2d("b", K=128, C=64, P=28, Q=28, R=1, S=1),
+             conv2d("s2", K=128, C=64, P=28, Q=28, R=3, S=3, stride=2), conv2d("c", K=8, C=4, P=2, Q=2, R=1, S=1),
+             conv2d("tiny", K=2, C=1, P=1, Q=1, R=1, S=1), matmul("fc", M=1, N=10, K=512)]
+    cons = [dataflow_constraints(arch, w) for w in works]
+    seeds = [3, 1, 4, 1, 5, 9]
+    many = map_layers(arch, works, cons, budget=1500, seeds=seeds)
+    assert any(r.exhaustive for r in many) and not all(r.exhaustive for r in many)
+    for w, c, sd, r in zip(works, cons, seeds, many):
+        alone = map_layer(arch, w, c, budget=1500, seed=sd)
+        assert r.mapping == alone.mapping
+        assert (r.evaluated, r.valid) == (alone.evaluated, alone.valid)
+        assert r.evaluation.to_dict() == alone.evaluation.to_dict()
