@@ -32,6 +32,32 @@ def _divisors(n: int) -> tuple:
     return tuple(d for d in range(1, n + 1) if n % d == 0)
 
 
+@lru_cache(maxsize=64)
+def _prime_table(max_value: int):
+    """(primes (n, 8), count (n,)): the distinct prime factors of every v < max_value + 1."""
+    n = max_value + 1
+    primes = np.ones((n, 8), np.int64)
+    count = np.zeros(n, np.int64)
+    for v in range(2, n):
+        ps = sorted(set(prime_factors(v)))
+        primes[v, :len(ps)] = ps
+        count[v] = len(ps)
+    primes.flags.writeable = count.flags.writeable = False
+    return primes, count
+
+
+@lru_cache(maxsize=64)
+def _largest_divisor_table(max_value: int, max_room: int) -> np.ndarray:
+    """t[v, r]: the largest divisor of v that is at most r (v <= max_value, r <= max_room)."""
+    v = np.arange(max_value + 1)
+    t = np.ones((max_value + 1, max_room + 1), np.int64)
+    for d in range(2, min(max_value, max_room) + 1):
+        rows = np.flatnonzero(v % d == 0)
+        t[rows, d:] = d
+    t.flags.writeable = False
+    return t
+
+
 def _count_splits(n: int, k: int) -> int:
     """len(_divisor_splits(n, k)) in closed form: prod over prime powers p^a of C(a+k-1, k-1)."""
     primes = prime_factors(n)
@@ -98,13 +124,7 @@ class MapSpace:
 
     # ------------------------------------------------------------------ helpers
     def _prime_table(self):
-        n = self.max_value + 1
-        self.pt_primes = np.ones((n, 8), np.int64)
-        self.pt_count = np.zeros(n, np.int64)
-        for v in range(2, n):
-            ps = sorted(set(prime_factors(v)))
-            self.pt_primes[v, :len(ps)] = ps
-            self.pt_count[v] = len(ps)
+        self.pt_primes, self.pt_count = _prime_table(self.max_value)
 
     def _perm_rows(self, rng, n) -> np.ndarray:
         """(n, L, D) loop orders: the constrained innermost prefix, the rest shuffled above it."""
@@ -164,15 +184,13 @@ class MapSpace:
                     continue
                 room = np.full(n, fan // int(np.prod(self.fixed[l, :, kind])), np.int64)
                 order = np.argsort(rng.random((n, len(dims))), axis=1)
+                big = _largest_divisor_table(self.max_value, max(int(room.max()), 1))
                 for k in range(len(dims)):
                     j = np.array(dims)[order[:, k]]
                     r = np.arange(n)
                     lj = left[r, j]
-                    f = np.ones(n, np.int64)
                     # largest divisor of lj that fits in room, then sometimes a smaller one
-                    for cand in self.cands:
-                        ok = (lj % cand == 0) & (cand <= room)
-                        f = np.where(ok, cand, f)
+                    f = big[lj, room]
                     shrink = rng.random(n) < 0.3
                     f = np.where(shrink & (f > 1), f // self.pt_primes[f, 0], f)
                     vals[r, l, j, kind] *= f
