@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from accelerators.errors import MappingError, SpecError
-from codesign import sweep as sw
-from codesign.cli_sweep import main
-from codesign.store import RunStore
+from codesign.rundir import sweep as sw
+from codesign.cli.sweep import main
+from codesign.rundir.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_LAYERS = """layers:
@@ -134,7 +134,7 @@ def test_random_mode_from_yaml(tmp_path):
 
 def test_point_architecture_is_the_cosearch_architecture():
     from accelerators.spec import load_architecture
-    from codesign.space import load_space
+    from codesign.space.joint import load_space
     space = load_space()
     text = (ROOT / "specs" / "accelerators" / "eyeriss_like.yaml").read_text()
     hw = dict(space.baseline, bits=8, pe_x=6)
@@ -161,7 +161,7 @@ def test_point_limit_then_resume_equals_uninterrupted(fast, tmp_path):
 def test_sigkill_then_resume_equals_uninterrupted(slow, tmp_path):
     f, ref = slow
     d = tmp_path / "run"
-    p = subprocess.Popen([sys.executable, "-m", "codesign.cli_sweep", str(f), "--out", str(d), "--quiet"], cwd=ROOT,
+    p = subprocess.Popen([sys.executable, "-m", "codesign.cli.sweep", str(f), "--out", str(d), "--quiet"], cwd=ROOT,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while _stored(d) < 2 and p.poll() is None and time.time() < deadline:

@@ -14,7 +14,7 @@ import numpy as np
 
 from accelerators.errors import SpecError
 from codesign.artifacts import WEIGHTS_DIR
-from codesign.cli_run import run
+from codesign.cli.runner import run
 
 
 def _load_inputs(files):
@@ -235,7 +235,7 @@ def cmd_evaluate_network(args) -> int:
 
 
 def cmd_train_supernet(args) -> int:
-    from codesign.train import PHASES, TrainConfig, train_supernet
+    from codesign.nn.train import PHASES, TrainConfig, train_supernet
     epochs = {}
     for part in args.epochs.split(","):
         try:
@@ -261,7 +261,7 @@ def cmd_train_supernet(args) -> int:
 
 
 def _genome_arg(text: str, where: str = "--genome") -> dict:
-    from codesign.genome import DEFAULT_SPACE
+    from codesign.space.genome import DEFAULT_SPACE
     if text == "max":
         return DEFAULT_SPACE.max_genome()
     if text == "min":
@@ -280,18 +280,18 @@ def _weights(path) -> Path:
 
 
 def cmd_accuracy(args) -> int:
-    from codesign.predictor import BITS
+    from codesign.predictors.accuracy import BITS
     genome = _genome_arg(args.genome)
     if args.bits not in BITS:
         raise SpecError("--bits", f"{args.bits} is not one of {list(BITS)}")
     if args.data:
-        from codesign.accuracy import load_supernet, measure
+        from codesign.nn.measure import load_supernet, measure
         net = load_supernet(_weights(args.weights))
         hold, test = _eval_data(args.data)
         top1 = measure(net, genome, args.bits, hold.images, test.images, test.labels, clip=args.clip, bn=args.bn)
         source = "measured"
     else:
-        from codesign.predictor import Predictor
+        from codesign.predictors.accuracy import Predictor
         pred = Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")
         top1, source = float(pred.predict([genome], [args.bits])[0]), "predicted"
     d = {"genome": genome, "bits": args.bits, "top1": round(top1, 3), "source": source}
@@ -313,14 +313,14 @@ def cmd_accuracy_data(args) -> int:
                 shown = ",".join(map(str, was.get(key, default))) if key == "bits" else was.get(key, default)
                 raise SpecError(flag, f"{args.out} was measured with {flag} {shown}; continue it with that "
                                       "or write another file")
-    from codesign.accuracy import accuracy_dataset, load_supernet
+    from codesign.nn.measure import accuracy_dataset, load_supernet
     net = load_supernet(_weights(args.weights))
     from codesign.artifacts import predictor_split
     # measured on the held-out training images; BN recalibrated on 2,000 other training images
     shard = _shard(args.shard)
     device = _device(args.device)
     calib, hold = predictor_split(args.data, holdout=args.holdout, eval_images=args.eval_images)
-    from codesign.accuracy import write_dataset_meta
+    from codesign.nn.measure import write_dataset_meta
     write_dataset_meta(args.out, weights=_weights(args.weights), data=args.data, holdout=args.holdout,
                        eval_images=len(hold.labels), calib_images=len(calib), seed=args.seed, clip=args.clip,
                        bits=bits, draws=args.draws, bn=args.bn)
@@ -336,7 +336,7 @@ def _bits_list(text: str) -> tuple:
         bits = tuple(int(v) for v in text.split(","))
     except ValueError:
         raise SpecError("--bits", "expected a comma-separated list out of 4,6,8,16", text) from None
-    from codesign.predictor import BITS        # torch-free; the same tuple codesign.accuracy measures
+    from codesign.predictors.accuracy import BITS        # torch-free; the same tuple codesign.nn.measure measures
     if not bits or any(b not in BITS for b in bits) or len(set(bits)) != len(bits):
         raise SpecError("--bits", "expected distinct bit-widths out of 4,6,8,16", text)
     return bits
@@ -393,7 +393,7 @@ def _read_one(path) -> list:
 
 
 def cmd_train_predictor(args) -> int:
-    from codesign.predictor import train_predictor
+    from codesign.predictors.accuracy import train_predictor
     pred, m = train_predictor(_read_rows(args.dataset), seed=args.seed, kind=args.kind, hidden=args.hidden,
                               epochs=args.epochs, members=args.members, use_summary=not args.no_summary,
                               holdout=args.holdout)
@@ -409,8 +409,8 @@ def cmd_train_predictor(args) -> int:
 
 
 def cmd_proxies(args) -> int:
-    from codesign.data import load_split
-    from codesign.proxies import correlations
+    from codesign.nn.data import load_split
+    from codesign.nn.proxies import correlations
     rows = [r for r in _read_rows(args.dataset) if r.get("bits", 16) == args.bits][: args.n]
     if len(rows) < 3:
         raise SpecError("--dataset", f"needs at least 3 measured subnets at {args.bits} bits", args.dataset[0])
@@ -427,24 +427,24 @@ def cmd_proxies(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from codesign.run import resume_search, search_config, start_search
+    from codesign.rundir.search import resume_search, search_config, start_search
     if args.resume:
         out = Path(args.resume)
         res = resume_search(out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     else:
-        from codesign.evaluator import evaluator_config
-        from codesign.space import read_space
+        from codesign.search.problem import evaluator_config
+        from codesign.space.joint import read_space
         space_dict, name = read_space(args.space)
         cost = None
         if args.cost == "predictor":
-            from codesign.cost_predictor import CostPredictor
-            from codesign.space import space_from_dict
+            from codesign.predictors.cost import CostPredictor
+            from codesign.space.joint import space_from_dict
             cost = Path(args.cost_predictor) if args.cost_predictor else WEIGHTS_DIR / "cost_predictor.npz"
             CostPredictor.load(cost).check_space(space_from_dict(space_dict, name))   # fail now, not in a worker
         ev = evaluator_config(space_dict, name, args.accuracy, predictor=args.predictor, weights=args.weights,
                               data=args.data, mapper_budget=args.mapper_budget, cost_predictor=cost)
         if args.accuracy == "predictor":
-            from codesign.predictor import Predictor
+            from codesign.predictors.accuracy import Predictor
             Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")      # fail now, not in a worker
         objectives = [o.strip() for o in args.objectives.split(",")] if args.objectives else None
         cfg = search_config(ev, algorithm=args.algorithm, budget=args.budget, population=args.population,
@@ -454,14 +454,14 @@ def cmd_search(args) -> int:
         res = start_search(out, cfg, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     _print_front(res, out)
     if not args.no_plot:
-        from codesign.plots import plot_dir
+        from codesign.report.plots import plot_dir
         paths = plot_dir(out, formats=("png",), log=lambda *a: None)
         print(f"plots: {', '.join(str(p) for p in paths)}")
     return 0
 
 
 def _print_front(res, out: Path) -> None:
-    from codesign.cosearch import front_table
+    from codesign.search.algorithms import front_table
     front = front_table(res.front())
     cols = [c for c in ["id", "top1_pct", "latency_ms", "energy_uj", "edp_uj_ms", "area_mm2", "hw_pe_x", "hw_pe_y",
                         "hw_bits", "hw_dataflow", "net_r"] if c in front.columns]
@@ -473,7 +473,7 @@ def _print_front(res, out: Path) -> None:
 
 
 def cmd_model_card(args) -> int:
-    from codesign.model_card import measure_card, training_summary, write_card
+    from codesign.nn.model_card import measure_card, training_summary, write_card
     summary = training_summary(args.run)
     weights = _weights(args.weights or Path(args.run) / "supernet.pt")
     rows = measure_card(weights, args.data, samples=args.samples, seed=args.seed, test_images=args.test_images,
@@ -557,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke runs)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train_supernet)
-    from codesign.quant_ranges import BN_MODES, CLIPS, DEFAULT_BN, DEFAULT_CLIP
+    from codesign.nn.quant_ranges import BN_MODES, CLIPS, DEFAULT_BN, DEFAULT_CLIP
     a = sub.add_parser("accuracy", help="top-1 of one subnet: measured (--data) or predicted")
     a.add_argument("--genome", required=True, help="JSON genome, or max / min")
     a.add_argument("--bits", type=int, default=8)
@@ -661,11 +661,11 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--bn", choices=BN_MODES, default=DEFAULT_BN,
                     help=_BN_HELP)
     mc.set_defaults(func=cmd_model_card)
-    from codesign.cli_sweep import add_sweep_parser
+    from codesign.cli.sweep import add_sweep_parser
     add_sweep_parser(sub)
-    from codesign.cli_export import add_export_parsers
+    from codesign.cli.export import add_export_parsers
     add_export_parsers(sub)
-    from codesign.cli_cost import add_cost_parsers
+    from codesign.cli.cost import add_cost_parsers
     add_cost_parsers(sub)
     t = sub.add_parser("templates", help="list the shipped accelerator templates")
     t.set_defaults(func=cmd_templates)

@@ -17,7 +17,7 @@ import numpy as np
 from accelerators.errors import SpecError
 from accelerators.spec import DATAFLOWS, SPECS_DIR, build_architecture, template_path
 
-from .genome import DEFAULT_SPACE, SearchSpace
+from codesign.space.genome import DEFAULT_SPACE, SearchSpace
 
 NUMERIC = ("pe_x", "pe_y", "bits", "dram_bw")
 CATEGORICAL = ("dataflow", "dram_type")

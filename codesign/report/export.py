@@ -1,0 +1,471 @@
+"""Getting results out of a run directory: the front (or every evaluation) as a CSV / JSON /
+Parquet table, and one chosen design as files other tools read:
+
+* ``arch.yaml`` -- the accelerator as Timeloop v0.4 YAML (architecture + ERT + ART);
+* ``layers/NN_<name>.yaml`` -- per layer of the subnet its Timeloop ``problem`` and ``mapping``
+  (each layer mapped again with the run's mapper budget: deterministic, so the totals equal the
+  stored metrics, which is checked) and a ``codesign`` block with the per-data-space bit-widths
+  and the expected energy / cycles;
+* ``design.json`` -- genome, stored and recomputed metrics, totals, one entry per layer;
+* ``subnet.pt`` / ``subnet.onnx`` -- the stand-alone subnet extracted from the supernet weights.
+
+Timeloop keeps one word width per storage level; our designs keep weights and inputs at
+``bits`` and partial sums at ``max(16, 2*bits)`` bits. ``load_layer`` reads the exported files
+back (through ``accelerators.timeloop.load_inputs``) and applies those widths, so that a layer
+evaluates to exactly the energy and cycles of the run.
+
+torch is imported only by the PyTorch part.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+from accelerators.errors import SpecError
+
+FORMATS = ("csv", "json", "parquet")
+METRIC_KEYS = ("top1_pct", "latency_ms", "energy_uj", "edp_uj_ms", "area_mm2", "onchip_kib", "macs", "utilization")
+
+
+# ---------------------------------------------------------------------------------------------- run directories
+
+def run_kind(directory) -> str:
+    """'search' (``codesign search`` output) or 'sweep' (``codesign sweep`` output)."""
+    d = Path(directory)
+    if not d.exists():
+        raise SpecError("DIR", "no such directory", str(d))
+    if not d.is_dir():
+        raise SpecError("DIR", "not a directory (give a run directory)", str(d))
+    cfg = None
+    if (d / "config.json").is_file():
+        try:
+            cfg = json.loads((d / "config.json").read_text())
+        except json.JSONDecodeError as e:
+            raise SpecError("config", f"not valid JSON ({e.msg}, line {e.lineno})", str(d / "config.json")) from None
+    if isinstance(cfg, dict) and "evaluator" in cfg:
+        return "search"
+    if isinstance(cfg, dict) and "sweep" in cfg:          # a sweep has a store.sqlite too
+        return "sweep"
+    if (d / "results.csv").is_file() and not (d / "front.csv").is_file():
+        return "sweep"
+    if (d / "store.sqlite").is_file() or (d / "config.json").is_file():
+        return "search"                                   # read_config names what is missing
+    raise SpecError("DIR", "not a run directory (no config.json + store.sqlite of a search, "
+                    "no results.csv of a sweep)", str(d))
+
+
+def _search_rows(directory):
+    """(config, SearchResult) of a search run; every problem with the files is a SpecError."""
+    from codesign.rundir.search import load_result, read_config
+    d = Path(directory)
+    cfg = read_config(d)
+    if not (d / "store.sqlite").is_file():
+        raise SpecError("run", "not a run directory (no store.sqlite)", str(d))
+    try:
+        res = load_result(d)
+    except SpecError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:        # readable SQLite, unreadable contents
+        raise SpecError("store", f"corrupt run store ({type(e).__name__}: {e})", str(d / "store.sqlite")) from None
+    return cfg, res
+
+
+def sweep_table(directory):
+    """A sweep's ``results.csv`` as a DataFrame."""
+    import pandas as pd
+    p = Path(directory) / "results.csv"
+    if not p.is_file():
+        raise SpecError("DIR", "sweep directory without results.csv (still running?)", str(directory))
+    try:
+        df = pd.read_csv(p)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise SpecError("results.csv", f"not a readable CSV ({e})", str(p)) from None
+    for col in ("hw_pe_x", "hw_pe_y", "latency_ms", "energy_uj"):
+        if col not in df.columns:
+            raise SpecError(f"results.csv.{col}", "missing column", str(p))
+    return df
+
+
+def results_table(directory, all_rows: bool = False):
+    """The front (default) or every evaluation of a search (``all_rows``): one row per design, genome
+    columns (``net_*``, ``hw_*``), metric columns with units in their names, ``status``,
+    ``eval_seconds`` and ``genome_json``. For a sweep directory: its results table."""
+    if run_kind(directory) == "sweep":
+        return sweep_table(directory)
+    from codesign.search.algorithms import front_table
+    _, res = _search_rows(directory)
+    rows = res.rows if all_rows else res.front()
+    df = front_table(rows)
+    if len(df):
+        pos = list(df.columns).index("generation") + 1
+        df.insert(pos, "status", [r.get("status") for r in rows])
+        df.insert(pos + 1, "eval_seconds", [r.get("seconds") for r in rows])
+    return df
+
+
+def _plain(v):
+    if v is None:
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def table_records(df) -> list[dict]:
+    """JSON-ready records (NaN -> null, numpy scalars -> Python); ``genome_json`` becomes a nested
+    ``genome`` object."""
+    out = []
+    for rec in df.to_dict("records"):
+        r = {k: _plain(v) for k, v in rec.items() if k != "genome_json"}
+        if rec.get("genome_json") is not None and not (isinstance(rec["genome_json"], float)):
+            r["genome"] = json.loads(rec["genome_json"])
+        out.append(r)
+    return out
+
+
+def write_table(df, fmt: str, out=None, stream=None) -> str | None:
+    """Write ``df`` as csv / json / parquet to ``out`` (a path) or, for text formats, to ``stream``
+    (default stdout). Returns the path written, if any."""
+    if fmt not in FORMATS:
+        raise SpecError("--format", f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise SpecError("--format", "parquet needs pyarrow (pip install pyarrow)") from None
+        if out is None:
+            raise SpecError("--out", "parquet is a binary format: give --out FILE")
+    if out is not None:
+        p = Path(out)
+        if p.is_dir():
+            raise SpecError("--out", "is a directory (give a file name)", str(p))
+        p.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        if out is None:
+            df.to_csv(stream or sys.stdout, index=False)
+        else:
+            df.to_csv(out, index=False)
+    elif fmt == "json":
+        text = json.dumps(table_records(df), indent=1) + "\n"
+        if out is None:
+            (stream or sys.stdout).write(text)
+        else:
+            Path(out).write_text(text)
+    else:
+        df.to_parquet(out, index=False)
+    return None if out is None else str(out)
+
+
+def export_table(directory, fmt: str = "csv", all_rows: bool = False, out=None, stream=None):
+    if fmt not in FORMATS:                     # before any work
+        raise SpecError("--format", f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    df = results_table(directory, all_rows)
+    write_table(df, fmt, out, stream)
+    return df
+
+
+# ---------------------------------------------------------------------------------------------- one design
+
+def find_row(res, design_id) -> dict:
+    try:
+        i = int(design_id)
+    except (TypeError, ValueError):
+        raise SpecError("--design", f"must be an integer id, got {design_id!r}") from None
+    for r in res.rows:
+        if r["id"] == i:
+            if r.get("status") == "failed" or r["metrics"].get("latency_ms") is None:
+                raise SpecError("--design", f"design {i} failed in the run ({r['metrics'].get('error') or 'no metrics'})")
+            return r
+    ids = [r["id"] for r in res.rows]
+    span = f"ids {min(ids)}..{max(ids)}" if ids else "the run is empty"
+    raise SpecError("--design", f"no design with id {i} in this run ({span})")
+
+
+def best_edp_id(res) -> int | None:
+    """The front design with the lowest EDP (feasible first)."""
+    front = [r for r in res.front() if r["metrics"].get("edp_uj_ms") is not None]
+    if not front:
+        return None
+    return min(front, key=lambda r: (r["metrics"]["violation"] > 0, r["metrics"]["edp_uj_ms"]))["id"]
+
+
+def evaluate_design(directory, design_id) -> dict:
+    """Map every layer of a stored design again (the run's space, mapper budget and seed, a fresh
+    mapping cache) and compare with the stored metrics. Returns a dict with ``cfg``, ``row``,
+    ``space``, ``arch``, ``layers``, ``network`` (NetworkResult), ``metrics`` (recomputed) and
+    ``mismatch`` ({metric: (stored, recomputed)} beyond 1e-9 relative)."""
+    from accelerators.network import MappingCache, evaluate_network
+
+    from codesign.search.problem import Evaluator
+    from codesign.space.layers import genome_layers
+    from codesign.space.joint import space_from_dict
+    cfg, res = _search_rows(directory)
+    row = find_row(res, design_id)
+    ev_cfg = cfg["evaluator"]
+    space = space_from_dict(ev_cfg["space"], ev_cfg.get("space_name", "space"))
+    net, hw = row["genome"]["net"], row["genome"]["hw"]
+    cache = MappingCache()
+    budget = int(ev_cfg["mapper_budget"])
+    metrics = Evaluator(space, None, mapper_budget=budget, cache=cache).hardware(hw, net)
+    arch = space.hw.architecture(hw)
+    layers = genome_layers(net)
+    nr = evaluate_network(layers, arch, "dataflow", budget=budget, cache=cache)   # all cache hits
+    # the mappings themselves: the same cache entries again (evaluate_network's key: 'dataflow', edp, seed 0)
+    mappings = [cache.get_or_map(l.work, arch, "dataflow", objective="edp", budget=budget, seed=0)[0].mapping
+                for l in layers]
+    stored = row["metrics"]
+    mismatch = {}
+    for k, v in metrics.items():
+        s = stored.get(k)
+        if s is None or abs(v - s) > 1e-9 * max(abs(v), abs(s), 1e-30):
+            mismatch[k] = (s, v)
+    metrics = {"top1_pct": stored.get("top1_pct"), **metrics, "violation": stored.get("violation")}
+    return {"cfg": cfg, "result": res, "row": row, "space": space, "arch": arch, "layers": layers, "network": nr,
+            "mappings": mappings, "metrics": metrics, "mismatch": mismatch}
+
+
+def layer_bits(arch, work) -> dict | None:
+    """{data space: bits} that every level agrees on (None if the levels disagree)."""
+    from accelerators.mapping import level_bits
+    out = {}
+    for ds in work.dataspaces:
+        vals = {level_bits(lv, work, ds) for lv in arch.levels if not lv.is_dummy}
+        if len(vals) != 1:
+            return None
+        out[ds.name] = int(vals.pop())
+    return out
+
+
+def _explicit_keeps(entries: list, arch, work) -> list:
+    """The mapping with a bypass directive for every storage level (the exported architecture
+    does not carry the template's per-level ``keeps``)."""
+    entries = [dict(e) for e in entries]
+    have = {e["target"] for e in entries if e.get("type") in ("bypass", "datatype", "dataspace")}
+    names = [ds.name for ds in work.dataspaces]
+    for lv in arch.levels:
+        if lv.is_dummy or lv.name in have:
+            continue
+        keep = [n for n in names if lv.keeps is None or n in lv.keeps]
+        entries.append({"target": lv.name, "type": "bypass", "keep": keep, "bypass": [n for n in names if n not in keep]})
+    order = {lv.name: i for i, lv in enumerate(arch.levels)}
+    kind = {"temporal": 0, "spatial": 1}
+    return sorted(entries, key=lambda e: (order.get(e["target"], 99), kind.get(e.get("type"), 2)))
+
+
+def timeloop_architecture(arch):
+    """``accelerators.timeloop.split_xy``: a dummy level takes the Y fan-out of 2-D levels."""
+    from accelerators.timeloop import split_xy
+    return split_xy(arch)
+
+
+def timeloop_mapping(mapping, split: list):
+    from accelerators.timeloop import split_mapping
+    return split_mapping(mapping, split)
+
+
+def arch_document(arch) -> dict:
+    """Timeloop v0.4 architecture + ERT + ART of one of our architectures (already passed
+    through ``timeloop_architecture``)."""
+    from accelerators.timeloop import architecture_to_timeloop, ert_to_timeloop
+    a = architecture_to_timeloop(arch)
+    art = [{"name": f"{arch.name}.{lv.name}[1..{lv.instances}]", "area": float(lv.area_um2)} for lv in arch.levels]
+    art.append({"name": f"{arch.name}.{arch.compute.name}[1..{arch.compute.instances}]",
+                "area": float(arch.compute.area_um2)})
+    return {"architecture": a, "ERT": ert_to_timeloop(arch), "ART": {"version": "0.4", "tables": art}}
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+
+
+def load_layer(arch_file, layer_file):
+    """(architecture, workload, mapping) of an exported layer: ``load_inputs`` on the two files,
+    then the per-data-space bit-widths of the file's ``codesign`` block."""
+    from accelerators.timeloop import load_inputs, load_yaml
+    arch, work, mapping = load_inputs([str(arch_file), str(layer_file)])
+    ext = load_yaml(layer_file).get("codesign") or {}
+    if ext.get("bits"):
+        work = replace(work, bits={str(k): int(v) for k, v in ext["bits"].items()})
+    return arch, work, mapping
+
+
+def export_design(directory, design_id, outdir, weights=None, onnx: bool = True, log=print) -> dict:
+    """Write the design's Timeloop files, ``design.json`` and (with supernet weights) the PyTorch
+    subnet into ``outdir``. Returns ``design.json``'s content."""
+    import yaml
+
+    from accelerators.model import evaluate
+    from accelerators.timeloop import architecture_from_timeloop, mapping_from_timeloop, mapping_to_timeloop, \
+        parse_art, parse_ert
+    from accelerators.workload import to_timeloop as problem_to_timeloop
+
+    from codesign.artifacts import WEIGHTS_DIR
+    explicit_weights = weights is not None
+    wpath = Path(weights) if weights else WEIGHTS_DIR / "supernet.pt"
+    if explicit_weights and not wpath.is_file():
+        raise SpecError("--weights", "no such file", str(wpath))
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise SpecError("--to", "exists and is not a directory", str(out))
+    supernet = _load_supernet(wpath) if wpath.is_file() else None     # a bad weights file fails before the work
+    d = evaluate_design(directory, design_id)
+    arch, nr, row = d["arch"], d["network"], d["row"]
+    from accelerators.mapping import needs_split
+    xy_arch, split = timeloop_architecture(arch)
+    # A layer whose mapping splits a dimension across X and Y of one level is written for
+    # arch_xy.yaml (a dummy level takes the Y fan-out: Timeloop's only way to write it, and how
+    # the model evaluates such a mapping); every other layer for arch.yaml, as it was evaluated.
+    uses_xy = [bool(split) and needs_split(m) for m in d["mappings"]]
+    dummies = [lv.name for lv in xy_arch.levels if lv.name not in {l.name for l in arch.levels}] if any(uses_xy) else []
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "layers").mkdir(exist_ok=True)
+    for f in list((out / "layers").glob("[0-9]*_*.yaml")) + [out / "subnet.pt", out / "subnet.onnx", out / "arch_xy.yaml"]:
+        if f.is_file():                                   # a previous export into the same folder
+            f.unlink()
+    head = (f"# design {row['id']} of {Path(directory).resolve()}: {arch.name}, {arch.compute.mesh_x}x"
+            f"{arch.compute.mesh_y} MACs, {arch.dataflow}, {arch.clock_ghz:g} GHz\n")
+    archs = {}                                            # file -> (our architecture, read back)
+    for fname, a, note in (("arch.yaml", arch, ""),
+                           ("arch_xy.yaml", xy_arch, f"; {', '.join(dummies)}: a dummy level taking the Y fan-out, "
+                                                     "for the layers that split a dimension across X and Y")):
+        if fname == "arch_xy.yaml" and not any(uses_xy):
+            continue
+        doc = arch_document(a)
+        (out / fname).write_text(head + "# Timeloop v0.4 architecture, ERT (pJ per action) and ART (um^2)" + note
+                                 + "\n" + yaml.safe_dump(doc, sort_keys=False))
+        # read back as the files will be read: every layer must give the run's energy and cycles
+        archs[fname] = (a, architecture_from_timeloop(doc["architecture"], parse_ert(doc["ERT"]), parse_art(doc["ART"])))
+    width = max(2, len(str(len(d["layers"]) - 1)))
+    layers_out, unverified = [], []
+    for i, (layer, r, m, xy) in enumerate(zip(d["layers"], nr.rows, d["mappings"], uses_xy)):
+        fname = f"layers/{i:0{width}d}_{_safe(layer.name)}.yaml"
+        afile = "arch_xy.yaml" if xy else "arch.yaml"
+        tl_arch, back = archs[afile]
+        bits = layer_bits(arch, layer.work)
+        entries = _explicit_keeps(mapping_to_timeloop(timeloop_mapping(m, split) if xy else m, tl_arch, layer.work),
+                                  tl_arch, layer.work)
+        ext = {"layer": layer.name, "bits": bits, "energy_pj": float(r["energy_pj"]), "cycles": int(r["cycles"]),
+               "macs": int(r["macs"]), "utilization": float(r["utilization"]), "arch": afile}
+        doc = {"problem": problem_to_timeloop(layer.work), "mapping": entries, "codesign": ext}
+        (out / fname).write_text(
+            f"# layer {layer.name} of design {row['id']}: Timeloop v0.4 problem + mapping, use with ../{afile}\n"
+            "# codesign.bits: this design's bits per data space (Timeloop keeps one datawidth per level;\n"
+            "# codesign.report.export.load_layer applies them); energy_pj / cycles: what the run's model gives\n"
+            + yaml.safe_dump(doc, sort_keys=False))
+        work = replace(layer.work, bits=bits or {})
+        try:
+            ev = evaluate(back, work, mapping_from_timeloop(entries, back, work))
+            ok = ev.cycles == r["cycles"] and abs(ev.energy_pj - r["energy_pj"]) <= 1e-9 * r["energy_pj"]
+        except SpecError:
+            ok = False
+        if not ok:
+            unverified.append(layer.name)
+        layers_out.append({"file": fname, "arch": afile, **{k: v for k, v in r.items() if k not in ("mapping", "cached")}})
+    if unverified:
+        log(f"warning: {len(unverified)} layer file(s) do not evaluate back to the run's numbers: "
+            f"{', '.join(unverified[:5])}")
+    tot = dict(nr.totals)
+    predicted = bool(d["cfg"]["evaluator"].get("cost_predictor"))
+    if d["mismatch"] and predicted:
+        log("note: the run predicted latency/energy with the learned cost predictor; design.json has the model's "
+            "figures (metrics_recomputed): " + ", ".join(f"{k} {s:.4g} -> {v:.4g}" for k, (s, v) in d["mismatch"].items()
+                                                          if s is not None))
+    elif d["mismatch"]:
+        log(f"warning: recomputed metrics differ from the stored ones ({', '.join(d['mismatch'])}): the model or "
+            f"mapper changed since the run")
+    design = {"run": str(Path(directory).resolve()), "id": row["id"], "generation": row["generation"],
+              "genome": row["genome"],
+              "accuracy_source": d["cfg"]["evaluator"]["accuracy"]["source"],
+              "mapper_budget": d["cfg"]["evaluator"]["mapper_budget"],
+              "metrics_stored": row["metrics"], "metrics_recomputed": d["metrics"],
+              "matches_store": not d["mismatch"],
+              "timeloop_files_verified": not unverified,
+              "timeloop_note": ("Timeloop keeps one datawidth per storage level; the per-data-space bit-widths of "
+                                "this design are in each layer file's 'codesign.bits' (codesign.report.export.load_layer "
+                                "applies them)" + (f"; in arch_xy.yaml {', '.join(dummies)} (dummy) takes the Y fan-out, for the "
+                                                   "layers (their 'arch') that split a dimension across X and Y"
+                                                   if dummies else "")),
+              "architecture": {"name": arch.name, "template": d["space"].hw.template, "clock_ghz": arch.clock_ghz,
+                               "bits": dict(arch.bits), "dataflow": arch.dataflow,
+                               "pe_array": [arch.compute.mesh_x, arch.compute.mesh_y],
+                               "area_mm2": arch.area_um2() / 1e6},
+              "totals": tot, "layers": layers_out,
+              "files": {"arch": "arch.yaml", "arch_xy": "arch_xy.yaml" if any(uses_xy) else None}}
+    torch_note = None
+    if supernet is not None:
+        design["files"].update(export_subnet(row["genome"]["net"], wpath, out, onnx=onnx, log=log, supernet=supernet))
+    else:
+        torch_note = (f"note: no supernet weights at {wpath}: wrote the Timeloop files only (the PyTorch subnet "
+                      f"needs --weights FILE)")
+        design["files"]["subnet"] = None
+    (out / "design.json").write_text(json.dumps(design, indent=1, default=_plain))
+    if torch_note:
+        log(torch_note)
+    return design
+
+
+# ---------------------------------------------------------------------------------------------- PyTorch subnet
+
+def _load_supernet(path):
+    import torch
+
+    from codesign.nn.supernet import Supernet
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:                       # pickle / zip errors of all kinds
+        first = next((l.strip() for l in str(e).splitlines() if l.strip()), "")
+        raise SpecError("--weights", f"not a readable torch state_dict ({type(e).__name__}: {first[:120]})",
+                        str(path)) from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]                   # a training checkpoint
+    net = Supernet()
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SpecError("--weights", f"not a supernet state_dict ({msg})", str(path)) from None
+    return net.eval()
+
+
+def build_subnet(net_genome: dict, state_dict=None):
+    """The stand-alone subnet module of ``net_genome`` (random weights, or ``state_dict``: e.g.
+    ``torch.load('subnet.pt', weights_only=True)``). Input: images at the genome's resolution."""
+    from codesign.space.genome import DEFAULT_SPACE
+    from codesign.nn.supernet import Supernet
+    sub = Supernet().subnet(DEFAULT_SPACE.validate(net_genome))
+    if state_dict is not None:
+        sub.load_state_dict(state_dict)
+    return sub.eval()
+
+
+def export_subnet(net_genome: dict, weights, outdir, onnx: bool = True, log=print, supernet=None) -> dict:
+    """``subnet.pt`` (state_dict) and, when the onnx package is present, ``subnet.onnx``."""
+    import torch
+    out = Path(outdir)
+    sup = supernet if supernet is not None else _load_supernet(weights)
+    sub = sup.subnet(net_genome).eval()
+    torch.save(sub.state_dict(), out / "subnet.pt")
+    files = {"subnet": "subnet.pt", "weights": str(Path(weights).resolve()), "input_resolution": int(net_genome["r"])}
+    if not onnx:
+        files["onnx"] = None
+        return files
+    try:
+        import onnx as _onnx  # noqa: F401
+    except ImportError:
+        files["onnx"] = None
+        log("note: ONNX skipped: torch.onnx.export needs the onnx package (pip install onnx)")
+        return files
+    r = int(net_genome["r"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(sub, (torch.zeros(1, 3, r, r),), str(out / "subnet.onnx"), dynamo=False,
+                          input_names=["image"], output_names=["logits"], opset_version=17,
+                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+    files["onnx"] = "subnet.onnx"
+    return files
