@@ -13,9 +13,9 @@ from pathlib import Path
 from .arch import ActionEnergy, Architecture, Compute, Level
 from .errors import SpecError
 from .mapping import LevelMapping, Mapping
+from .resources import SPECS_DIR
 from .workload import Workload, conv2d, depthwise_conv2d, fully_connected, matmul
 
-SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
 DATAFLOWS = ("row-stationary", "weight-stationary", "output-stationary", "input-stationary", "free")
 KINDS = ("dram", "sram", "regfile", "dummy")
 ARCH_KEYS = {"name", "description", "technology_nm", "clock_ghz", "bits", "dataflow", "pe_array",

@@ -20,7 +20,8 @@ A sweep file (``specs/sweeps/*.yaml``)::
       sizes_kib: {GlobalBuffer: [64, 128, 256]}           # any on-chip level of the template, KiB
     mapper: {budget: 1500, objective: edp, seed: 0}       # per distinct layer shape (defaults)
 
-Relative paths are taken from the sweep file's directory, then from the repository root.
+Relative paths are taken from the sweep file's directory, then from the folder holding the
+shipped ``specs/`` (the repository root in a checkout), so ``specs/workloads/...`` always works.
 Parameters not given keep the template's own value, so a hardware point holds only the given
 parameters. The point list is deterministic: networks in file order, each with every hardware
 point (grid order; a random sweep draws ``n`` distinct grid points with ``seed`` and keeps them in
@@ -54,7 +55,7 @@ from codesign.search.executors import Executor, worker_name
 from codesign.space.joint import _values
 from codesign.rundir.store import genome_key, open_run
 
-REPO_DIR = SPECS_DIR.parent
+SPECS_PARENT = SPECS_DIR.parent      # `specs/...` paths resolve to the shipped specs (the repo root in a checkout)
 SWEEP_KEYS = ("description", "mode", "n", "seed", "networks", "hardware", "mapper")
 MODES = ("grid", "random")
 HW_PARAMS = ("pe_x", "pe_y", "bits", "dataflow", "dram_type", "dram_bw")
@@ -124,9 +125,10 @@ def _plain(x):
 
 
 def _find(value, base_dir, field: str) -> Path:
-    """A path as written in the sweep file: absolute, or relative to its directory, then the repo."""
+    """A path as written in the sweep file: absolute, or relative to its directory, then to the
+    folder holding the shipped ``specs/`` (the repository root in a checkout)."""
     p = Path(str(value))
-    for cand in ([p] if p.is_absolute() else [Path(base_dir or ".") / p, REPO_DIR / p]):
+    for cand in ([p] if p.is_absolute() else [Path(base_dir or ".") / p, SPECS_PARENT / p]):
         if cand.exists():
             return cand.resolve()
     raise SpecError(field, f"no such file or directory: {value}")
