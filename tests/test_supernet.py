@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 from accelerators.errors import SpecError                        # noqa: E402
 from accelerators.torch_frontend import layers_from_torch         # noqa: E402
 from codesign.nn.data import holdout_split, load_split               # noqa: E402
-from codesign.space.genome import DEFAULT_SPACE as S, genome_key         # noqa: E402
+from codesign.space.genome import DEFAULT_SPACE as S, subnet_key         # noqa: E402
 from codesign.space.layers import genome_layers, genome_macs      # noqa: E402
 from codesign.nn.quant import finish_calibration, quantize_model, quantize_weight  # noqa: E402
 from codesign.nn.supernet import Supernet, resize                     # noqa: E402
@@ -28,7 +28,7 @@ def test_genome_validation_names_the_field():
     # unused slots do not change the network
     a = dict(g, d=[2, 2, 2, 2])
     b = dict(a, ks=[3 if i % 4 >= 2 else 7 for i in range(16)])
-    assert genome_key(a) == genome_key(b)
+    assert subnet_key(a) == subnet_key(b)
 
 
 def test_weight_sharing_shapes_and_kernel_transform():

@@ -17,6 +17,7 @@ from accelerators.errors import MappingError, SpecError
 from codesign.rundir import sweep as sw
 from codesign.cli.sweep import main
 from codesign.rundir.store import RunStore
+from codesign.space.hardware import point_architecture
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_LAYERS = """layers:
@@ -138,9 +139,9 @@ def test_point_architecture_is_the_cosearch_architecture():
     space = load_space()
     text = (ROOT / "specs" / "accelerators" / "eyeriss_like.yaml").read_text()
     hw = dict(space.baseline, bits=8, pe_x=6)
-    assert sw.point_architecture(text, json.dumps(hw)) == space.hw.architecture(hw)
-    assert sw.point_architecture(text, "{}") == load_architecture("eyeriss_like")      # nothing given: the template
-    assert sw.point_architecture(text, '{"pe_y": 4}').compute.instances == 14 * 4
+    assert point_architecture(text, json.dumps(hw)) == space.hw.architecture(hw)
+    assert point_architecture(text, "{}") == load_architecture("eyeriss_like")      # nothing given: the template
+    assert point_architecture(text, '{"pe_y": 4}').compute.instances == 14 * 4
 
 
 # ----------------------------------------------------------------------------- resumption

@@ -380,16 +380,8 @@ def _read_rows(paths) -> list:
 
 
 def _read_one(path) -> list:
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError("--dataset", "no such file", str(p))
-    rows = []
-    for i, line in enumerate(p.read_text().splitlines()):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise SpecError(f"line {i + 1}", "not a JSON object", str(p)) from None
-    return rows
+    from codesign.jsonio import read_jsonl
+    return read_jsonl(path, cut_last="error", field="--dataset")
 
 
 def cmd_train_predictor(args) -> int:

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from codesign.space.genome import DEFAULT_SPACE, genome_key
+from codesign.jsonio import read_jsonl
+from codesign.space.genome import DEFAULT_SPACE, subnet_key
 from codesign.nn.quant import DEFAULT_CLIP, finish_calibration, quantize_model
 from codesign.nn.quant_ranges import BN_MODES, DEFAULT_BN
 from codesign.nn.supernet import Supernet, resize
@@ -166,22 +167,15 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
     if draws < 1:
         raise ValueError(f"draws {draws}: need at least 1")
     out_path = Path(out_path)
-    rows = []
-    if out_path.exists():
-        for line in out_path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-        out_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rows = read_jsonl(out_path, cut_last="repair") if out_path.exists() else []
     rng = np.random.default_rng(seed)
     plan = []                                     # (genome, bits, genome index): every genome at every bit-width
     seen = set()
     while len(plan) < n:                          # the plan depends on the seed only
         g = DEFAULT_SPACE.canonical(DEFAULT_SPACE.sample(rng))
-        if genome_key(g) in seen:
+        if subnet_key(g) in seen:
             continue
-        seen.add(genome_key(g))
+        seen.add(subnet_key(g))
         plan += [(g, b, len(seen) - 1) for b in bits]
     plan = plan[:n]
     i_shard, k_shard = shard

@@ -12,7 +12,7 @@ import numpy as np
 
 from accelerators.errors import SpecError
 
-from codesign.space.genome import DEFAULT_SPACE, genome_key
+from codesign.space.genome import DEFAULT_SPACE, subnet_key
 from codesign.nn.quant_ranges import DEFAULT_BN, DEFAULT_CLIP
 
 BITS = (4, 6, 8, 16)
@@ -21,11 +21,11 @@ BITS = (4, 6, 8, 16)
 def card_genomes(samples: int, seed: int = 0) -> list[tuple[str, dict]]:
     rng = np.random.default_rng(seed)
     out = [("largest", DEFAULT_SPACE.max_genome()), ("smallest", DEFAULT_SPACE.min_genome())]
-    seen = {genome_key(g) for _, g in out}
+    seen = {subnet_key(g) for _, g in out}
     while len(out) < samples + 2:
         g = DEFAULT_SPACE.canonical(DEFAULT_SPACE.sample(rng))
-        if genome_key(g) not in seen:
-            seen.add(genome_key(g))
+        if subnet_key(g) not in seen:
+            seen.add(subnet_key(g))
             out.append((f"sample{len(out) - 1}", g))
     return out
 

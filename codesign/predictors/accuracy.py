@@ -196,9 +196,9 @@ def metrics(y_true, y_pred) -> dict:
 def genome_ids(genomes) -> tuple[np.ndarray, list[str]]:
     """(an id per genome, the distinct genome keys in order of first appearance): rows of one
     genome at several bit-widths get one id."""
-    from codesign.space.genome import genome_key
+    from codesign.space.genome import subnet_key
     ids: dict = {}
-    return np.array([ids.setdefault(genome_key(g), len(ids)) for g in genomes], int), list(ids)
+    return np.array([ids.setdefault(subnet_key(g), len(ids)) for g in genomes], int), list(ids)
 
 
 def split_by_genome(rows: list[dict], holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from accelerators.arch import onchip_kib
-
 from accelerators.errors import SpecError
 
 from codesign.predictors.cost_data import FORMAT, SHAPE_KEYS, candidate, cost_dataset, evaluate_cost, layer_shape, read_dataset
 from codesign.predictors.features import (BASES, LayerTable, analytic, dataflow_dims, hw_energy, hw_matrix, layer_features,
-                            reference_hw, spatial_best, spatial_lookup, template_info)
+                                          reference_hw, spatial_best, spatial_lookup, template_info)
+from codesign.space.hardware import hardware_metrics
 
 __all__ = ["FORMAT", "SHAPE_KEYS", "DRAM_TYPES", "candidate", "cost_dataset", "evaluate_cost", "layer_shape",
            "read_dataset", "BASES", "LayerTable", "analytic", "dataflow_dims", "hw_energy", "hw_matrix",
@@ -176,10 +175,7 @@ class CostPredictor:
         for g, l, e, m in zip(genomes, lat, en, macs):
             arch = space.hw.architecture(g["hw"])
             cycles = l * 1e-3 * self.meta["clock_ghz"] * 1e9
-            out.append({"latency_ms": float(l), "energy_uj": float(e), "area_mm2": arch.area_um2() / 1e6,
-                        "onchip_kib": onchip_kib(arch), "macs": int(m),
-                        "utilization": float(m / (cycles * arch.compute.instances)),
-                        "edp_uj_ms": float(l * e)})
+            out.append(hardware_metrics(arch, float(l), float(e), m, m / (cycles * arch.compute.instances)))
         return out
 
     def macs(self, nets) -> np.ndarray:

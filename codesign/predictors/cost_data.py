@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from accelerators.errors import MappingError, SpecError
+from codesign.jsonio import read_jsonl
 
 FORMAT = 1                     # dataset line format
 SHAPE_KEYS = ("N", "K", "C", "P", "Q", "R", "S", "G", "stride")
@@ -43,6 +44,7 @@ def evaluate_cost(space, genome: dict, mapper_budget: int = 1500, cache=None) ->
     """Every layer of the genome's subnet mapped on its architecture (what the Evaluator adds up):
     per-layer shape, cycles, energy; network totals."""
     from accelerators.network import MappingCache
+    from codesign.space.hardware import latency_ms
     from codesign.space.layers import genome_layers
     cache = cache if cache is not None else MappingCache()
     arch = space.hw.architecture(genome["hw"])
@@ -58,41 +60,19 @@ def evaluate_cost(space, genome: dict, mapper_budget: int = 1500, cache=None) ->
     cycles = sum(l["cycles"] for l in layers)
     energy = sum(l["energy_pj"] for l in layers)
     return {"clock_ghz": float(arch.clock_ghz), "cycles": int(cycles), "energy_pj": float(energy),
-            "latency_ms": 1e3 * cycles / (arch.clock_ghz * 1e9), "energy_uj": energy / 1e6,
+            "latency_ms": latency_ms(cycles, arch.clock_ghz), "energy_uj": energy / 1e6,
             "macs": int(sum(l["macs"] for l in layers)), "layers": layers}
+
+
+def _check_row(row) -> None:
+    if not isinstance(row, dict) or "genome" not in row or "i" not in row:
+        raise ValueError("not a cost-dataset row")
 
 
 def read_dataset(path, repair: bool = False) -> list[dict]:
     """The rows of a cost dataset. A last line cut short by a killed writer is dropped (and, with
     ``repair``, cut from the file); any other unreadable line is a SpecError naming the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError("dataset", "no such file", str(p))
-    data = p.read_bytes()
-    rows, pos = [], 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        last = end < 0
-        line = data[pos:] if last else data[pos:end]
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict) or "genome" not in row or "i" not in row:
-                raise ValueError("not a cost-dataset row")
-        except ValueError as e:
-            if last:                       # a partial line from a killed run
-                if repair:
-                    with open(p, "r+b") as f:
-                        f.truncate(pos)
-                break
-            raise SpecError(f"line {len(rows) + 1}", f"not a cost-dataset row ({e})", str(p)) from None
-        if last and repair:                # complete JSON but no newline: finish the line
-            with open(p, "ab") as f:
-                f.write(b"\n")
-        rows.append(row)
-        if last:
-            break
-        pos = end + 1
-    return rows
+    return read_jsonl(path, check=_check_row, what="a cost-dataset row", cut_last="repair" if repair else "drop")
 
 
 def cost_dataset(space, n: int, out_path, seed: int = 0, mapper_budget: int = 1500,

@@ -130,7 +130,7 @@ def hw_energy(raw: np.ndarray, meta: dict, cache: dict) -> np.ndarray:
     and write pJ per vector, then per on-chip level read / write pJ per vector and leakage pJ per
     cycle per instance -- read off the template's architecture built for each distinct value of
     the genes they depend on (a level's own size and the bits; the DRAM type), cached."""
-    from codesign.space.joint import _build
+    from codesign.space.hardware import point_architecture
     ref = meta["reference_hw"]
     lv_names = [lv["name"] for lv in meta["levels"]]
     size_col = {name: 6 + i for i, name in enumerate(meta["size_levels"])}
@@ -140,7 +140,7 @@ def hw_energy(raw: np.ndarray, meta: dict, cache: dict) -> np.ndarray:
         sizes = change.pop("sizes_kib", {})
         hw.update(change)
         hw["sizes_kib"].update(sizes)
-        return _build(meta["template_text"], json.dumps(hw, sort_keys=True))
+        return point_architecture(meta["template_text"], json.dumps(hw, sort_keys=True))
 
     def per_unique(tag, cols, fn, width):
         keys = raw[:, cols]

@@ -40,19 +40,18 @@ import itertools
 import json
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from accelerators.errors import MappingError, SpecError
 from accelerators.network import Layer, MappingCache, evaluate_network, load_layers
-from accelerators.spec import DATAFLOWS, SPECS_DIR, build_architecture, template_path
+from accelerators.spec import DATAFLOWS, SPECS_DIR, template_path
 from accelerators.workload import DataSpace, Workload
 
-from accelerators.arch import onchip_kib
+from codesign.jsonio import plain
 from codesign.search.executors import Executor, worker_name
-from codesign.space.joint import _values
+from codesign.space.hardware import mapped_metrics, parameter_values, point_architecture
 from codesign.rundir.store import genome_key, open_run
 
 SPECS_PARENT = SPECS_DIR.parent      # `specs/...` paths resolve to the shipped specs (the repo root in a checkout)
@@ -110,7 +109,7 @@ def resolve_sweep(d, base_dir=None) -> dict:
     if len(hw_points) * len(networks) > MAX_POINTS:
         raise SpecError("hardware", f"{len(hw_points) * len(networks):,} points (more than {MAX_POINTS:,}): "
                         "use mode: random with n")
-    return {"version": CONFIG_VERSION, "sweep": _plain(d), "template": template, "template_text": text,
+    return {"version": CONFIG_VERSION, "sweep": plain(d), "template": template, "template_text": text,
             "mapper": resolve_mapper(d.get("mapper")), "networks": networks,
             "hw_params": [name for name, _ in axes],
             "points": [{"network": name, "hw": hw} for name in networks for hw in hw_points]}
@@ -118,10 +117,6 @@ def resolve_sweep(d, base_dir=None) -> dict:
 
 def _int(v, lo) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= lo
-
-
-def _plain(x):
-    return json.loads(json.dumps(x, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
 def _find(value, base_dir, field: str) -> Path:
@@ -187,8 +182,8 @@ def hardware_axes(hw: dict, template_text: str) -> list[tuple[str, tuple]]:
 
 
 def _axis(spec, where: str, name: str, template_text: str) -> tuple:
-    vals = _values(spec, where) if isinstance(spec, (list, dict)) else (spec,)
-    vals = tuple(_plain(list(vals)))
+    vals = parameter_values(spec, where) if isinstance(spec, (list, dict)) else (spec,)
+    vals = tuple(plain(list(vals)))
     if len(set(map(json.dumps, vals))) != len(vals):
         raise SpecError(where, f"repeats a value: {list(vals)}")
     for v in vals:
@@ -341,35 +336,13 @@ def layer_from_json(d: dict) -> Layer:
 
 # ----------------------------------------------------------------------------- one point
 
-@lru_cache(maxsize=1024)
-def point_architecture(template_text: str, hw_json: str):
-    """The template with a hardware point's overrides, with the co-search's semantics
-    (``codesign.space.joint._build``): ``bits`` b sets weights and inputs to b bits and partial sums to
-    max(16, 2b); a parameter the point does not give keeps the template's value."""
-    import yaml
-    hw, spec = json.loads(hw_json), yaml.safe_load(template_text)
-    if isinstance(spec, dict) and isinstance(spec.get("architecture"), dict) and "levels" in spec["architecture"]:
-        spec = spec["architecture"]
-    pa = (spec.get("pe_array") or {}) if isinstance(spec, dict) else {}
-    pe = (hw.get("pe_x", pa.get("x", 1)), hw.get("pe_y", pa.get("y", 1))) if {"pe_x", "pe_y"} & set(hw) else None
-    b = hw.get("bits")
-    bits = None if b is None else {"weights": int(b), "inputs": int(b), "outputs": max(16, 2 * int(b))}
-    return build_architecture(spec, pe_array=pe, bits=bits, sizes_kib=hw.get("sizes_kib"),
-                              dram_type=hw.get("dram_type"), dram_bandwidth=hw.get("dram_bw"),
-                              dataflow=hw.get("dataflow"))
-
-
 def network_metrics(layers, arch, mapper: dict, cache: MappingCache | None = None) -> dict:
     """Latency, energy, EDP, area, on-chip memory, MACs and utilization of ``layers`` on ``arch``
-    (every distinct layer shape mapped; same formulas as ``codesign.search.problem.Evaluator.hardware``),
+    (every distinct layer shape mapped; ``codesign.space.hardware.mapped_metrics``),
     plus the per-layer rows under ``layers``."""
     res = evaluate_network(layers, arch, "dataflow", objective=mapper["objective"], budget=mapper["budget"],
                            seed=mapper["seed"], cache=cache)
-    tot = res.totals
-    m = {"latency_ms": 1e3 * tot["latency_s"], "energy_uj": tot["energy_pj"] / 1e6,
-         "area_mm2": arch.area_um2() / 1e6, "onchip_kib": onchip_kib(arch), "macs": int(tot["macs"]),
-         "utilization": float(tot["utilization"])}
-    m["edp_uj_ms"] = m["energy_uj"] * m["latency_ms"]
+    m = mapped_metrics(arch, res.totals)
     m["layers"] = [{"layer": r["layer"], "macs": int(r["macs"]), "cycles": int(r["cycles"]),
                     "energy_uj": float(r["energy_pj"]) / 1e6, "utilization": float(r["utilization"])}
                    for r in res.rows]

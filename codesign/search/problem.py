@@ -15,6 +15,7 @@ from accelerators.arch import onchip_kib  # noqa: F401  (also codesign.search.pr
 from accelerators.errors import MappingError, SpecError
 from accelerators.network import MappingCache, network_totals
 
+from codesign.space.hardware import mapped_metrics
 from codesign.space.layers import genome_layers
 from codesign.space.joint import JointSpace, space_from_dict
 
@@ -51,12 +52,8 @@ class Evaluator:
         if self.cost is not None:
             return self.cost.hardware_metrics(self.space, [{"net": net, "hw": hw}])[0]
         arch = self.space.hw.architecture(hw)
-        tot = network_totals(self.layers(net), arch, "dataflow", budget=self.mapper_budget, cache=self.cache)
-        m = {"latency_ms": 1e3 * tot["latency_s"], "energy_uj": tot["energy_pj"] / 1e6,
-             "area_mm2": arch.area_um2() / 1e6, "onchip_kib": onchip_kib(arch), "macs": int(tot["macs"]),
-             "utilization": float(tot["utilization"])}
-        m["edp_uj_ms"] = m["energy_uj"] * m["latency_ms"]
-        return m
+        return mapped_metrics(arch, network_totals(self.layers(net), arch, "dataflow", budget=self.mapper_budget,
+                                                   cache=self.cache))
 
     def __call__(self, genome: dict) -> dict:
         t = time.perf_counter()

@@ -80,5 +80,8 @@ class SearchSpace:
 DEFAULT_SPACE = SearchSpace()
 
 
-def genome_key(g: dict) -> str:
+def subnet_key(g: dict) -> str:
+    """The subnet a network genome builds, as compact JSON: genomes that differ only in slots their
+    depths leave unused share it (``codesign.rundir.store.genome_key`` instead hashes a joint
+    genome exactly as given, to key a run's store)."""
     return json.dumps(DEFAULT_SPACE.canonical(g), sort_keys=True, separators=(",", ":"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,31 +16,14 @@ import numpy as np
 from accelerators.errors import SpecError
 from accelerators.spec import DATAFLOWS, SPECS_DIR, build_architecture, template_path
 
+from codesign.jsonio import plain
 from codesign.space.genome import DEFAULT_SPACE, SearchSpace
+from codesign.space.hardware import parameter_values, point_architecture
 
 NUMERIC = ("pe_x", "pe_y", "bits", "dram_bw")
 CATEGORICAL = ("dataflow", "dram_type")
 CONSTRAINT_KEYS = ("area_mm2", "onchip_kib", "latency_ms", "energy_uj", "min_accuracy")
 OBJECTIVES = ("accuracy", "latency", "energy", "edp", "area")
-
-
-def _values(spec, where: str) -> tuple:
-    """A parameter's allowed values: ``{min, max, step}`` or ``{choices: [...]}`` or a list."""
-    if isinstance(spec, list):
-        vals = spec
-    elif isinstance(spec, dict) and "choices" in spec:
-        vals = spec["choices"]
-    elif isinstance(spec, dict) and {"min", "max"} <= set(spec):
-        lo, hi, step = spec["min"], spec["max"], spec.get("step", 1)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi, step)) or step <= 0 or lo > hi:
-            raise SpecError(where, f"needs numbers min <= max and step > 0, got {spec}")
-        vals = list(np.arange(lo, hi + step / 2, step))
-        vals = [int(v) if float(v).is_integer() else float(v) for v in vals]
-    else:
-        raise SpecError(where, "must be {min, max, step}, {choices: [...]} or a list")
-    if not isinstance(vals, list) or not vals:
-        raise SpecError(where, "has no values")
-    return tuple(vals)
 
 
 @dataclass(frozen=True)
@@ -57,7 +39,7 @@ class HardwareSpace:
     def sample(self, rng: np.random.Generator) -> dict:
         hw = {name: vals[rng.integers(len(vals))] for name, vals in self.params}
         hw["sizes_kib"] = {lv: vals[rng.integers(len(vals))] for lv, vals in self.sizes}
-        return _plain(hw)
+        return plain(hw)
 
     def mutate(self, hw: dict, rng: np.random.Generator, rate: float) -> dict:
         """Each gene changes with probability ``rate``: numeric genes step to a neighbouring
@@ -69,12 +51,12 @@ class HardwareSpace:
         for lv, vals in self.sizes:
             if rng.random() < rate:
                 out["sizes_kib"][lv] = _step(vals, out["sizes_kib"][lv], rng, numeric=True)
-        return _plain(out)
+        return plain(out)
 
     def crossover(self, a: dict, b: dict, rng: np.random.Generator) -> dict:
         out = {name: (a if rng.random() < 0.5 else b)[name] for name, _ in self.params}
         out["sizes_kib"] = {lv: (a if rng.random() < 0.5 else b)["sizes_kib"][lv] for lv, _ in self.sizes}
-        return _plain(out)
+        return plain(out)
 
     def validate(self, hw: dict, where: str = "hw") -> dict:
         if not isinstance(hw, dict):
@@ -88,7 +70,7 @@ class HardwareSpace:
         return hw
 
     def architecture(self, hw: dict):
-        return _build(self.template_spec, json.dumps(_plain(hw), sort_keys=True))
+        return point_architecture(self.template_spec, json.dumps(plain(hw), sort_keys=True))
 
 
 def _step(vals, cur, rng, numeric: bool):
@@ -101,22 +83,6 @@ def _step(vals, cur, rng, numeric: bool):
             j = i - (j - i)
         return vals[j]
     return vals[(i + 1 + rng.integers(len(vals) - 1)) % len(vals)]
-
-
-def _plain(x):
-    return json.loads(json.dumps(x, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-
-
-@lru_cache(maxsize=4096)
-def _build(template_text: str, hw_json: str):
-    import yaml
-    hw = json.loads(hw_json)
-    spec = yaml.safe_load(template_text)
-    return build_architecture(spec, pe_array=(int(hw["pe_x"]), int(hw["pe_y"])),
-                              bits={"weights": int(hw["bits"]), "inputs": int(hw["bits"]),
-                                    "outputs": max(16, 2 * int(hw["bits"]))},
-                              sizes_kib=hw.get("sizes_kib"), dram_type=hw.get("dram_type"),
-                              dram_bandwidth=hw.get("dram_bw"), dataflow=hw.get("dataflow"))
 
 
 @dataclass(frozen=True)
@@ -202,7 +168,7 @@ def space_from_dict(d, name="space") -> JointSpace:
     for key in NUMERIC + CATEGORICAL:
         if key not in hw:
             raise SpecError(f"hardware.{key}", "missing")
-        vals = _values(hw[key], f"hardware.{key}")
+        vals = parameter_values(hw[key], f"hardware.{key}")
         if key == "dataflow":
             for v in vals:
                 if v not in DATAFLOWS:
@@ -214,7 +180,7 @@ def space_from_dict(d, name="space") -> JointSpace:
     for lv, spec in (hw.get("sizes_kib") or {}).items():
         if lv not in [l.name for l in arch0.levels]:
             raise SpecError(f"hardware.sizes_kib.{lv}", f"no such level in template {tpath.stem}")
-        vals = _values(spec, f"hardware.sizes_kib.{lv}")
+        vals = parameter_values(spec, f"hardware.sizes_kib.{lv}")
         if not all(isinstance(v, (int, float)) and v > 0 for v in vals):
             raise SpecError(f"hardware.sizes_kib.{lv}", "sizes must be positive")
         sizes.append((lv, vals))
@@ -243,6 +209,6 @@ def space_from_dict(d, name="space") -> JointSpace:
     hws = HardwareSpace(tpath.stem, tuple(params), tuple(sizes), text)
     base = d.get("baseline")
     if base is not None:
-        base = hws.validate(_plain(base), "baseline")
+        base = hws.validate(plain(base), "baseline")
     return JointSpace(hws, constraints=tuple((k, v) for k, v in cons.items() if v is not None), objectives=objs,
                       name=name, reference=tuple(sorted(ref.items())), baseline=base)
