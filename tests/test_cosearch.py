@@ -132,3 +132,12 @@ def test_failed_candidates_are_ranked_last_not_dropped():
     assert pareto_front([failed, good], space.objectives) == [good]
     F = objective_matrix([failed], space.objectives)
     assert np.isfinite(F).all()
+
+
+def test_algorithms_are_registered_objects_and_the_cli_offers_them_all():
+    from codesign.cli import build_parser
+    from codesign.search.algorithms import ALGORITHMS, Algorithm
+    assert all(isinstance(a, Algorithm) and a.name == name for name, a in ALGORITHMS.items())
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["search"]
+    algo = next(a for a in sub._actions if a.dest == "algorithm")
+    assert tuple(algo.choices) == tuple(ALGORITHMS)

@@ -27,36 +27,14 @@ from pathlib import Path
 
 from accelerators.errors import SpecError
 
+from codesign.jsonio import plain_value
+from codesign.rundir.base import run_kind  # noqa: F401  (also codesign.report.export.run_kind)
+
 FORMATS = ("csv", "json", "parquet")
 METRIC_KEYS = ("top1_pct", "latency_ms", "energy_uj", "edp_uj_ms", "area_mm2", "onchip_kib", "macs", "utilization")
 
 
 # ---------------------------------------------------------------------------------------------- run directories
-
-def run_kind(directory) -> str:
-    """'search' (``codesign search`` output) or 'sweep' (``codesign sweep`` output)."""
-    d = Path(directory)
-    if not d.exists():
-        raise SpecError("DIR", "no such directory", str(d))
-    if not d.is_dir():
-        raise SpecError("DIR", "not a directory (give a run directory)", str(d))
-    cfg = None
-    if (d / "config.json").is_file():
-        try:
-            cfg = json.loads((d / "config.json").read_text())
-        except json.JSONDecodeError as e:
-            raise SpecError("config", f"not valid JSON ({e.msg}, line {e.lineno})", str(d / "config.json")) from None
-    if isinstance(cfg, dict) and "evaluator" in cfg:
-        return "search"
-    if isinstance(cfg, dict) and "sweep" in cfg:          # a sweep has a store.sqlite too
-        return "sweep"
-    if (d / "results.csv").is_file() and not (d / "front.csv").is_file():
-        return "sweep"
-    if (d / "store.sqlite").is_file() or (d / "config.json").is_file():
-        return "search"                                   # read_config names what is missing
-    raise SpecError("DIR", "not a run directory (no config.json + store.sqlite of a search, "
-                    "no results.csv of a sweep)", str(d))
-
 
 def _search_rows(directory):
     """(config, SearchResult) of a search run; every problem with the files is a SpecError."""
@@ -107,22 +85,12 @@ def results_table(directory, all_rows: bool = False):
     return df
 
 
-def _plain(v):
-    if v is None:
-        return None
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
-
-
 def table_records(df) -> list[dict]:
     """JSON-ready records (NaN -> null, numpy scalars -> Python); ``genome_json`` becomes a nested
     ``genome`` object."""
     out = []
     for rec in df.to_dict("records"):
-        r = {k: _plain(v) for k, v in rec.items() if k != "genome_json"}
+        r = {k: plain_value(v) for k, v in rec.items() if k != "genome_json"}
         if rec.get("genome_json") is not None and not (isinstance(rec["genome_json"], float)):
             r["genome"] = json.loads(rec["genome_json"])
         out.append(r)
@@ -404,7 +372,7 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
         torch_note = (f"note: no supernet weights at {wpath}: wrote the Timeloop files only (the PyTorch subnet "
                       f"needs --weights FILE)")
         design["files"]["subnet"] = None
-    (out / "design.json").write_text(json.dumps(design, indent=1, default=_plain))
+    (out / "design.json").write_text(json.dumps(design, indent=1, default=plain_value))
     if torch_note:
         log(torch_note)
     return design

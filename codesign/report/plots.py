@@ -86,7 +86,7 @@ def _save(fig, outdir: Path, stem: str, formats) -> list[Path]:
 
 def plot_dir(directory, outdir=None, design=None, formats=("png",), log=print) -> list[Path]:
     """Every figure of a search or sweep directory into ``outdir`` (default ``DIR/plots``)."""
-    from codesign.report.export import run_kind
+    from codesign.rundir.base import run_kind
     formats = parse_formats(formats)
     kind = run_kind(directory)
     out = Path(outdir) if outdir else Path(directory) / "plots"

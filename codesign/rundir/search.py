@@ -14,14 +14,14 @@ from pathlib import Path
 
 from accelerators.errors import SpecError
 
-from codesign.search.algorithms import (ALGORITHMS, Scorer, SearchResult, front_hypervolume, front_table, run_hardware_only,
-                       run_search, run_sequential)
+from codesign.search.algorithms import ALGORITHMS, Scorer, SearchResult, front_hypervolume, front_table
 from codesign.search.problem import build_evaluator, evaluate_candidate
 from codesign.search.executors import Executor
 from codesign.space.joint import OBJECTIVES, space_from_dict
+from codesign.rundir.base import CONFIG, create_or_check, read_config_json
 from codesign.rundir.store import open_run
 
-SEARCH_ALGORITHMS = ALGORITHMS + ("sequential", "hw-only")
+SEARCH_ALGORITHMS = tuple(ALGORITHMS)
 RUN_KEYS = ("algorithm", "budget", "population", "seed", "mutation", "crossover", "objectives", "scalarize",
             "fixed_net")
 
@@ -51,36 +51,15 @@ def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=
             "scalarize": scalarize, "fixed_net": fixed_net}
 
 
-def _config_path(d: Path) -> Path:
-    return d / "config.json"
-
-
 def start_search(directory, config: dict, *, workers: int = 1, scheduler=None, progress: bool = False) -> SearchResult:
-    d = Path(directory)
-    cp = _config_path(d)
-    if cp.is_file():
-        old = read_config(d)
-        if old != json.loads(json.dumps(config)):
-            raise SpecError("--out", "a run with a different configuration is already here (use --resume DIR "
-                            "to continue it, or another --out)", str(d))
-    else:
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = cp.with_suffix(".tmp")
-        tmp.write_text(json.dumps(config, indent=2))
-        tmp.replace(cp)
+    d = create_or_check(directory, config, read_config, what="run", indent=2)
     return _execute(d, config, workers=workers, scheduler=scheduler, progress=progress)
 
 
 def read_config(directory) -> dict:
-    cp = _config_path(Path(directory))
-    if not cp.is_file():
-        raise SpecError("run", "not a run directory (no config.json)", str(directory))
-    try:
-        cfg = json.loads(cp.read_text())
-    except json.JSONDecodeError as e:
-        raise SpecError("config", f"not valid JSON ({e.msg}, line {e.lineno})", str(cp)) from None
+    cfg = read_config_json(directory)
     if not isinstance(cfg, dict) or "evaluator" not in cfg or any(k not in cfg for k in RUN_KEYS):
-        raise SpecError("config", "incomplete run configuration", str(cp))
+        raise SpecError("config", "incomplete run configuration", str(Path(directory) / CONFIG))
     return cfg
 
 
@@ -101,13 +80,8 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResul
             kw = dict(budget=cfg["budget"], population=cfg["population"], seed=cfg["seed"],
                       mutation=cfg["mutation"], crossover=cfg["crossover"], objectives=cfg["objectives"],
                       progress=progress, scorer=scorer)
-            alg = cfg["algorithm"]
-            if alg == "sequential":
-                res = run_sequential(space, evaluate, **kw)
-            elif alg == "hw-only":
-                res = run_hardware_only(space, evaluate, net=cfg.get("fixed_net"), **kw)
-            else:
-                res = run_search(space, evaluate, algorithm=alg, scalarize=cfg.get("scalarize"), **kw)
+            res = ALGORITHMS[cfg["algorithm"]].run(space, evaluate, scalarize=cfg.get("scalarize"),
+                                                   fixed_net=cfg.get("fixed_net"), **kw)
         write_outputs(d, res)
         return res
     finally:

@@ -50,6 +50,7 @@ from accelerators.spec import DATAFLOWS, SPECS_DIR, template_path
 from accelerators.workload import DataSpace, Workload
 
 from codesign.jsonio import plain
+from codesign.rundir.base import CONFIG, create_or_check, read_config_json
 from codesign.search.executors import Executor, worker_name
 from codesign.space.hardware import mapped_metrics, parameter_values, point_architecture
 from codesign.rundir.store import genome_key, open_run
@@ -398,22 +399,11 @@ class SweepResult:
         return results_table(self.rows, self.hw_params)
 
 
-def _config_path(d: Path) -> Path:
-    return d / "config.json"
-
-
 def read_config(directory) -> dict:
-    d = Path(directory)
-    cp = _config_path(d)
-    if not cp.is_file():
-        raise SpecError("run", "not a sweep directory (no config.json)", str(d))
-    try:
-        cfg = json.loads(cp.read_text())
-    except json.JSONDecodeError as e:
-        raise SpecError("config", f"not valid JSON ({e.msg}, line {e.lineno})", str(cp)) from None
+    cfg = read_config_json(directory, what="sweep")
     need = ("version", "template_text", "mapper", "networks", "hw_params", "points")
     if not isinstance(cfg, dict) or any(k not in cfg for k in need):
-        raise SpecError("config", "not a sweep configuration (made by another command?)", str(cp))
+        raise SpecError("config", "not a sweep configuration (made by another command?)", str(Path(directory) / CONFIG))
     return cfg
 
 
@@ -422,20 +412,9 @@ def run_sweep(config: dict, directory, *, workers: int = 1, scheduler=None, prog
     """Create or continue the sweep in ``directory`` (a different config there is refused).
     ``limit``: evaluate at most that many new points now; ``on_result(id, result)`` is called after
     each commit."""
-    d = Path(directory)
-    cp = _config_path(d)
     config = json.loads(json.dumps(config))
-    if cp.is_file():
-        if read_config(d) != config:
-            raise SpecError("--out", "a sweep with a different configuration is already here (use --resume DIR "
-                            "to continue it, or another --out)", str(d))
-    elif (d / "store.sqlite").exists():
-        raise SpecError("--out", "holds a run store but no config.json (not a sweep directory)", str(d))
-    else:
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = cp.with_suffix(".tmp")
-        tmp.write_text(json.dumps(config, indent=1, sort_keys=True))
-        tmp.replace(cp)
+    d = create_or_check(directory, config, read_config, what="sweep", refuse_bare_store=True, indent=1,
+                        sort_keys=True)
     return _execute(d, config, workers=workers, scheduler=scheduler, progress=progress, limit=limit,
                     on_result=on_result)
 

@@ -2,8 +2,9 @@
 (``codesign.search.problem``) and ranked with NSGA-II (``codesign.search.nsga2``), or by one scalar score
 (``accuracy - alpha * latency`` or MnasNet's ``ACC * (LAT / T)^w``).
 
-A problem (the space, an evaluator, objectives), an algorithm (nsga2, scalar, random) and
-``run_search``; the baselines (sequential design, hardware-only search) compose it. Results are
+A problem (the space, an evaluator, objectives), an algorithm object registered by name in
+``ALGORITHMS`` (``nsga2``, ``scalar``, ``random``, and the baselines ``sequential`` and ``hw-only``,
+which compose ``run_search``), and callbacks called after every generation (progress). Results are
 plain dicts, one per evaluated candidate. With a ``store`` every result is committed as it
 arrives and candidates already stored are not evaluated again, so a resumed run replays the same
 seeded search to the same front."""
@@ -23,7 +24,6 @@ from codesign.rundir.store import genome_key
 # objective -> (metric column, sign for minimization)
 OBJECTIVE_COLUMNS = {"accuracy": ("top1_pct", -1.0), "latency": ("latency_ms", 1.0),
                      "energy": ("energy_uj", 1.0), "edp": ("edp_uj_ms", 1.0), "area": ("area_mm2", 1.0)}
-ALGORITHMS = ("nsga2", "scalar", "random")
 HW_ORDER = ["pe_x", "pe_y", "bits", "dataflow", "dram_type", "dram_bw", "sizes_kib"]
 METRIC_ORDER = ["top1_pct", "latency_ms", "energy_uj", "edp_uj_ms", "area_mm2", "onchip_kib", "macs", "utilization",
                 "violation"]
@@ -152,22 +152,123 @@ def _metrics(out: dict) -> dict:
     return {"violation": FAILED_VIOLATION, "error": out.get("error")}
 
 
+# ---------------------------------------------------------------------- algorithms
+class ProgressBar:
+    """A callback: a tqdm bar of the evaluations, with the hypervolume of the front so far."""
+
+    def __init__(self, budget: int, desc: str, start: int = 0):
+        from tqdm import tqdm
+        self.bar, self.start = tqdm(total=budget, desc=desc, unit="cand"), start
+
+    def __call__(self, res: "SearchResult", gen: int) -> None:
+        self.bar.n = len(res.rows) - self.start
+        self.bar.set_postfix(hv=f"{res.hypervolume[-1][2]:.4g}", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class Algorithm:
+    """A search strategy, registered by name in ``ALGORITHMS``: ``run(space, evaluate, **options)``
+    returns a :class:`SearchResult`."""
+    name = ""
+
+    def run(self, space, evaluate=None, *, scalarize=None, fixed_net=None, **kw) -> "SearchResult":
+        raise NotImplementedError
+
+
+class Generational(Algorithm):
+    """A population search (``run_search``): an initial random population, then one generation
+    after another from ``next_population`` until the budget is spent."""
+    scalar = False               # ranks by one scalar score (``scalarize``) instead of the objectives
+
+    def ranking(self, rows, objectives, sc) -> np.ndarray:
+        """The matrix (minimization form) that ranks ``rows``."""
+        return objective_matrix(rows, objectives)
+
+    def next_population(self, space, pop, rng, score, fix, F_of, *, population, mutation, crossover) -> list:
+        raise NotImplementedError
+
+    def run(self, space, evaluate=None, *, scalarize=None, fixed_net=None, **kw) -> "SearchResult":
+        return run_search(space, evaluate, algorithm=self, scalarize=scalarize, **kw)
+
+
+class NSGA2(Generational):
+    """NSGA-II: binary tournaments on (rank, crowding), crossover and mutation, then the best of
+    parents and children survive."""
+    name = "nsga2"
+
+    def next_population(self, space, pop, rng, score, fix, F_of, *, population, mutation, crossover) -> list:
+        F, v = F_of(pop), violations(pop)
+        rank, crowd = rank_and_crowding(F, v)
+        parents = binary_tournament(rank, crowd, rng, 2 * population)
+        kids = []
+        for i in range(population):
+            a, b = pop[parents[2 * i]]["genome"], pop[parents[2 * i + 1]]["genome"]
+            child = space.crossover(a, b, rng) if rng.random() < crossover else a
+            kids.append(fix(space.mutate(child, rng, mutation)))
+        kids = score(kids)
+        ids = {p["id"] for p in pop}
+        union = pop + [k for k in kids if k["id"] not in ids and not ids.add(k["id"])]
+        keep = select_survivors(F_of(union), violations(union), population)
+        return [union[i] for i in keep]
+
+
+class Scalar(NSGA2):
+    """NSGA-II's operators on one scalar score (``acc-lat`` or MnasNet's ``mnas``)."""
+    name = "scalar"
+    scalar = True
+
+    def ranking(self, rows, objectives, sc) -> np.ndarray:
+        return np.array([[-scalar_score(r["metrics"], sc)] for r in rows], float).reshape(len(rows), 1)
+
+
+class RandomSearch(Generational):
+    """A fresh random population every generation."""
+    name = "random"
+
+    def next_population(self, space, pop, rng, score, fix, F_of, *, population, mutation, crossover) -> list:
+        return score([fix(space.sample(rng)) for _ in range(population)])
+
+
+class Sequential(Algorithm):
+    """The sequential-design baseline (``run_sequential``)."""
+    name = "sequential"
+
+    def run(self, space, evaluate=None, *, scalarize=None, fixed_net=None, **kw) -> "SearchResult":
+        return run_sequential(space, evaluate, **kw)
+
+
+class HardwareOnly(Algorithm):
+    """The hardware-only baseline for one fixed network (``run_hardware_only``)."""
+    name = "hw-only"
+
+    def run(self, space, evaluate=None, *, scalarize=None, fixed_net=None, **kw) -> "SearchResult":
+        return run_hardware_only(space, evaluate, net=fixed_net, **kw)
+
+
+ALGORITHMS = {a.name: a for a in (NSGA2(), Scalar(), RandomSearch(), Sequential(), HardwareOnly())}
+
+
 def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", budget: int = 200,
                population: int = 24, seed: int = 0, mutation: float = 0.08, crossover: float = 0.9,
                objectives=None, scalarize: dict | str | None = None, progress=False, fixed_hw: dict | None = None,
                fixed_net: dict | None = None, initial: list | None = None, scorer: Scorer | None = None,
-               result: SearchResult | None = None, first_generation: int = 0) -> SearchResult:
-    """``budget`` candidate evaluations of ``algorithm``. ``fixed_hw`` / ``fixed_net`` freeze one
-    half of the genome (the sequential and hardware-only baselines). ``result`` continues an
-    earlier result (its rows count towards nothing here; ids continue)."""
-    if algorithm not in ALGORITHMS:
+               result: SearchResult | None = None, first_generation: int = 0, callbacks=()) -> SearchResult:
+    """``budget`` candidate evaluations of a generational ``algorithm`` (a name of ``ALGORITHMS`` or
+    a :class:`Generational` object). ``fixed_hw`` / ``fixed_net`` freeze one half of the genome
+    (the sequential and hardware-only baselines). ``result`` continues an earlier result (its rows
+    count towards nothing here; ids continue)."""
+    alg = ALGORITHMS.get(algorithm) if isinstance(algorithm, str) else algorithm
+    if not isinstance(alg, Generational):
         raise ValueError(f"unknown algorithm {algorithm!r}")
     objectives = tuple(objectives or space.objectives)
-    sc = parse_scalarize(scalarize) if (algorithm == "scalar" and not isinstance(scalarize, dict)) else scalarize
+    sc = parse_scalarize(scalarize) if (alg.scalar and not isinstance(scalarize, dict)) else scalarize
     scorer = scorer or Scorer(evaluate)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    res = result or SearchResult(objectives=objectives, scalarize=sc if algorithm == "scalar" else None)
+    res = result or SearchResult(objectives=objectives, scalarize=sc if alg.scalar else None)
     start = len(res.rows)
     seen = {r["key"]: r for r in res.rows}
     ref = space.reference_point(objectives)
@@ -197,21 +298,14 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
         return out
 
     def F_of(rows):
-        if algorithm == "scalar":
-            return np.array([[-scalar_score(r["metrics"], sc)] for r in rows], float).reshape(len(rows), 1)
-        return objective_matrix(rows, objectives)
+        return alg.ranking(rows, objectives, sc)
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=budget, desc=f"{algorithm} search", unit="cand")
+    callbacks = list(callbacks or ()) + ([ProgressBar(budget, f"{alg.name} search", start)] if progress else [])
 
     def record(gen):
         res.hypervolume.append((gen, len(res.rows), front_hypervolume(res.rows, objectives, ref)))
-        if bar is not None:
-            bar.n = len(res.rows) - start
-            bar.set_postfix(hv=f"{res.hypervolume[-1][2]:.4g}", refresh=False)
-            bar.refresh()
+        for cb in callbacks:
+            cb(res, gen)
 
     gen = first_generation
     init = [fix(g) for g in (initial or [])]
@@ -221,26 +315,13 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
     while len(res.rows) - start < budget and stall < 50:
         gen += 1
         before = len(res.rows)
-        if algorithm == "random":
-            pop = score([fix(space.sample(rng)) for _ in range(population)], gen)
-        else:
-            F, v = F_of(pop), violations(pop)
-            rank, crowd = rank_and_crowding(F, v)
-            parents = binary_tournament(rank, crowd, rng, 2 * population)
-            kids = []
-            for i in range(population):
-                a, b = pop[parents[2 * i]]["genome"], pop[parents[2 * i + 1]]["genome"]
-                child = space.crossover(a, b, rng) if rng.random() < crossover else a
-                kids.append(fix(space.mutate(child, rng, mutation)))
-            kids = score(kids, gen)
-            ids = {p["id"] for p in pop}
-            union = pop + [k for k in kids if k["id"] not in ids and not ids.add(k["id"])]
-            keep = select_survivors(F_of(union), violations(union), population)
-            pop = [union[i] for i in keep]
+        pop = alg.next_population(space, pop, rng, lambda genomes: score(genomes, gen), fix, F_of,
+                                  population=population, mutation=mutation, crossover=crossover)
         stall = stall + 1 if len(res.rows) == before else 0    # a converged population: stop
         record(gen)
-    if bar is not None:
-        bar.close()
+    for cb in callbacks:
+        if hasattr(cb, "close"):
+            cb.close()
     res.seconds += time.perf_counter() - t0
     return res
 
