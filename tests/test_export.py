@@ -170,7 +170,7 @@ def test_design_export_timeloop_files_give_the_stored_numbers(exported):
 
 def test_subnet_state_dict_and_onnx(exported, weights):
     import torch
-    from codesign.report.export import build_subnet
+    from codesign.nn.subnet import build_subnet
     from codesign.nn.supernet import Supernet
     out, design, _, notes = exported
     g = design["genome"]["net"]

@@ -47,7 +47,8 @@ def test_shipped_predictor_reproduces_its_heldout_figures():
 def test_shipped_supernet_reproduces_model_card_and_dataset():
     _need_cifar()
     import torch
-    from codesign.nn.measure import load_supernet, measure, measure_many
+    from codesign.nn.measure import measure, measure_many
+    from codesign.nn.supernet import load_supernet
     from codesign.artifacts import eval_split, predictor_split
     torch.set_num_threads(2)
     net = load_supernet(WEIGHTS_DIR / "supernet.pt")

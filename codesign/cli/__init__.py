@@ -285,7 +285,8 @@ def cmd_accuracy(args) -> int:
     if args.bits not in BITS:
         raise SpecError("--bits", f"{args.bits} is not one of {list(BITS)}")
     if args.data:
-        from codesign.nn.measure import load_supernet, measure
+        from codesign.nn.measure import measure
+        from codesign.nn.supernet import load_supernet
         net = load_supernet(_weights(args.weights))
         hold, test = _eval_data(args.data)
         top1 = measure(net, genome, args.bits, hold.images, test.images, test.labels, clip=args.clip, bn=args.bn)
@@ -313,7 +314,8 @@ def cmd_accuracy_data(args) -> int:
                 shown = ",".join(map(str, was.get(key, default))) if key == "bits" else was.get(key, default)
                 raise SpecError(flag, f"{args.out} was measured with {flag} {shown}; continue it with that "
                                       "or write another file")
-    from codesign.nn.measure import accuracy_dataset, load_supernet
+    from codesign.nn.measure import accuracy_dataset
+    from codesign.nn.supernet import load_supernet
     net = load_supernet(_weights(args.weights))
     from codesign.artifacts import predictor_split
     # measured on the held-out training images; BN recalibrated on 2,000 other training images

@@ -27,7 +27,7 @@ from codesign.jsonio import read_jsonl
 from codesign.space.genome import DEFAULT_SPACE, subnet_key
 from codesign.nn.quant import DEFAULT_CLIP, finish_calibration, quantize_model
 from codesign.nn.quant_ranges import BN_MODES, DEFAULT_BN
-from codesign.nn.supernet import Supernet, resize
+from codesign.nn.supernet import Supernet, load_supernet, resize  # noqa: F401  (load_supernet: also here)
 from codesign.nn.transforms import augment, normalize
 
 BITS = (4, 6, 8, 16)
@@ -35,12 +35,6 @@ ACT_CALIB_BATCHES = 4     # calibration batches (of ``batch`` images) that set t
 
 
 DRAW_SEED_STRIDE = 100_000     # draw k of plan genome i measures with seed + i + k * this (plans are smaller)
-
-
-def load_supernet(path, num_classes: int = 10) -> Supernet:
-    net = Supernet(num_classes=num_classes)
-    net.load_state_dict(torch.load(path, weights_only=True))
-    return net.eval()
 
 
 @torch.no_grad()

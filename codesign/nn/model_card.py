@@ -35,7 +35,8 @@ def measure_card(weights, data, *, samples: int = 8, bits=BITS, seed: int = 0, t
     """One row per (subnet, bit-width): name, genome, bits, MACs, params, top-1 %."""
     import torch
 
-    from codesign.nn.measure import load_supernet, measure
+    from codesign.nn.measure import measure
+    from codesign.nn.supernet import load_supernet
     from codesign.artifacts import eval_split
     from codesign.space.layers import genome_macs
     net = load_supernet(weights)

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from accelerators.errors import SpecError
+
 from codesign.space.genome import DEFAULT_SPACE, SearchSpace
 from codesign.nn.shape import HEAD, STAGES, STEM, make_divisible
 
@@ -252,3 +254,23 @@ def _static_block(b: ElasticBlock, k: int, e: int) -> StaticBlock:
     project.weight.data.copy_(b.project.weight.data[:, :c])
     return StaticBlock(expand, _bn_slice(b.bn1, c), dw, _bn_slice(b.bn2, c), se, project,
                        copy.deepcopy(b.bn3), copy.deepcopy(b.act), b.residual)
+
+
+def load_supernet(path, num_classes: int = 10) -> "Supernet":
+    """A supernet from a state_dict file (or a training checkpoint's model), in eval mode; a file
+    that is not one is a SpecError naming it."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:                       # pickle / zip errors of all kinds
+        first = next((l.strip() for l in str(e).splitlines() if l.strip()), "")
+        raise SpecError("--weights", f"not a readable torch state_dict ({type(e).__name__}: {first[:120]})",
+                        str(path)) from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]                   # a training checkpoint
+    net = Supernet(num_classes=num_classes)
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SpecError("--weights", f"not a supernet state_dict ({msg})", str(path)) from None
+    return net.eval()

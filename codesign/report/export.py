@@ -19,9 +19,7 @@ torch is imported only by the PyTorch part.
 from __future__ import annotations
 
 import json
-import math
 import sys
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -281,7 +279,10 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise SpecError("--to", "exists and is not a directory", str(out))
-    supernet = _load_supernet(wpath) if wpath.is_file() else None     # a bad weights file fails before the work
+    supernet = None
+    if wpath.is_file():                                   # a bad weights file fails before the work
+        from codesign.nn.supernet import load_supernet
+        supernet = load_supernet(wpath)
     d = evaluate_design(directory, design_id)
     arch, nr, row = d["arch"], d["network"], d["row"]
     from accelerators.mapping import needs_split
@@ -367,6 +368,7 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
               "files": {"arch": "arch.yaml", "arch_xy": "arch_xy.yaml" if any(uses_xy) else None}}
     torch_note = None
     if supernet is not None:
+        from codesign.nn.subnet import export_subnet
         design["files"].update(export_subnet(row["genome"]["net"], wpath, out, onnx=onnx, log=log, supernet=supernet))
     else:
         torch_note = (f"note: no supernet weights at {wpath}: wrote the Timeloop files only (the PyTorch subnet "
@@ -376,64 +378,3 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
     if torch_note:
         log(torch_note)
     return design
-
-
-# ---------------------------------------------------------------------------------------------- PyTorch subnet
-
-def _load_supernet(path):
-    import torch
-
-    from codesign.nn.supernet import Supernet
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as e:                       # pickle / zip errors of all kinds
-        first = next((l.strip() for l in str(e).splitlines() if l.strip()), "")
-        raise SpecError("--weights", f"not a readable torch state_dict ({type(e).__name__}: {first[:120]})",
-                        str(path)) from None
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]                   # a training checkpoint
-    net = Supernet()
-    try:
-        net.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise SpecError("--weights", f"not a supernet state_dict ({msg})", str(path)) from None
-    return net.eval()
-
-
-def build_subnet(net_genome: dict, state_dict=None):
-    """The stand-alone subnet module of ``net_genome`` (random weights, or ``state_dict``: e.g.
-    ``torch.load('subnet.pt', weights_only=True)``). Input: images at the genome's resolution."""
-    from codesign.space.genome import DEFAULT_SPACE
-    from codesign.nn.supernet import Supernet
-    sub = Supernet().subnet(DEFAULT_SPACE.validate(net_genome))
-    if state_dict is not None:
-        sub.load_state_dict(state_dict)
-    return sub.eval()
-
-
-def export_subnet(net_genome: dict, weights, outdir, onnx: bool = True, log=print, supernet=None) -> dict:
-    """``subnet.pt`` (state_dict) and, when the onnx package is present, ``subnet.onnx``."""
-    import torch
-    out = Path(outdir)
-    sup = supernet if supernet is not None else _load_supernet(weights)
-    sub = sup.subnet(net_genome).eval()
-    torch.save(sub.state_dict(), out / "subnet.pt")
-    files = {"subnet": "subnet.pt", "weights": str(Path(weights).resolve()), "input_resolution": int(net_genome["r"])}
-    if not onnx:
-        files["onnx"] = None
-        return files
-    try:
-        import onnx as _onnx  # noqa: F401
-    except ImportError:
-        files["onnx"] = None
-        log("note: ONNX skipped: torch.onnx.export needs the onnx package (pip install onnx)")
-        return files
-    r = int(net_genome["r"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(sub, (torch.zeros(1, 3, r, r),), str(out / "subnet.onnx"), dynamo=False,
-                          input_names=["image"], output_names=["logits"], opset_version=17,
-                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
-    files["onnx"] = "subnet.onnx"
-    return files

@@ -99,7 +99,8 @@ def accuracy_function(acc: dict):
         pred = Predictor.load(acc.get("predictor") or WEIGHTS_DIR / "predictor.npz")
         return lambda net, bits: float(pred.predict([net], [bits])[0])
     if src == "measured":
-        from codesign.nn.measure import load_supernet, measure
+        from codesign.nn.measure import measure
+        from codesign.nn.supernet import load_supernet
         net_w = load_supernet(supernet_path(acc.get("weights")))
         hold, test = eval_split(acc["data"])
         return lambda net, bits: measure(net_w, net, bits, hold.images, test.images, test.labels)
