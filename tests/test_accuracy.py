@@ -83,8 +83,8 @@ def test_repeated_draws_of_some_bit_widths(tmp_path, capsys):
     assert "draws" not in single[0]
     with pytest.raises(ValueError):
         accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], tmp_path / "x.jsonl", n=2, bits=(5,), **kw)
-    from codesign.cli import _read_rows
-    merged = _read_rows([tmp_path / "all.jsonl", tmp_path / "b4.jsonl"])
+    from codesign.predictors.accuracy import read_datasets
+    merged = read_datasets([tmp_path / "all.jsonl", tmp_path / "b4.jsonl"])
     assert len(merged) == 8
     assert [r.get("draws") is not None for r in merged] == [b == 4 for b in (r["bits"] for r in merged)]
     # a file continued with other settings is refused (one line, exit 2)

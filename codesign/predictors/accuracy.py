@@ -201,6 +201,23 @@ def genome_ids(genomes) -> tuple[np.ndarray, list[str]]:
     return np.array([ids.setdefault(subnet_key(g), len(ids)) for g in genomes], int), list(ids)
 
 
+def read_datasets(paths) -> list[dict]:
+    """The rows of one or more accuracy-data files (``codesign accuracy-data``); where several
+    measure the same (genome, bit-width), the later file's row replaces the earlier one's (e.g.
+    repeated 4-bit draws over a single-draw data set)."""
+    from codesign.jsonio import read_jsonl
+    if not isinstance(paths, (list, tuple)):
+        paths = [paths]
+    rows = {}
+    for path in paths:
+        for r in read_jsonl(path, cut_last="error", field="--dataset"):
+            key = (json.dumps(r.get("genome"), sort_keys=True), r.get("bits"))
+            if key in rows and rows[key][0] == path:
+                key = (key, len(rows))                # a file's own repeats are all kept
+            rows[key] = (path, r)
+    return [r for _, r in rows.values()]
+
+
 def split_by_genome(rows: list[dict], holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) row indices with every genome wholly on one side: the rows of one genome at
     several bit-widths share its BN recalibration, so a row split would leak the genome."""

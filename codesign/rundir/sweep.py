@@ -275,11 +275,9 @@ def resolve_networks(nets, base_dir) -> dict:
             layers = _read_layers(_find(spec["layers"], base_dir, f"{where}.layers"))
             source = {"layers": str(spec["layers"])}
         else:
-            from codesign.space.genome import DEFAULT_SPACE
+            from codesign.space.genome import named_genome
             from codesign.space.layers import genome_layers
-            g = spec["genome"]
-            g = {"max": DEFAULT_SPACE.max_genome, "min": DEFAULT_SPACE.min_genome}[g]() if g in ("max", "min") \
-                else DEFAULT_SPACE.validate(g, where=f"{where}.genome")
+            g = named_genome(spec["genome"], f"{where}.genome")
             layers = genome_layers(g)
             source = {"genome": g}
         if not layers:

@@ -85,3 +85,13 @@ def subnet_key(g: dict) -> str:
     depths leave unused share it (``codesign.rundir.store.genome_key`` instead hashes a joint
     genome exactly as given, to key a run's store)."""
     return json.dumps(DEFAULT_SPACE.canonical(g), sort_keys=True, separators=(",", ":"))
+
+
+def named_genome(g, where: str = "genome") -> dict:
+    """A network genome given as ``max`` / ``min`` (the largest / smallest subnet), JSON text or a
+    dict, checked against the default space."""
+    if g == "max":
+        return DEFAULT_SPACE.max_genome()
+    if g == "min":
+        return DEFAULT_SPACE.min_genome()
+    return DEFAULT_SPACE.validate(g, where=where)
