@@ -30,6 +30,7 @@ import numpy as np
 
 from accelerators.errors import SpecError
 
+from codesign.predictors.archive import load_npz, save_npz
 from codesign.space.genome import DEFAULT_SPACE, SearchSpace
 
 BITS = (4, 6, 8, 16)
@@ -167,22 +168,14 @@ class Predictor:
         return out / self.meta["members"] * self.meta["y_std"] + self.meta["y_mean"]
 
     def save(self, path):
-        np.savez(path, meta=json.dumps(self.meta), **self.arrays)
+        save_npz(path, self.meta, self.arrays)
 
     @staticmethod
     def load(path) -> "Predictor":
-        p = Path(path)
-        if not p.is_file():
-            raise SpecError("predictor", "no such file", str(p))
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                arrays = {k: z[k] for k in z.files if k != "meta"}
-            kind = meta["kind"]
-        except (OSError, ValueError, KeyError) as e:
-            raise SpecError("predictor", f"not an accuracy predictor file ({e})", str(p)) from None
+        meta, arrays = load_npz(path, "predictor", "an accuracy predictor file")
+        kind = meta.get("kind")
         if kind not in KINDS:
-            raise SpecError("predictor", f"unknown predictor kind {kind!r}", str(p))
+            raise SpecError("predictor", f"unknown predictor kind {kind!r}", str(path))
         return Predictor(arrays, meta)
 
 

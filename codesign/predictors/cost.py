@@ -25,6 +25,7 @@ import numpy as np
 
 from accelerators.errors import SpecError
 
+from codesign.predictors.archive import load_npz, save_npz
 from codesign.predictors.cost_data import FORMAT, SHAPE_KEYS, candidate, cost_dataset, evaluate_cost, layer_shape, read_dataset
 from codesign.predictors.features import (BASES, LayerTable, analytic, dataflow_dims, hw_energy, hw_matrix, layer_features,
                                           reference_hw, spatial_best, spatial_lookup, template_info)
@@ -188,34 +189,27 @@ class CostPredictor:
         for k, layers in enumerate(self.members):
             for i, (W, b) in enumerate(layers):
                 arrays[f"m{k}_W{i}"], arrays[f"m{k}_b{i}"] = W, b
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with open(p, "wb") as f:
-            np.savez(f, x_mean=self.x_mean, x_std=self.x_std, y_mean=self.y_mean, y_std=self.y_std,
-                     meta=np.array(json.dumps(self.meta)), **arrays)
+        save_npz(path, self.meta, dict(x_mean=self.x_mean, x_std=self.x_std, y_mean=self.y_mean, y_std=self.y_std,
+                                       **arrays))
 
     @staticmethod
     def load(path) -> "CostPredictor":
-        p = Path(path)
-        if not p.is_file():
-            raise SpecError("cost predictor", "no such file", str(p))
+        meta, z = load_npz(path, "cost predictor", "a cost predictor file")
         try:
-            with np.load(p, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                members = []
-                while f"m{len(members)}_W0" in z.files:
-                    k, layers = len(members), []
-                    while f"m{k}_W{len(layers)}" in z.files:
-                        i = len(layers)
-                        layers.append((z[f"m{k}_W{i}"].astype(np.float32), z[f"m{k}_b{i}"].astype(np.float32)))
-                    members.append(layers)
-                out = CostPredictor(members, z["x_mean"].astype(np.float32), z["x_std"].astype(np.float32),
-                                    z["y_mean"].astype(np.float64), z["y_std"].astype(np.float64), meta)
-        except Exception as e:            # zip / npy / JSON / missing key: a corrupt or foreign file
-            raise SpecError("cost predictor", f"not a cost predictor file ({type(e).__name__}: {e})", str(p)) from None
-        if (not members or not isinstance(meta, dict) or meta.get("kind") != "cost_predictor"
+            members = []
+            while f"m{len(members)}_W0" in z:
+                k, layers = len(members), []
+                while f"m{k}_W{len(layers)}" in z:
+                    i = len(layers)
+                    layers.append((z[f"m{k}_W{i}"].astype(np.float32), z[f"m{k}_b{i}"].astype(np.float32)))
+                members.append(layers)
+            out = CostPredictor(members, z["x_mean"].astype(np.float32), z["x_std"].astype(np.float32),
+                                z["y_mean"].astype(np.float64), z["y_std"].astype(np.float64), meta)
+        except Exception as e:            # missing arrays or meta keys: a foreign file
+            raise SpecError("cost predictor", f"not a cost predictor file ({type(e).__name__}: {e})", str(path)) from None
+        if (not members or meta.get("kind") != "cost_predictor"
                 or any(m[-1][0].shape[1] != len(out.outputs) for m in members)):
-            raise SpecError("cost predictor", "not a cost predictor file", str(p))
+            raise SpecError("cost predictor", "not a cost predictor file", str(path))
         return out
 
 
