@@ -128,3 +128,28 @@ def test_only_codesign_nn_imports_torch_at_module_level():
         names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names} | \
                 {n.module for n in top if isinstance(n, ast.ImportFrom) and n.module}
         assert not any(m == "torch" or m.startswith("torch.") for m in names), name
+
+
+SHIMS = {"genome_layers": "space.layers", "supernet": "nn.supernet", "supernet_shape": "nn.shape",
+         "quant": "nn.quant", "quant_ranges": "nn.quant_ranges", "train": "nn.train", "accuracy": "nn.measure",
+         "proxies": "nn.proxies", "model_card": "nn.model_card", "data": "nn.data", "transforms": "nn.transforms",
+         "predictor": "predictors.accuracy", "cost_predictor": "predictors.cost",
+         "cost_features": "predictors.features", "cost_data": "predictors.cost_data", "evaluator": "search.problem",
+         "cosearch": "search.algorithms", "nsga2": "search.nsga2", "parallel": "search.executors",
+         "store": "rundir.store", "run": "rundir.search", "sweep": "rundir.sweep", "export": "report.export",
+         "plots": "report.plots", "cli_run": "cli.runner", "cli_sweep": "cli.sweep", "cli_cost": "cli.cost",
+         "cli_export": "cli.export"}
+
+
+def test_old_import_paths_are_the_new_modules():
+    import importlib
+    for old, new in SHIMS.items():
+        assert importlib.import_module(f"codesign.{old}") is importlib.import_module(f"codesign.{new}"), old
+    from codesign.genome import DEFAULT_SPACE, genome_key
+    from codesign.space.genome import DEFAULT_SPACE as space, subnet_key
+    assert DEFAULT_SPACE is space and genome_key is subnet_key
+    from codesign.space import JointSpace, load_space          # the pre-0.2 codesign.space module's names
+    from codesign.space.joint import JointSpace as J, load_space as L
+    assert (JointSpace, load_space) == (J, L)
+    shims = {p.stem for p in (REPO / "codesign").glob("*.py")} - {"__init__", "__main__", "artifacts", "jsonio"}
+    assert shims == set(SHIMS) | {"genome"}
