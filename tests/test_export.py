@@ -14,7 +14,8 @@ from accelerators.errors import SpecError
 from accelerators.model import evaluate
 from accelerators.timeloop import load_inputs
 from codesign.cli.export import add_export_parsers
-from codesign.report.export import best_edp_id, export_design, export_table, load_layer, results_table
+from codesign.report.design import best_edp_id, export_design, load_layer
+from codesign.report.tables import export_table, results_table
 from codesign.rundir.base import run_kind
 from codesign.report.plots import plot_dir
 from codesign.rundir.search import load_result

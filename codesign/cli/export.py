@@ -20,7 +20,8 @@ def _design_id(text):
 
 
 def cmd_export(args) -> int:
-    from codesign.report.export import FORMATS, export_design, export_table
+    from codesign.report.design import export_design
+    from codesign.report.tables import FORMATS, export_table
     from codesign.rundir.base import run_kind
     design = _design_id(args.design)
     if design is None:

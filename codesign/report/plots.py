@@ -95,7 +95,7 @@ def plot_dir(directory, outdir=None, design=None, formats=("png",), log=print) -
     if kind == "sweep":
         if design is not None:
             raise SpecError("--design", "only for a search run (this is a sweep directory)", str(directory))
-        from codesign.report.export import sweep_table
+        from codesign.report.tables import sweep_table
         df = sweep_table(directory)
         out.mkdir(parents=True, exist_ok=True)
         return plot_sweep(df, out, formats)
@@ -105,8 +105,9 @@ def plot_dir(directory, outdir=None, design=None, formats=("png",), log=print) -
 # ---------------------------------------------------------------------------------------------- search runs
 
 def plot_search(directory, out: Path, design=None, formats=("png",), log=print) -> list[Path]:
-    from codesign.report.export import _search_rows, best_edp_id, evaluate_design, find_row
-    cfg, res = _search_rows(directory)
+    from codesign.report.design import best_edp_id, evaluate_design, find_row
+    from codesign.rundir.search import load_run
+    cfg, res = load_run(directory)
     if design is not None:
         find_row(res, design)                    # a bad id fails before anything is drawn
     chosen = int(design) if design is not None else best_edp_id(res)

@@ -117,3 +117,18 @@ def load_result(directory) -> SearchResult:
     res.hypervolume = [(g, sum(1 for r in rows if r["generation"] <= g),
                         front_hypervolume([r for r in rows if r["generation"] <= g], res.objectives, ref)) for g in gens]
     return res
+
+
+def load_run(directory):
+    """(config, SearchResult) of a search run; every problem with the files is a SpecError."""
+    d = Path(directory)
+    cfg = read_config(d)
+    if not (d / "store.sqlite").is_file():
+        raise SpecError("run", "not a run directory (no store.sqlite)", str(d))
+    try:
+        res = load_result(d)
+    except SpecError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:        # readable SQLite, unreadable contents
+        raise SpecError("store", f"corrupt run store ({type(e).__name__}: {e})", str(d / "store.sqlite")) from None
+    return cfg, res
