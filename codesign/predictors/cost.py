@@ -166,6 +166,10 @@ class CostPredictor:
         if max(max(space.hw.values("pe_x")), max(space.hw.values("pe_y"))) > self.meta["pe_cap"]:
             raise SpecError("cost predictor", f"PE array sides above {self.meta['pe_cap']} were not trained on")
 
+    def metrics(self, space, net: dict, hw: dict) -> dict:
+        """The hardware cost interface of ``codesign.search.problem.MappedCost``, predicted."""
+        return self.hardware_metrics(space, [{"net": net, "hw": hw}])[0]
+
     def hardware_metrics(self, space, genomes) -> list[dict]:
         """What ``Evaluator.hardware`` returns, per joint genome, with latency / energy (and so
         EDP, utilization) predicted and area / on-chip memory exact from the architecture."""

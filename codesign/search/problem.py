@@ -25,19 +25,14 @@ ACCURACY_SOURCES = ("predictor", "measured", "naswot", "macs")
 FAILED_VIOLATION = 1e9     # a candidate that cannot be mapped: ranked after every other one
 
 
-class Evaluator:
-    """Scores joint genomes. ``accuracy(net_genome, bits) -> top-1 %`` (or a proxy score)."""
+class MappedCost:
+    """The hardware cost of a network on a hardware point from the accelerator model, every layer
+    of the subnet mapped (cached per layer shape and architecture). ``metrics(space, net, hw)``:
+    the interface the learned ``codesign.predictors.cost.CostPredictor`` has too (OFA's
+    efficiency predictor)."""
 
-    def __init__(self, space: JointSpace, accuracy, mapper_budget: int = 1500, cache: MappingCache | None = None,
-                 cost=None):
-        """``cost``: a ``codesign.predictors.cost.CostPredictor`` for the opt-in fast path (latency
-        and energy predicted instead of mapped; area and on-chip memory stay exact)."""
-        self.space, self.accuracy, self.mapper_budget, self.cost = space, accuracy, mapper_budget, cost
-        if cost is not None:
-            cost.check_space(space)
-        self.cache = cache or MappingCache()
-        self.seconds = 0.0
-        self.count = 0
+    def __init__(self, mapper_budget: int = 1500, cache: MappingCache | None = None):
+        self.mapper_budget, self.cache = mapper_budget, cache if cache is not None else MappingCache()
         self._layers: dict = {}
 
     def layers(self, net: dict) -> list:
@@ -47,13 +42,31 @@ class Evaluator:
             got = self._layers[key] = genome_layers(net)
         return got
 
-    def hardware(self, hw: dict, net: dict) -> dict:
-        """Latency, energy, EDP, area and on-chip memory of ``net`` on ``hw`` (mapped)."""
-        if self.cost is not None:
-            return self.cost.hardware_metrics(self.space, [{"net": net, "hw": hw}])[0]
-        arch = self.space.hw.architecture(hw)
+    def metrics(self, space: JointSpace, net: dict, hw: dict) -> dict:
+        arch = space.hw.architecture(hw)
         return mapped_metrics(arch, network_totals(self.layers(net), arch, "dataflow", budget=self.mapper_budget,
                                                    cache=self.cache))
+
+
+class Evaluator:
+    """The problem: scores joint genomes (objectives and constraint violation).
+    ``accuracy(net_genome, bits) -> top-1 %`` (or a proxy score)."""
+
+    def __init__(self, space: JointSpace, accuracy, mapper_budget: int = 1500, cache: MappingCache | None = None,
+                 cost=None):
+        """``cost``: the hardware cost, an object with ``metrics(space, net, hw)``: by default the
+        mapped model (``MappedCost``); a ``codesign.predictors.cost.CostPredictor`` is the opt-in
+        fast path (latency and energy predicted instead of mapped; area and on-chip memory exact)."""
+        self.space, self.accuracy, self.mapper_budget = space, accuracy, mapper_budget
+        if cost is not None and hasattr(cost, "check_space"):
+            cost.check_space(space)
+        self.cost = cost if cost is not None else MappedCost(mapper_budget, cache)
+        self.seconds = 0.0
+        self.count = 0
+
+    def hardware(self, hw: dict, net: dict) -> dict:
+        """Latency, energy, EDP, area and on-chip memory of ``net`` on ``hw``."""
+        return self.cost.metrics(self.space, net, hw)
 
     def __call__(self, genome: dict) -> dict:
         t = time.perf_counter()
