@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from accelerators.errors import SpecError
 
+from codesign.predictors.accuracy.dataset import genome_ids, split_by_genome
+from codesign.predictors.accuracy.encoder import BITS, base_features, features, summary
 from codesign.predictors.archive import load_npz, save_npz
-from codesign.space.genome import DEFAULT_SPACE, SearchSpace
 
-BITS = (4, 6, 8, 16)
+
 KINDS = ("kernel", "ridge", "mlp")
 SHARED_BITS = (6, 8, 16)          # one shared model, per-bit deviations
 DEVIATION_BITS = (6, 8)           # 16 is the reference the deviations are from
@@ -45,60 +45,6 @@ def _bit_sets(four_bit: str) -> tuple[tuple, tuple]:
     if four_bit == "shared":
         return (4,) + SHARED_BITS, (4,) + DEVIATION_BITS
     return SHARED_BITS, DEVIATION_BITS
-
-
-def encode(genomes, bits, space: SearchSpace = DEFAULT_SPACE) -> np.ndarray:
-    """(N, F) features: per block slot one-hot kernel and expand (zero when the slot is unused),
-    per stage one-hot depth, one-hot resolution, one-hot bit-width."""
-    genomes = list(genomes)
-    bits = np.broadcast_to(np.asarray(bits), (len(genomes),))
-    nk, ne, nd, nr = len(space.kernels), len(space.expands), len(space.depths), len(space.resolutions)
-    F = space.slots * (nk + ne) + space.stages * nd + nr + len(BITS)
-    out = np.zeros((len(genomes), F), np.float32)
-    for n, (g, b) in enumerate(zip(genomes, bits)):
-        used = {i for _, i in space.active_blocks(g)}
-        for i in range(space.slots):
-            if i in used:
-                out[n, i * (nk + ne) + space.kernels.index(g["ks"][i])] = 1
-                out[n, i * (nk + ne) + nk + space.expands.index(g["e"][i])] = 1
-        o = space.slots * (nk + ne)
-        for s in range(space.stages):
-            out[n, o + s * nd + space.depths.index(g["d"][s])] = 1
-        o += space.stages * nd
-        out[n, o + space.resolutions.index(g["r"])] = 1
-        out[n, o + nr + BITS.index(int(b))] = 1
-    return out
-
-
-def summary(genomes) -> np.ndarray:
-    """(N, 2) size features the one-hot code spreads over many inputs: log10 MACs and log10 of
-    the active blocks' expanded channels (a parameter-count stand-in)."""
-    from codesign.space.layers import genome_macs
-    rows = []
-    for g in genomes:
-        used = [i for _, i in DEFAULT_SPACE.active_blocks(g)]
-        rows.append((np.log10(genome_macs(g)), np.log10(sum(g["e"][i] * g["ks"][i] ** 2 for i in used))))
-    return np.asarray(rows, np.float32)
-
-
-def features(genomes, bits, meta: dict) -> np.ndarray:
-    genomes = list(genomes)
-    X = encode(genomes, bits)
-    if meta.get("summary"):
-        z = (summary(genomes) - np.asarray(meta["summary_mean"], np.float32)) / np.asarray(meta["summary_std"], np.float32)
-        X = np.concatenate([X, z.astype(np.float32)], axis=1)
-    return X
-
-
-def base_features(genomes, meta: dict) -> np.ndarray:
-    """The genome's one-hot code (no bit-width) and, when ``meta['summary']``, its standardized
-    size features."""
-    genomes = list(genomes)
-    X = encode(genomes, np.full(len(genomes), 8))[:, :-len(BITS)]
-    if meta.get("summary"):
-        z = (summary(genomes) - np.asarray(meta["summary_mean"])) / np.asarray(meta["summary_std"])
-        X = np.concatenate([X, z.astype(np.float32)], axis=1)
-    return X.astype(np.float64)
 
 
 def _hier_design(X: np.ndarray, bits: np.ndarray, ratio: float, four_bit: str = "separate") -> np.ndarray:
@@ -184,42 +130,6 @@ def metrics(y_true, y_pred) -> dict:
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     return {"kendall_tau": float(kendalltau(y_true, y_pred)[0]), "spearman": float(spearmanr(y_true, y_pred)[0]),
             "rmse": float(np.sqrt(np.mean((y_true - y_pred) ** 2))), "n": int(len(y_true))}
-
-
-def genome_ids(genomes) -> tuple[np.ndarray, list[str]]:
-    """(an id per genome, the distinct genome keys in order of first appearance): rows of one
-    genome at several bit-widths get one id."""
-    from codesign.space.genome import subnet_key
-    ids: dict = {}
-    return np.array([ids.setdefault(subnet_key(g), len(ids)) for g in genomes], int), list(ids)
-
-
-def read_datasets(paths) -> list[dict]:
-    """The rows of one or more accuracy-data files (``codesign accuracy-data``); where several
-    measure the same (genome, bit-width), the later file's row replaces the earlier one's (e.g.
-    repeated 4-bit draws over a single-draw data set)."""
-    from codesign.jsonio import read_jsonl
-    if not isinstance(paths, (list, tuple)):
-        paths = [paths]
-    rows = {}
-    for path in paths:
-        for r in read_jsonl(path, cut_last="error", field="--dataset"):
-            key = (json.dumps(r.get("genome"), sort_keys=True), r.get("bits"))
-            if key in rows and rows[key][0] == path:
-                key = (key, len(rows))                # a file's own repeats are all kept
-            rows[key] = (path, r)
-    return [r for _, r in rows.values()]
-
-
-def split_by_genome(rows: list[dict], holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) row indices with every genome wholly on one side: the rows of one genome at
-    several bit-widths share its BN recalibration, so a row split would leak the genome."""
-    ids, keys = genome_ids(r["genome"] for r in rows)
-    ordered = sorted(keys)
-    order = np.random.default_rng(seed).permutation(len(ordered))
-    test_keys = {ordered[i] for i in order[:max(1, int(round(len(ordered) * holdout)))]}
-    in_test = np.array([keys[i] in test_keys for i in ids], bool)
-    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
 
 
 def _fit_mlp(X, y, seed: int, hidden: int, epochs: int, weight_decay: float):
