@@ -1,13 +1,13 @@
 """Joint network-accelerator search (NAAS-style): candidates are scored by an evaluator
-(``codesign.search.problem``) and ranked with NSGA-II (``codesign.search.nsga2``), or by one scalar score
-(``accuracy - alpha * latency`` or MnasNet's ``ACC * (LAT / T)^w``).
+(``codesign.search.problem``) and ranked with NSGA-II (``codesign.search.nsga2``), or by one
+scalar score (``accuracy - alpha * latency`` or MnasNet's ``ACC * (LAT / T)^w``).
 
 A problem (the space, an evaluator, objectives), an algorithm object registered by name in
-``ALGORITHMS`` (``nsga2``, ``scalar``, ``random``, and the baselines ``sequential`` and ``hw-only``,
-which compose ``run_search``), and callbacks called after every generation (progress). Results are
-plain dicts, one per evaluated candidate. With a ``store`` every result is committed as it
-arrives and candidates already stored are not evaluated again, so a resumed run replays the same
-seeded search to the same front."""
+``ALGORITHMS`` (``nsga2``, ``scalar``, ``random``, and the baselines ``sequential`` and
+``hw-only``, which compose ``run_search``), and callbacks called after every generation (the
+hypervolume log, progress). Results are plain dicts, one per evaluated candidate. With a
+``store`` every result is committed as it arrives and candidates already stored are not
+evaluated again, so a resumed run replays the same seeded search to the same front."""
 from __future__ import annotations
 
 import json
@@ -153,6 +153,17 @@ def _metrics(out: dict) -> dict:
 
 
 # ---------------------------------------------------------------------- algorithms
+class HypervolumeLog:
+    """A callback: appends (generation, evaluations, hypervolume of the feasible front) to the
+    result's ``hypervolume`` after every generation."""
+
+    def __init__(self, objectives, ref):
+        self.objectives, self.ref = objectives, ref
+
+    def __call__(self, res: "SearchResult", gen: int) -> None:
+        res.hypervolume.append((gen, len(res.rows), front_hypervolume(res.rows, self.objectives, self.ref)))
+
+
 class ProgressBar:
     """A callback: a tqdm bar of the evaluations, with the hypervolume of the front so far."""
 
@@ -300,10 +311,10 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
     def F_of(rows):
         return alg.ranking(rows, objectives, sc)
 
-    callbacks = list(callbacks or ()) + ([ProgressBar(budget, f"{alg.name} search", start)] if progress else [])
+    callbacks = [HypervolumeLog(objectives, ref), *(callbacks or ()),
+                 *([ProgressBar(budget, f"{alg.name} search", start)] if progress else [])]
 
     def record(gen):
-        res.hypervolume.append((gen, len(res.rows), front_hypervolume(res.rows, objectives, ref)))
         for cb in callbacks:
             cb(res, gen)
 
