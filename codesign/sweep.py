@@ -1,2 +1,4 @@
-"""Deprecated import path (one release): the module is now ``codesign.rundir.sweep``."""
-import sys, codesign.rundir.sweep as _m; sys.modules[__name__] = _m  # noqa: E401
+"""Deprecated import path (one release): now ``codesign.space.sweep`` (the sweep file) and
+``codesign.rundir.sweep`` (the run)."""
+from codesign.rundir.sweep import *  # noqa: F401,F403
+from codesign.space.sweep import *  # noqa: F401,F403

@@ -136,7 +136,7 @@ SHIMS = {"genome_layers": "space.layers", "supernet": "nn.supernet", "supernet_s
          "predictor": "predictors.accuracy", "cost_predictor": "predictors.cost",
          "cost_features": "predictors.features", "cost_data": "predictors.cost_data", "evaluator": "search.problem",
          "cosearch": "search.algorithms", "nsga2": "search.nsga2", "parallel": "search.executors",
-         "store": "rundir.store", "run": "rundir.search", "sweep": "rundir.sweep", "plots": "report.plots",
+         "store": "rundir.store", "run": "rundir.search", "plots": "report.plots",
          "cli_run": "cli.runner", "cli_sweep": "cli.sweep", "cli_cost": "cli.cost", "cli_export": "cli.export"}
 
 
@@ -155,4 +155,8 @@ def test_old_import_paths_are_the_new_modules():
     from codesign.report.design import export_design as d
     from codesign.report.tables import export_table as t, run_kind as k
     assert (export_design, export_table, run_kind) == (d, t, k)
-    assert shims == set(SHIMS) | {"genome", "export"}
+    from codesign.sweep import load_sweep, run_sweep                  # split in two: the file and the run
+    from codesign.rundir.sweep import run_sweep as r
+    from codesign.space.sweep import load_sweep as f
+    assert (load_sweep, run_sweep) == (f, r)
+    assert shims == set(SHIMS) | {"genome", "export", "sweep"}

@@ -1,4 +1,4 @@
-"""``codesign sweep FILE.yaml --out DIR``: a design-space sweep (see :mod:`codesign.rundir.sweep`).
+"""``codesign sweep FILE.yaml --out DIR``: a design-space sweep (see :mod:`codesign.space.sweep`, :mod:`codesign.rundir.sweep`).
 
 ``add_sweep_parser(subparsers)`` adds the subcommand to the ``codesign`` command line;
 ``python3 -m codesign.cli.sweep FILE ...`` runs it on its own (same options, same exit codes:
@@ -32,7 +32,8 @@ def add_sweep_parser(sub) -> argparse.ArgumentParser:
 
 
 def cmd_sweep(args) -> int:
-    from codesign.rundir.sweep import load_sweep, resume_sweep, run_sweep
+    from codesign.rundir.sweep import resume_sweep, run_sweep
+    from codesign.space.sweep import load_sweep
     if args.limit is not None and args.limit < 0:
         raise SpecError("--limit", f"must be >= 0, got {args.limit}")
     kw = dict(workers=args.workers, scheduler=args.scheduler, progress=not args.quiet, limit=args.limit)
