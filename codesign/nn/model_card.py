@@ -128,8 +128,8 @@ def write_card(rows: list[dict], summary: dict, out_md, *, weights, data, test_i
         f"- Measured on {test_images} test images (the whole test split unless stated), BN statistics and "
         "activation ranges recalibrated on held-out training images; weights fake-quantized per channel, "
         "activations per tensor, to the bit-width"
-        + (f" (ranges: {clip}, see `codesign/quant.py`)" if clip else "")
-        + ("; BN statistics then re-estimated on the quantized subnet (`codesign/accuracy.py`)."
+        + (f" (ranges: {clip}, see `codesign/nn/quant.py`)" if clip else "")
+        + ("; BN statistics then re-estimated on the quantized subnet (`codesign/nn/measure.py`)."
            if bn == "quantized" else "."), "",
         "| subnet | MACs (M) | params (M) | " + " | ".join(f"top-1 {b}-bit (%)" for b in BITS) + " |",
         "|---|---:|---:|" + "---:|" * len(BITS),
