@@ -8,7 +8,6 @@ built-in tables (``accelerators.energy``), from explicit values, or from a Timel
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from math import prod
 
 from .errors import SpecError
 
@@ -146,10 +145,6 @@ class Architecture:
             size = "inf" if lv.size_words is None else f"{lv.size_words} words"
             rows.append(f"  {lv.name:<24} x{lv.instances:<5} {lv.kind:<8} {size}")
         return "\n".join(rows)
-
-
-def total_instances(levels) -> int:
-    return prod(lv.instances for lv in levels)
 
 
 def split_xy(arch: Architecture) -> tuple[Architecture, list]:

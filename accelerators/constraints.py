@@ -135,18 +135,14 @@ def _factor_pairs(text, where) -> tuple:
 
 def from_timeloop(targets, arch: Architecture, work: Workload, where: str = "constraints") -> Constraints:
     """Timeloop ``architecture_constraints`` / ``constraints`` (``targets`` list) as Constraints."""
-    from .timeloop import _perm
+    from .timeloop import _perm, directives
     if isinstance(targets, dict):
         targets = targets.get("targets", [])
     if not isinstance(targets, list):
         raise SpecError(where, "must be a list of targets")
     names = {lv.name for lv in arch.levels}
     out: dict = {}
-    for k, t in enumerate(targets):
-        w = f"{where}.targets[{k}]"
-        if not isinstance(t, dict):
-            raise SpecError(w, "must be a mapping")
-        tgt = t.get("target")
+    for w, t, tgt in directives(targets, where + ".targets[{}]"):
         if tgt not in names:
             if tgt == arch.compute.name:
                 continue

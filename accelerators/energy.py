@@ -16,8 +16,9 @@ import yaml
 
 from .arch import ActionEnergy
 from .errors import SpecError
+from .resources import SPECS_DIR
 
-DEFAULT_TABLES_PATH = Path(__file__).resolve().parents[1] / "specs/energy/default.yaml"
+DEFAULT_TABLES_PATH = SPECS_DIR / "energy" / "default.yaml"
 STORAGE_KINDS = ("dram", "sram", "regfile", "dummy")
 
 

@@ -256,13 +256,6 @@ def level_bits(level, work: Workload, ds) -> int:
     return int(work.bits.get(ds.name, level.bits_of(ds.role)))
 
 
-def uniform_mapping(arch: Architecture, work: Workload) -> Mapping:
-    """The trivial mapping: every loop at the outermost level (always factor-valid)."""
-    levels = [LevelMapping(temporal=dict(work.bounds), permutation=tuple(work.dims))]
-    levels += [LevelMapping() for _ in arch.levels[1:]]
-    return Mapping(tuple(levels))
-
-
 def product(d: dict) -> int:
     return prod(int(v) for v in d.values())
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from .arch import ActionEnergy, Architecture, Compute, Level
 from .errors import SpecError
 from .mapping import LevelMapping, Mapping
+from .resources import SPECS_DIR
 from .workload import Workload, conv2d, depthwise_conv2d, fully_connected, matmul
 
-SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
 DATAFLOWS = ("row-stationary", "weight-stationary", "output-stationary", "input-stationary", "free")
 KINDS = ("dram", "sram", "regfile", "dummy")
 ARCH_KEYS = {"name", "description", "technology_nm", "clock_ghz", "bits", "dataflow", "pe_array",
@@ -243,18 +243,3 @@ def build_mapping(spec: dict, arch: Architecture, work: Workload, where: str = "
 def _split_dims(text: str, dims) -> list:
     from .timeloop import _perm
     return list(_perm(text, dims, "mapping"))
-
-
-def mapping_to_spec(mapping: Mapping, arch: Architecture) -> dict:
-    out = {}
-    for lv, lm in zip(arch.levels, mapping.levels):
-        entry = {"temporal": {d: int(f) for d, f in lm.temporal.items() if int(f) > 1},
-                 "permutation": list(lm.permutation)}
-        if lm.spatial_x:
-            entry["spatial_x"] = {d: int(f) for d, f in lm.spatial_x.items() if int(f) > 1}
-        if lm.spatial_y:
-            entry["spatial_y"] = {d: int(f) for d, f in lm.spatial_y.items() if int(f) > 1}
-        if lm.keep is not None:
-            entry["keep"] = sorted(lm.keep)
-        out[lv.name] = entry
-    return out

@@ -313,6 +313,16 @@ def _perm(text, dims, where) -> tuple:
     return tuple(out)
 
 
+def directives(entries, where: str):
+    """``(where, entry, target)`` of each directive of a Timeloop list (a mapping's or the
+    constraints' targets; ``where`` formats the index); each entry must be a mapping."""
+    for i, e in enumerate(entries):
+        w = where.format(i)
+        if not isinstance(e, dict):
+            raise SpecError(w, "must be a mapping")
+        yield w, e, e.get("target")
+
+
 def mapping_from_timeloop(entries, arch: Architecture, work: Workload) -> Mapping:
     if isinstance(entries, dict) and "mapping" in entries:
         entries = entries["mapping"]
@@ -321,11 +331,7 @@ def mapping_from_timeloop(entries, arch: Architecture, work: Workload) -> Mappin
     names = [lv.name for lv in arch.levels]
     per = {n: {"temporal": {}, "perm": (), "sx": {}, "sy": {}, "sperm": (), "keep": None, "bypass": set()}
            for n in names}
-    for i, e in enumerate(entries):
-        where = f"mapping[{i}]"
-        if not isinstance(e, dict):
-            raise SpecError(where, "must be a mapping")
-        tgt = e.get("target")
+    for where, e, tgt in directives(entries, "mapping[{}]"):
         if tgt not in per:
             raise SpecError(f"{where}.target", f"unknown level {tgt!r} (levels: {', '.join(names)})")
         typ = e.get("type", "temporal")

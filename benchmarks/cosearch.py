@@ -36,9 +36,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accelerators.network import MappingCache  # noqa: E402
-from codesign.cosearch import front_hypervolume, run_search, run_sequential  # noqa: E402
-from codesign.evaluator import Evaluator, accuracy_function  # noqa: E402
-from codesign.space import load_space  # noqa: E402
+from codesign.search.algorithms import front_hypervolume, run_search, run_sequential  # noqa: E402
+from codesign.search.problem import Evaluator, accuracy_function  # noqa: E402
+from codesign.space.joint import load_space  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -148,7 +148,7 @@ def main(argv=None) -> int:
           f"mapping every new layer shape x architecture); warm: {len(genomes)} in {warm_s:.2f} s")
     # the learned cost predictor (opt-in fast path) against the model on every candidate of the runs
     from codesign.artifacts import WEIGHTS_DIR
-    from codesign.cost_predictor import CostPredictor
+    from codesign.predictors.cost import CostPredictor
     cp_path = WEIGHTS_DIR / "cost_predictor.npz"
     if cp_path.is_file():
         cp = CostPredictor.load(cp_path)

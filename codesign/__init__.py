@@ -1,2 +1,3 @@
-"""Neural side and co-search of the hardware-neural co-design simulator (command line for now;
-the supernet, predictor and search land with later issues)."""
+"""The neural side and the co-search of the hardware-neural co-design simulator, by role:
+``nn`` (the supernet, torch), ``space`` (what is searched), ``predictors``, ``search``,
+``rundir`` (run directories), ``report`` and ``cli`` (the ``codesign`` command)."""

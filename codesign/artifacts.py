@@ -19,7 +19,7 @@ def supernet_path(path=None) -> Path:
 
 def eval_split(data, holdout: int = 5000, seed: int = 0):
     """(held-out training images for BN recalibration, test split) of a data set root."""
-    from .data import holdout_split, load_split
+    from codesign.nn.data import holdout_split, load_split
     if not Path(data).exists():
         raise SpecError("--data", "no such file or directory", str(data))
     train = load_split(data, "train")
@@ -36,7 +36,7 @@ def predictor_split(data, holdout: int = 5000, calib_images: int = 2000, eval_im
     the held-out part is drawn exactly as training drew it, so no evaluation image was trained
     on; ``eval_images`` takes a seeded, class-balanced subset of it (fewer images, faster
     measurement)."""
-    from .data import holdout_split, load_split
+    from codesign.nn.data import holdout_split, load_split
     if not Path(data).exists():
         raise SpecError("--data", "no such file or directory", str(data))
     train_all = load_split(data, "train")

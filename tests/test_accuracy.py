@@ -7,12 +7,12 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[torch]')")
 
-from codesign.accuracy import accuracy_dataset, measure          # noqa: E402
+from codesign.nn.measure import accuracy_dataset, measure          # noqa: E402
 from codesign.cli import main                                    # noqa: E402
-from codesign.genome import DEFAULT_SPACE as S                   # noqa: E402
-from codesign.predictor import Predictor, encode, train_predictor  # noqa: E402
-from codesign.proxies import correlations, proxies               # noqa: E402
-from codesign.supernet import Supernet                           # noqa: E402
+from codesign.space.genome import DEFAULT_SPACE as S                   # noqa: E402
+from codesign.predictors.accuracy import Predictor, encode, train_predictor  # noqa: E402
+from codesign.nn.proxies import correlations, proxies               # noqa: E402
+from codesign.nn.supernet import Supernet                           # noqa: E402
 
 RNG = np.random.default_rng(0)
 IMAGES = (RNG.random((40, 3, 32, 32)) * 255).astype(np.uint8)
@@ -83,8 +83,8 @@ def test_repeated_draws_of_some_bit_widths(tmp_path, capsys):
     assert "draws" not in single[0]
     with pytest.raises(ValueError):
         accuracy_dataset(net, IMAGES[:20], IMAGES[20:], LABELS[20:], tmp_path / "x.jsonl", n=2, bits=(5,), **kw)
-    from codesign.cli import _read_rows
-    merged = _read_rows([tmp_path / "all.jsonl", tmp_path / "b4.jsonl"])
+    from codesign.predictors.accuracy import read_datasets
+    merged = read_datasets([tmp_path / "all.jsonl", tmp_path / "b4.jsonl"])
     assert len(merged) == 8
     assert [r.get("draws") is not None for r in merged] == [b == 4 for b in (r["bits"] for r in merged)]
     # a file continued with other settings is refused (one line, exit 2)
@@ -157,7 +157,7 @@ def test_four_bit_rows_shared_or_separate_by_cross_validation():
     assert m["per_bits"]["8"]["rmse"] < 1.0
 
 def test_predictor_ensemble_with_size_features_and_genome_split(tmp_path):
-    from codesign.predictor import split_by_genome
+    from codesign.predictors.accuracy import split_by_genome
     rows = _synthetic_rows(300)
     rows += [dict(r, bits=b, top1=_synthetic_top1(r["genome"], b))          # genomes at two bit-widths
              for r in rows[:60] for b in [6 if r["bits"] != 6 else 8]]
@@ -193,8 +193,8 @@ def test_bn_reestimated_on_the_quantized_subnet():
     """bn="quantized": after the activation ranges are set, the BN statistics are re-estimated with
     weights and activations fake-quantized (each BN then sees its quantized convolution's output);
     at 16 bits that changes nothing measurable, at 4 bits the statistics move."""
-    from codesign.accuracy import measure_many, recalibrate_bn
-    from codesign.quant import ActQuant, finish_calibration, quantize_model
+    from codesign.nn.measure import measure_many, recalibrate_bn
+    from codesign.nn.quant import ActQuant, finish_calibration, quantize_model
     torch.manual_seed(0)
     net = Supernet().eval()
     g = S.max_genome()

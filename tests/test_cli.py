@@ -166,7 +166,7 @@ def test_timeloop_backend_matches_model(capsys):
 def test_the_command_line_and_the_model_import_without_torch():
     """torch is an optional extra: parsing any command, the accelerator model and the search code
     must not import it (only commands that train or measure networks do, when they run)."""
-    code = ("import sys, codesign.cli, codesign.model_card, codesign.cosearch, accelerators.model;"
+    code = ("import sys, codesign.cli, codesign.nn.model_card, codesign.search.algorithms, accelerators.model;"
             "codesign.cli.build_parser();"
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

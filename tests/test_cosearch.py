@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from accelerators.errors import SpecError
-from codesign.cosearch import front_table, objective_matrix, run_search
-from codesign.evaluator import Evaluator
-from codesign.nsga2 import crowding_distance, hypervolume, non_dominated_fronts
-from codesign.space import load_space
+from codesign.search.algorithms import front_table, objective_matrix, run_search
+from codesign.search.problem import Evaluator
+from codesign.search.nsga2 import crowding_distance, hypervolume, non_dominated_fronts
+from codesign.space.joint import load_space
 
 
 def test_joint_genomes_stay_valid():
@@ -89,7 +89,7 @@ def _fake_accuracy(net, bits):
 
 
 def test_scalarized_search_returns_its_best_design():
-    from codesign.cosearch import parse_scalarize, scalar_score
+    from codesign.search.algorithms import parse_scalarize, scalar_score
     space = load_space()
     ev = Evaluator(space, _fake_accuracy, mapper_budget=150)
     res = run_search(space, ev, algorithm="scalar", scalarize="acc-lat:alpha=2", budget=10, population=4, seed=1)
@@ -106,7 +106,7 @@ def test_scalarized_search_returns_its_best_design():
 
 
 def test_baselines_freeze_their_half_of_the_genome():
-    from codesign.cosearch import run_hardware_only, run_sequential
+    from codesign.search.algorithms import run_hardware_only, run_sequential
     space = load_space()
     ev = Evaluator(space, _fake_accuracy, mapper_budget=150)
     seq = run_sequential(space, ev, budget=12, population=4, seed=2)
@@ -125,10 +125,19 @@ def test_baselines_freeze_their_half_of_the_genome():
 
 
 def test_failed_candidates_are_ranked_last_not_dropped():
-    from codesign.cosearch import pareto_front
+    from codesign.search.algorithms import pareto_front
     space = load_space()
     good = {"id": 0, "genome": {}, "metrics": {"top1_pct": 80, "latency_ms": 1, "energy_uj": 1, "violation": 0.0}}
     failed = {"id": 1, "genome": {}, "metrics": {"violation": 1e9, "error": "no valid mapping"}}
     assert pareto_front([failed, good], space.objectives) == [good]
     F = objective_matrix([failed], space.objectives)
     assert np.isfinite(F).all()
+
+
+def test_algorithms_are_registered_objects_and_the_cli_offers_them_all():
+    from codesign.cli import build_parser
+    from codesign.search.algorithms import ALGORITHMS, Algorithm
+    assert all(isinstance(a, Algorithm) and a.name == name for name, a in ALGORITHMS.items())
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["search"]
+    algo = next(a for a in sub._actions if a.dest == "algorithm")
+    assert tuple(algo.choices) == tuple(ALGORITHMS)

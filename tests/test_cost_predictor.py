@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from accelerators.errors import SpecError
-from codesign.cli_cost import main as cost_main
-from codesign.cost_data import SHAPE_KEYS, cost_dataset, read_dataset
-from codesign.cost_features import LayerTable, spatial_best
-from codesign.cost_predictor import CostPredictor, train_cost_predictor
-from codesign.space import load_space
+from codesign.cli.cost import main as cost_main
+from codesign.predictors.cost_data import SHAPE_KEYS, cost_dataset, read_dataset
+from codesign.predictors.features import LayerTable, spatial_best
+from codesign.predictors.cost import CostPredictor, train_cost_predictor
+from codesign.space.joint import load_space
 
 SMALL_SPACE = """
 hardware:
@@ -46,7 +46,7 @@ def test_dataset_rows_match_the_model(small):
     assert r["cycles"] == sum(l["cycles"] for l in r["layers"])
     assert r["latency_ms"] == pytest.approx(1e3 * r["cycles"] / (r["clock_ghz"] * 1e9))
     from accelerators.network import network_totals
-    from codesign.genome_layers import genome_layers
+    from codesign.space.layers import genome_layers
     tot = network_totals(genome_layers(r["genome"]["net"]), space.hw.architecture(r["genome"]["hw"]),
                          budget=BUDGET, seed=0)
     assert tot["cycles"] == r["cycles"] and tot["energy_pj"] == pytest.approx(r["energy_pj"])
@@ -67,8 +67,8 @@ def test_collection_resumes_after_a_kill(small, tmp_path):
 
 
 def test_layer_table_equals_genome_layers(small):
-    from codesign.genome_layers import genome_layers
-    from codesign.cost_data import layer_shape
+    from codesign.space.layers import genome_layers
+    from codesign.predictors.cost_data import layer_shape
     space = small[0]
     table = LayerTable(space.net)
     rng = np.random.default_rng(0)
@@ -108,7 +108,7 @@ def test_training_is_seeded(small, trained):
 
 
 def test_vectorized_prediction_equals_the_per_layer_sum(small, trained):
-    from codesign.cost_features import hw_matrix
+    from codesign.predictors.features import hw_matrix
     pred, rows = trained[0], small[3][:6]
     cyc, en = pred.predict_cycles_energy([r["genome"] for r in rows])
     for n, r in enumerate(rows):
@@ -122,7 +122,7 @@ def test_vectorized_prediction_equals_the_per_layer_sum(small, trained):
 
 
 def test_hardware_metrics_match_the_evaluator_where_exact(small, trained):
-    from codesign.evaluator import Evaluator
+    from codesign.search.problem import Evaluator
     space, rows = small[0], small[3][:3]
     pred = trained[0]
     pred.check_space(space)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from accelerators.errors import SpecError
-from codesign.data import load_split
+from codesign.nn.data import load_split
 
 
 def _write_batches(d, n=4):

@@ -13,10 +13,12 @@ import yaml
 from accelerators.errors import SpecError
 from accelerators.model import evaluate
 from accelerators.timeloop import load_inputs
-from codesign.cli_export import add_export_parsers
-from codesign.export import best_edp_id, export_design, export_table, load_layer, results_table, run_kind
-from codesign.plots import plot_dir
-from codesign.run import load_result
+from codesign.cli.export import add_export_parsers
+from codesign.report.design import best_edp_id, export_design, load_layer
+from codesign.report.tables import export_table, results_table
+from codesign.rundir.base import run_kind
+from codesign.report.plots import plot_dir
+from codesign.rundir.search import load_result
 
 GENOME_COLS = ("net_r", "hw_pe_x", "hw_pe_y", "hw_bits", "hw_dataflow", "hw_dram_type", "hw_dram_bw")
 METRICS = ("top1_pct", "latency_ms", "energy_uj", "edp_uj_ms", "area_mm2", "onchip_kib", "macs", "utilization",
@@ -25,9 +27,9 @@ METRICS = ("top1_pct", "latency_ms", "energy_uj", "edp_uj_ms", "area_mm2", "onch
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from codesign.evaluator import evaluator_config
-    from codesign.run import search_config, start_search
-    from codesign.space import read_space
+    from codesign.search.problem import evaluator_config
+    from codesign.rundir.search import search_config, start_search
+    from codesign.space.joint import read_space
     d = tmp_path_factory.mktemp("search")
     space, name = read_space()
     cfg = search_config(evaluator_config(space, name, "macs", mapper_budget=150), budget=8, population=4, seed=0)
@@ -38,7 +40,7 @@ def run_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     torch = pytest.importorskip("torch")
-    from codesign.supernet import Supernet
+    from codesign.nn.supernet import Supernet
     torch.manual_seed(0)
     net = Supernet()
     for m in net.modules():                       # non-trivial BN statistics
@@ -169,8 +171,8 @@ def test_design_export_timeloop_files_give_the_stored_numbers(exported):
 
 def test_subnet_state_dict_and_onnx(exported, weights):
     import torch
-    from codesign.export import build_subnet
-    from codesign.supernet import Supernet
+    from codesign.nn.subnet import build_subnet
+    from codesign.nn.supernet import Supernet
     out, design, _, notes = exported
     g = design["genome"]["net"]
     sd = torch.load(out / "subnet.pt", weights_only=True)

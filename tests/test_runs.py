@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from codesign.cli import main
-from codesign.store import RunStore
+from codesign.rundir.store import RunStore
 
 ARGS = ["search", "--accuracy", "macs", "--budget", "14", "--population", "4", "--mapper-budget", "100",
         "--seed", "5", "--quiet", "--no-plot"]
@@ -99,7 +99,7 @@ def test_bad_run_directories(tmp_path, reference, capsys, bad, field):
 def test_process_pool_and_dask_give_the_serial_results(tmp_path, reference):
     from dask.distributed import Client, LocalCluster
 
-    from codesign.run import read_config, start_search
+    from codesign.rundir.search import read_config, start_search
     cfg = read_config(reference)
     pool = start_search(tmp_path / "pool", cfg, workers=2)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
@@ -142,8 +142,8 @@ def test_cost_predictor_fast_path_search(tmp_path):
     assert {p.name for p in (d / "plots").iterdir()} >= {"pareto.png", "hypervolume.png"}   # written by default
     rows = RunStore(d / "store.sqlite").rows()
     assert len(rows) == 40 and all(r["metrics"]["latency_ms"] > 0 and r["metrics"]["area_mm2"] > 0 for r in rows)
-    from codesign.evaluator import Evaluator, accuracy_function
-    from codesign.space import load_space
+    from codesign.search.problem import Evaluator, accuracy_function
+    from codesign.space.joint import load_space
     space = load_space()
     exact = Evaluator(space, accuracy_function({"source": "macs"}), mapper_budget=300)
     m = exact(rows[0]["genome"])

@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO, SHARED
 
 from codesign.artifacts import WEIGHTS_DIR
-from codesign.predictor import Predictor, evaluate, split_by_genome
+from codesign.predictors.accuracy import Predictor, evaluate, split_by_genome
 
 DATASET = WEIGHTS_DIR / "accuracy_data.jsonl"
 CIFAR = SHARED / "data" / "cifar10"
@@ -38,7 +38,7 @@ def test_shipped_predictor_reproduces_its_heldout_figures():
     for b in ("6", "8", "16"):
         assert m["per_bits"][b]["kendall_tau"] >= 0.6, (b, m["per_bits"][b])
     # every measured genome is a valid genome of the default space, every bit-width a known one
-    from codesign.genome import DEFAULT_SPACE
+    from codesign.space.genome import DEFAULT_SPACE
     for r in rows[:50]:
         DEFAULT_SPACE.validate(r["genome"])
         assert r["bits"] in (4, 6, 8, 16) and 0 <= r["top1"] <= 100
@@ -47,7 +47,8 @@ def test_shipped_predictor_reproduces_its_heldout_figures():
 def test_shipped_supernet_reproduces_model_card_and_dataset():
     _need_cifar()
     import torch
-    from codesign.accuracy import load_supernet, measure, measure_many
+    from codesign.nn.measure import measure, measure_many
+    from codesign.nn.supernet import load_supernet
     from codesign.artifacts import eval_split, predictor_split
     torch.set_num_threads(2)
     net = load_supernet(WEIGHTS_DIR / "supernet.pt")

@@ -9,12 +9,12 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 
 from accelerators.errors import SpecError                        # noqa: E402
 from accelerators.torch_frontend import layers_from_torch         # noqa: E402
-from codesign.data import holdout_split, load_split               # noqa: E402
-from codesign.genome import DEFAULT_SPACE as S, genome_key         # noqa: E402
-from codesign.genome_layers import genome_layers, genome_macs      # noqa: E402
-from codesign.quant import finish_calibration, quantize_model, quantize_weight  # noqa: E402
-from codesign.supernet import Supernet, resize                     # noqa: E402
-from codesign.train import TrainConfig, train_supernet             # noqa: E402
+from codesign.nn.data import holdout_split, load_split               # noqa: E402
+from codesign.space.genome import DEFAULT_SPACE as S, subnet_key         # noqa: E402
+from codesign.space.layers import genome_layers, genome_macs      # noqa: E402
+from codesign.nn.quant import finish_calibration, quantize_model, quantize_weight  # noqa: E402
+from codesign.nn.supernet import Supernet, resize                     # noqa: E402
+from codesign.nn.train import TrainConfig, train_supernet             # noqa: E402
 
 
 def test_genome_validation_names_the_field():
@@ -28,7 +28,7 @@ def test_genome_validation_names_the_field():
     # unused slots do not change the network
     a = dict(g, d=[2, 2, 2, 2])
     b = dict(a, ks=[3 if i % 4 >= 2 else 7 for i in range(16)])
-    assert genome_key(a) == genome_key(b)
+    assert subnet_key(a) == subnet_key(b)
 
 
 def test_weight_sharing_shapes_and_kernel_transform():
@@ -187,7 +187,7 @@ def test_predictor_split_measures_only_images_training_held_out(tmp_path):
 
 
 def test_mse_clipping_never_worse_than_minmax_and_better_on_outliers():
-    from codesign.quant import ActQuant
+    from codesign.nn.quant import ActQuant
     torch.manual_seed(3)
     w = torch.distributions.StudentT(2.0).sample((16, 8, 3, 3))      # heavy-tailed weights
     for bits in (4, 6, 8):
@@ -273,9 +273,9 @@ def test_warm_start_from_an_earlier_runs_weights(tmp_path):
 
 
 def test_sandwich_phase_trains_both_ends_and_resumes(tmp_path):
-    from codesign.genome import DEFAULT_SPACE
-    from codesign.supernet import Supernet
-    from codesign.train import _sandwich_step
+    from codesign.space.genome import DEFAULT_SPACE
+    from codesign.nn.supernet import Supernet
+    from codesign.nn.train import _sandwich_step
     torch.manual_seed(0)
     model = Supernet(num_classes=10)
     x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
@@ -315,7 +315,7 @@ def test_sandwich_phase_trains_both_ends_and_resumes(tmp_path):
 
 
 def test_model_card_follows_warm_starts_back_to_the_first_run(tmp_path, monkeypatch):
-    from codesign.model_card import training_summary, write_card
+    from codesign.nn.model_card import training_summary, write_card
     monkeypatch.chdir(tmp_path)
     base = {"data": "D", "batch_size": 128, "seed": 0, "threads": 2, "holdout": 5000}
     runs = [("r1", {"full": 2, "kernel": 1}, None, 3600.0),

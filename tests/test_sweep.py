@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from accelerators.errors import MappingError, SpecError
-from codesign import sweep as sw
-from codesign.cli_sweep import main
-from codesign.store import RunStore
+from codesign.rundir import sweep as sw
+from codesign.space import sweep as sweep_file
+from codesign.cli.sweep import main
+from codesign.rundir.store import RunStore
+from codesign.space.hardware import point_architecture
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_LAYERS = """layers:
@@ -78,7 +80,7 @@ def fast(tmp_path_factory):
     """(sweep file, directory of its uninterrupted serial run)."""
     base = tmp_path_factory.mktemp("fast")
     f = _write(base / "spec", FAST)
-    res = sw.run_sweep(sw.load_sweep(f), base / "ref")
+    res = sw.run_sweep(sweep_file.load_sweep(f), base / "ref")
     assert res.complete and res.evaluated == 16 and res.failed == 0
     return f, base / "ref"
 
@@ -87,7 +89,7 @@ def fast(tmp_path_factory):
 def slow(tmp_path_factory):
     base = tmp_path_factory.mktemp("slow")
     f = _write(base / "spec", SLOW)
-    assert sw.run_sweep(sw.load_sweep(f), base / "ref").complete
+    assert sw.run_sweep(sweep_file.load_sweep(f), base / "ref").complete
     return f, base / "ref"
 
 
@@ -95,7 +97,7 @@ def slow(tmp_path_factory):
 
 def test_grid_points_columns_and_order(fast):
     f, ref = fast
-    cfg = sw.load_sweep(f)
+    cfg = sweep_file.load_sweep(f)
     assert len(cfg["points"]) == 2 * 2 * 2 * 2
     assert cfg["hw_params"] == ["pe_x", "pe_y", "bits", "sizes_kib.GlobalBuffer"]
     assert cfg["points"][0] == {"network": "tiny", "hw": {"pe_x": 4, "pe_y": 4, "bits": 8,
@@ -109,38 +111,38 @@ def test_grid_points_columns_and_order(fast):
     assert len(layers) == 8 * 3 + 8 * 1
     # a self-contained config: rebuilt layers equal the files' layers
     from accelerators.network import load_layers
-    assert [sw.layer_from_json(l) for l in cfg["networks"]["tiny"]["layers"]] == load_layers(f.parent / "tiny_layers.yaml")
+    assert [sweep_file.layer_from_json(l) for l in cfg["networks"]["tiny"]["layers"]] == load_layers(f.parent / "tiny_layers.yaml")
 
 
 def test_random_points_are_distinct_deterministic_grid_points():
     axes = [("pe_x", (4, 8, 12)), ("bits", (4, 8, 16, 32)), ("sizes_kib.GlobalBuffer", (16, 32, 64, 128, 256))]
-    grid = sw.expand_points(axes)
+    grid = sweep_file.expand_points(axes)
     assert len(grid) == 60
-    a, b = sw.expand_points(axes, "random", n=20, seed=1), sw.expand_points(axes, "random", n=20, seed=1)
+    a, b = sweep_file.expand_points(axes, "random", n=20, seed=1), sweep_file.expand_points(axes, "random", n=20, seed=1)
     assert a == b and len({json.dumps(p, sort_keys=True) for p in a}) == 20
     assert all(p in grid for p in a)
-    assert sw.expand_points(axes, "random", n=20, seed=2) != a
-    assert sw.expand_points(axes, "random", n=60, seed=3) == grid
+    assert sweep_file.expand_points(axes, "random", n=20, seed=2) != a
+    assert sweep_file.expand_points(axes, "random", n=60, seed=3) == grid
     with pytest.raises(SpecError) as e:
-        sw.expand_points(axes, "random", n=61)
+        sweep_file.expand_points(axes, "random", n=61)
     assert e.value.field == "n"
 
 
 def test_random_mode_from_yaml(tmp_path):
     f = _write(tmp_path, FAST.replace("description: test sweep", "mode: random\nn: 3\nseed: 7"))
-    cfg = sw.load_sweep(f)
-    assert len(cfg["points"]) == 3 * 2 and cfg == sw.load_sweep(f)
+    cfg = sweep_file.load_sweep(f)
+    assert len(cfg["points"]) == 3 * 2 and cfg == sweep_file.load_sweep(f)
 
 
 def test_point_architecture_is_the_cosearch_architecture():
     from accelerators.spec import load_architecture
-    from codesign.space import load_space
+    from codesign.space.joint import load_space
     space = load_space()
     text = (ROOT / "specs" / "accelerators" / "eyeriss_like.yaml").read_text()
     hw = dict(space.baseline, bits=8, pe_x=6)
-    assert sw.point_architecture(text, json.dumps(hw)) == space.hw.architecture(hw)
-    assert sw.point_architecture(text, "{}") == load_architecture("eyeriss_like")      # nothing given: the template
-    assert sw.point_architecture(text, '{"pe_y": 4}').compute.instances == 14 * 4
+    assert point_architecture(text, json.dumps(hw)) == space.hw.architecture(hw)
+    assert point_architecture(text, "{}") == load_architecture("eyeriss_like")      # nothing given: the template
+    assert point_architecture(text, '{"pe_y": 4}').compute.instances == 14 * 4
 
 
 # ----------------------------------------------------------------------------- resumption
@@ -148,20 +150,20 @@ def test_point_architecture_is_the_cosearch_architecture():
 def test_point_limit_then_resume_equals_uninterrupted(fast, tmp_path):
     f, ref = fast
     d = tmp_path / "run"
-    part = sw.run_sweep(sw.load_sweep(f), d, limit=5)
+    part = sw.run_sweep(sweep_file.load_sweep(f), d, limit=5)
     assert (part.evaluated, len(part.rows), part.complete) == (5, 5, False)
     assert len(_csv_without_seconds(d)) == 5
     rest = sw.resume_sweep(d)
     assert rest.evaluated == 11 and rest.complete
     assert _rows(d) == _rows(ref)
     assert _csv_without_seconds(d).equals(_csv_without_seconds(ref))
-    assert sw.run_sweep(sw.load_sweep(f), d).evaluated == 0                  # same --out: nothing again
+    assert sw.run_sweep(sweep_file.load_sweep(f), d).evaluated == 0                  # same --out: nothing again
 
 
 def test_sigkill_then_resume_equals_uninterrupted(slow, tmp_path):
     f, ref = slow
     d = tmp_path / "run"
-    p = subprocess.Popen([sys.executable, "-m", "codesign.cli_sweep", str(f), "--out", str(d), "--quiet"], cwd=ROOT,
+    p = subprocess.Popen([sys.executable, "-m", "codesign.cli.sweep", str(f), "--out", str(d), "--quiet"], cwd=ROOT,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while _stored(d) < 2 and p.poll() is None and time.time() < deadline:
@@ -213,7 +215,7 @@ def test_bad_sweep_files_name_file_and_field(tmp_path, capsys, edit, field):
     if edit[1] is None:
         f = tmp_path / "missing.yaml"
     with pytest.raises(SpecError) as e:
-        sw.load_sweep(f)
+        sweep_file.load_sweep(f)
     assert e.value.file == str(f) and e.value.field.startswith(field), e.value.one_line()
     assert main([str(f), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -225,7 +227,7 @@ def test_bad_layer_file_is_named(tmp_path):
     f = _write(tmp_path, FAST)
     (tmp_path / "tiny_layers.yaml").write_text(TINY_LAYERS.replace("K: 16", "K: -16"))
     with pytest.raises(SpecError) as e:
-        sw.load_sweep(f)
+        sweep_file.load_sweep(f)
     assert e.value.file == str(tmp_path / "tiny_layers.yaml") and e.value.field == "layers[0].K"
 
 
@@ -262,7 +264,7 @@ def test_points_without_a_mapping_are_stored_as_failed(fast, tmp_path, monkeypat
         return real(layers, arch, *a, **kw)
 
     monkeypatch.setattr(sw, "evaluate_network", no_mapping_on_16_pes)
-    res = sw.run_sweep(sw.load_sweep(f), tmp_path / "run")
+    res = sw.run_sweep(sweep_file.load_sweep(f), tmp_path / "run")
     assert res.complete and res.failed == 8
     failed = [r for r in res.rows if r["status"] == "failed"]
     assert all(r["genome"]["hw"]["pe_x"] == 4 and r["metrics"] is None and "no valid mapping" in r["error"]
@@ -290,7 +292,7 @@ def test_dask_with_a_worker_killed_mid_run_gives_the_serial_results(slow, tmp_pa
             os.kill(pids[victim], signal.SIGKILL)
             killed.append((victim, bool(busy)))
 
-        res = sw.run_sweep(sw.load_sweep(f), tmp_path / "dask", scheduler=client, on_result=kill_a_busy_worker)
+        res = sw.run_sweep(sweep_file.load_sweep(f), tmp_path / "dask", scheduler=client, on_result=kill_a_busy_worker)
     assert killed and res.complete and res.evaluated == 6
     assert _rows(tmp_path / "dask") == _rows(ref)
     assert all(r["worker"].startswith("tcp://") for r in res.rows)

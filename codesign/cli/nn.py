@@ -1,0 +1,281 @@
+"""``codesign train-supernet``, ``accuracy``, ``accuracy-data``, ``train-predictor``, ``proxies``
+and ``model-card``: the supernet, its measured and predicted accuracy (see :mod:`codesign.nn`,
+:mod:`codesign.predictors.accuracy`)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from accelerators.errors import SpecError
+from codesign.artifacts import WEIGHTS_DIR
+from codesign.nn.quant_ranges import BN_MODES, CLIPS, DEFAULT_BN, DEFAULT_CLIP
+from codesign.space.genome import named_genome
+
+_CLIP_HELP = "quantization range calibration: minmax (full range) or mse (least squared error)"
+_BN_HELP = ("BN statistics of a quantized subnet: re-estimated on it (quantized, the default) or those of "
+            "the float subnet (float; data measured before 2026-12-01)")
+
+
+def _quant_options(p) -> None:
+    p.add_argument("--clip", choices=CLIPS, default=DEFAULT_CLIP,
+                   help=_CLIP_HELP)
+    p.add_argument("--bn", choices=BN_MODES, default=DEFAULT_BN,
+                   help=_BN_HELP)
+
+
+def add_nn_parsers(sub) -> None:
+    """``train-supernet``, ``accuracy``, ``accuracy-data``, ``train-predictor`` and ``proxies``."""
+    tr = sub.add_parser("train-supernet", help="train the Once-for-All supernet (progressive shrinking)")
+    tr.add_argument("--data", required=True, help="ImageFolder dir/zips (train, test) or cifar-10-batches-py")
+    tr.add_argument("--out", required=True, help="run directory (checkpoint.pt, train_log.jsonl, supernet.pt)")
+    tr.add_argument("--epochs", default="full=15,kernel=5,depth=5,expand=8", help="epochs per phase")
+    tr.add_argument("--batch-size", type=int, default=128)
+    tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    tr.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the full phase (cosine)")
+    tr.add_argument("--elastic-lr", type=float, default=0.03, help="peak learning rate of the elastic phases")
+    tr.add_argument("--init-from", metavar="FILE",
+                    help="warm start from a supernet state_dict, e.g. an earlier run's teacher.pt")
+    tr.add_argument("--sandwich-random", type=int, default=1,
+                    help="sandwich phase (BigNAS): random subnets per step besides the largest and smallest")
+    tr.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke runs)")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train_supernet)
+    a = sub.add_parser("accuracy", help="top-1 of one subnet: measured (--data) or predicted")
+    a.add_argument("--genome", required=True, help="JSON genome, or max / min")
+    a.add_argument("--bits", type=int, default=8)
+    a.add_argument("--data", help="data set root (train/test); measures on its test split")
+    a.add_argument("--weights", help="supernet state_dict (default: the shipped one)")
+    a.add_argument("--predictor", help="predictor .npz (default: the shipped one)")
+    a.add_argument("--json", action="store_true")
+    _quant_options(a)
+    a.set_defaults(func=cmd_accuracy)
+    ad = sub.add_parser("accuracy-data", help="measure random subnets for the predictor (resumable)")
+    ad.add_argument("--data", required=True)
+    ad.add_argument("--weights")
+    ad.add_argument("--out", required=True, help="JSONL file; re-running continues it")
+    ad.add_argument("--n", type=int, default=4000,
+                    help="(genome, bit-width) measurements; every genome is measured at 4, 6, 8 and 16 bits")
+    ad.add_argument("--holdout", type=int, default=5000,
+                    help="the supernet training's held-out count (train-supernet --holdout): measured only on those")
+    ad.add_argument("--eval-images", type=int, default=None,
+                    help="measure on a class-balanced subset of that many held-out images (default: all)")
+    ad.add_argument("--seed", type=int, default=0)
+    ad.add_argument("--shard", default="0/1", help="I/K: measure every K-th genome of the plan, from the I-th "
+                    "(K processes or machines, one file each; concatenate them afterwards)")
+    ad.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    ad.add_argument("--eval-batch", type=int, default=None, help="evaluation batch (speed only)")
+    ad.add_argument("--quiet", action="store_true")
+    ad.add_argument("--bits", default="4,6,8,16", help="bit-widths to measure (the genomes stay the full "
+                    "plan's; --n counts genome x bit-width pairs)")
+    ad.add_argument("--draws", type=int, default=1, help="independent calibration draws per measurement "
+                    "(top1 = their mean; e.g. --bits 4 --draws 3, where 4-bit results depend on the draw)")
+    _quant_options(ad)
+    ad.set_defaults(func=cmd_accuracy_data)
+    tp = sub.add_parser("train-predictor", help="fit the accuracy predictor on measured subnets")
+    tp.add_argument("--dataset", required=True, nargs="+", help="accuracy-data JSONL file(s); a later "
+                    "file's row for the same genome and bit-width replaces an earlier file's")
+    tp.add_argument("--out", required=True)
+    tp.add_argument("--seed", type=int, default=0)
+    tp.add_argument("--holdout", type=float, default=0.2, help="share of the genomes held out for the report")
+    tp.add_argument("--kind", default="kernel", help="kernel (kernel ridge, default), ridge (linear) or mlp (ensemble)")
+    tp.add_argument("--no-summary", action="store_true", help="one-hot code only (no log-MACs / size features)")
+    tp.add_argument("--hidden", type=int, default=128, help="mlp: hidden units")
+    tp.add_argument("--epochs", type=int, default=400, help="mlp: epochs")
+    tp.add_argument("--members", type=int, default=5, help="mlp: ensemble size (mean of the members)")
+    tp.add_argument("--json", action="store_true")
+    tp.set_defaults(func=cmd_train_predictor)
+    px = sub.add_parser("proxies", help="zero-shot proxies' correlation with measured accuracy")
+    px.add_argument("--data", required=True)
+    px.add_argument("--dataset", required=True, nargs="+", help="measured subnets (accuracy-data output, one or more files)")
+    px.add_argument("--bits", type=int, default=16)
+    px.add_argument("--n", type=int, default=200)
+    px.add_argument("--seed", type=int, default=0)
+    px.add_argument("--json", action="store_true")
+    px.set_defaults(func=cmd_proxies)
+
+
+def add_model_card_parser(sub) -> None:
+    mc = sub.add_parser("model-card", help="measure a trained supernet and write its model card")
+    mc.add_argument("--run", required=True, help="the train-supernet run directory (train_state.json)")
+    mc.add_argument("--data", required=True)
+    mc.add_argument("--weights", help="default: RUN/supernet.pt")
+    mc.add_argument("--out", required=True, help="Markdown file (a .json twin is written beside it)")
+    mc.add_argument("--samples", type=int, default=8, help="random subnets besides the smallest and largest")
+    mc.add_argument("--test-images", type=int, default=None, help="first N test images (default: all)")
+    mc.add_argument("--seed", type=int, default=0)
+    mc.add_argument("--quiet", action="store_true")
+    _quant_options(mc)
+    mc.set_defaults(func=cmd_model_card)
+
+
+def cmd_train_supernet(args) -> int:
+    from codesign.nn.train import PHASES, TrainConfig, train_supernet
+    epochs = {}
+    for part in args.epochs.split(","):
+        try:
+            k, v = part.split("=")
+            epochs[k.strip()] = int(v)
+        except ValueError:
+            raise SpecError("--epochs", f"expected phase=N pairs like full=15,kernel=5, got {part!r}") from None
+        if k.strip() not in PHASES or int(v) < 0:
+            raise SpecError("--epochs", f"unknown phase {k!r} or negative epochs (phases: {', '.join(PHASES)})")
+    if not Path(args.data).exists():
+        raise SpecError("--data", "no such file or directory", args.data)
+    cfg = TrainConfig(data=args.data, out=args.out, epochs={**TrainConfig.__dataclass_fields__["epochs"].default_factory(), **epochs},
+                      batch_size=args.batch_size, seed=args.seed, threads=args.threads,
+                      max_batches=args.max_batches, lr=args.lr, elastic_lr=args.elastic_lr,
+                      init_from=args.init_from, sandwich_random=args.sandwich_random)
+    if args.sandwich_random < 0:
+        raise SpecError("--sandwich-random", f"must be >= 0, got {args.sandwich_random}")
+    if args.init_from and not Path(args.init_from).is_file():
+        raise SpecError("--init-from", "no such file", args.init_from)
+    path = train_supernet(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"wrote {path}")
+    return 0
+
+
+def _eval_data(data: str, holdout: int = 5000, seed: int = 0):
+    from codesign.artifacts import eval_split
+    return eval_split(data, holdout, seed)
+
+
+def _weights(path) -> Path:
+    from codesign.artifacts import supernet_path
+    return supernet_path(path)
+
+
+def cmd_accuracy(args) -> int:
+    from codesign.predictors.accuracy import BITS
+    genome = named_genome(args.genome, "--genome")
+    if args.bits not in BITS:
+        raise SpecError("--bits", f"{args.bits} is not one of {list(BITS)}")
+    if args.data:
+        from codesign.nn.measure import measure
+        from codesign.nn.supernet import load_supernet
+        net = load_supernet(_weights(args.weights))
+        hold, test = _eval_data(args.data)
+        top1 = measure(net, genome, args.bits, hold.images, test.images, test.labels, clip=args.clip, bn=args.bn)
+        source = "measured"
+    else:
+        from codesign.predictors.accuracy import Predictor
+        pred = Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")
+        top1, source = float(pred.predict([genome], [args.bits])[0]), "predicted"
+    d = {"genome": genome, "bits": args.bits, "top1": round(top1, 3), "source": source}
+    print(json.dumps(d) if args.json else f"top-1 {top1:.2f}% ({source}, {args.bits}-bit)")
+    return 0
+
+
+def cmd_accuracy_data(args) -> int:
+    bits = _bits_list(args.bits)
+    if args.draws < 1:
+        raise SpecError("--draws", "needs at least 1", str(args.draws))
+    meta = Path(args.out).with_suffix(".json")
+    if meta.is_file() and Path(args.out).is_file() and Path(args.out).stat().st_size:
+        was = json.loads(meta.read_text())
+        for flag, key, now, default in (("--clip", "clip", args.clip, "minmax"), ("--bn", "bn", args.bn, "float"),
+                                        ("--bits", "bits", list(bits), [4, 6, 8, 16]),
+                                        ("--draws", "draws", args.draws, 1)):
+            if was.get(key, default) != now:
+                shown = ",".join(map(str, was.get(key, default))) if key == "bits" else was.get(key, default)
+                raise SpecError(flag, f"{args.out} was measured with {flag} {shown}; continue it with that "
+                                      "or write another file")
+    from codesign.nn.measure import accuracy_dataset
+    from codesign.nn.supernet import load_supernet
+    net = load_supernet(_weights(args.weights))
+    from codesign.artifacts import predictor_split
+    # measured on the held-out training images; BN recalibrated on 2,000 other training images
+    shard = _shard(args.shard)
+    device = _device(args.device)
+    calib, hold = predictor_split(args.data, holdout=args.holdout, eval_images=args.eval_images)
+    from codesign.nn.measure import write_dataset_meta
+    write_dataset_meta(args.out, weights=_weights(args.weights), data=args.data, holdout=args.holdout,
+                       eval_images=len(hold.labels), calib_images=len(calib), seed=args.seed, clip=args.clip,
+                       bits=bits, draws=args.draws, bn=args.bn)
+    rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.n, seed=args.seed,
+                            progress=not args.quiet, shard=shard, device=device, eval_batch=args.eval_batch,
+                            clip=args.clip, bits=bits, draws=args.draws, bn=args.bn)
+    print(f"{len(rows)} measured subnets in {args.out}")
+    return 0
+
+
+def _bits_list(text: str) -> tuple:
+    try:
+        bits = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise SpecError("--bits", "expected a comma-separated list out of 4,6,8,16", text) from None
+    from codesign.predictors.accuracy import BITS        # torch-free; the same tuple codesign.nn.measure measures
+    if not bits or any(b not in BITS for b in bits) or len(set(bits)) != len(bits):
+        raise SpecError("--bits", "expected distinct bit-widths out of 4,6,8,16", text)
+    return bits
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, k = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise SpecError("--shard", "expected I/K, e.g. 0/4", text) from None
+    if not (k >= 1 and 0 <= i < k):
+        raise SpecError("--shard", "expected 0 <= I < K", text)
+    return i, k
+
+
+def _device(name: str) -> str:
+    import torch
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SpecError("--device", "CUDA is not available on this machine", name)
+    if name != "cpu" and not name.startswith("cuda"):
+        raise SpecError("--device", "expected cpu, cuda, cuda:N or auto", name)
+    return name
+
+
+def cmd_train_predictor(args) -> int:
+    from codesign.predictors.accuracy import read_datasets, train_predictor
+    pred, m = train_predictor(read_datasets(args.dataset), seed=args.seed, kind=args.kind, hidden=args.hidden,
+                              epochs=args.epochs, members=args.members, use_summary=not args.no_summary,
+                              holdout=args.holdout)
+    pred.save(args.out)
+    print(json.dumps({"heldout": m, "out": args.out}) if args.json else
+          f"held-out ({m['n']} subnets): Kendall tau {m['kendall_tau']:.3f}, Spearman {m['spearman']:.3f}, "
+          f"RMSE {m['rmse']:.2f} points; wrote {args.out}")
+    if not args.json:
+        for b, mb in m.get("per_bits", {}).items():
+            print(f"  {b:>2}-bit ({mb['n']} subnets): Kendall tau {mb['kendall_tau']:.3f}, "
+                  f"Spearman {mb['spearman']:.3f}, RMSE {mb['rmse']:.2f}")
+    return 0
+
+
+def cmd_proxies(args) -> int:
+    from codesign.predictors.accuracy import read_datasets
+    from codesign.nn.data import load_split
+    from codesign.nn.proxies import correlations
+    rows = [r for r in read_datasets(args.dataset) if r.get("bits", 16) == args.bits][: args.n]
+    if len(rows) < 3:
+        raise SpecError("--dataset", f"needs at least 3 measured subnets at {args.bits} bits", args.dataset[0])
+    test = load_split(args.data, "test")
+    images = test.images[np.random.default_rng(args.seed).choice(len(test), 64, replace=False)]
+    res = correlations(rows, images, seed=args.seed, progress=not args.json)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(f"{'proxy':<10}{'Spearman':>10}{'Kendall':>10}   ({res['n']} subnets, {args.bits}-bit accuracy)")
+        for k in ("naswot", "synflow", "params", "macs"):
+            print(f"{k:<10}{res[k]['spearman']:>10.3f}{res[k]['kendall']:>10.3f}")
+    return 0
+
+
+def cmd_model_card(args) -> int:
+    from codesign.nn.model_card import measure_card, training_summary, write_card
+    summary = training_summary(args.run)
+    weights = _weights(args.weights or Path(args.run) / "supernet.pt")
+    rows = measure_card(weights, args.data, samples=args.samples, seed=args.seed, test_images=args.test_images,
+                        progress=not args.quiet, clip=args.clip, bn=args.bn)
+    n = args.test_images or len(_eval_data(args.data)[1].labels)
+    write_card(rows, summary, args.out, weights=weights, data=args.data, test_images=n, clip=args.clip, bn=args.bn)
+    print(Path(args.out).read_text())
+    return 0

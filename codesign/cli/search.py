@@ -1,0 +1,88 @@
+"""``codesign search``: the joint network-accelerator co-search, resumable (see
+:mod:`codesign.search`, :mod:`codesign.rundir.search`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from codesign.artifacts import WEIGHTS_DIR
+from codesign.space.genome import named_genome
+
+
+def add_search_parser(sub) -> None:
+    se = sub.add_parser("search", help="joint network-accelerator search (NSGA-II, scalarized, random, "
+                        "or the sequential / hardware-only baselines); resumable")
+    se.add_argument("--space", help="search space YAML (default specs/spaces/default.yaml)")
+    se.add_argument("--objectives", help="comma list of accuracy, latency, energy, edp, area")
+    se.add_argument("--budget", type=int, default=200, help="candidate evaluations")
+    se.add_argument("--population", type=int, default=24)
+    se.add_argument("--algorithm", choices=("nsga2", "scalar", "random", "sequential", "hw-only"), default="nsga2")
+    se.add_argument("--scalarize", help="with --algorithm scalar: acc-lat:alpha=A (top1 - A*latency_ms) or "
+                    "mnas:target_ms=T,w=-0.07 (top1*(latency/T)^w)")
+    se.add_argument("--net", help="with --algorithm hw-only: the fixed network (JSON genome, max or min; default max)")
+    se.add_argument("--mutation", type=float, default=0.08, help="per-gene mutation probability")
+    se.add_argument("--crossover", type=float, default=0.9)
+    se.add_argument("--accuracy", choices=("predictor", "measured", "naswot", "macs"), default="predictor",
+                    help="accuracy source: the shipped predictor, measured on the supernet (--data), or a "
+                    "zero-shot proxy (naswot needs --data; macs needs nothing)")
+    se.add_argument("--predictor")
+    se.add_argument("--weights")
+    se.add_argument("--data")
+    se.add_argument("--mapper-budget", type=int, default=1500, help="mapper evaluations per layer shape")
+    se.add_argument("--cost", choices=("model", "predictor"), default="model",
+                    help="latency/energy from the mapped model (default) or the learned cost predictor (fast path)")
+    se.add_argument("--cost-predictor", help="cost predictor .npz (default: the shipped one)")
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--out", default="runs/search", help="run directory (config.json, store.sqlite, front.csv)")
+    se.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own configuration")
+    se.add_argument("--workers", type=int, default=1, help="local worker processes")
+    se.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): evaluate on that cluster")
+    se.add_argument("--no-plot", action="store_true", help="skip DIR/plots (Pareto front, hypervolume, "
+                    "per-layer energy of the lowest-EDP design)")
+    se.add_argument("--quiet", action="store_true")
+    se.set_defaults(func=cmd_search)
+
+
+def cmd_search(args) -> int:
+    from codesign.rundir.search import resume_search, search_config, start_search
+    if args.resume:
+        out = Path(args.resume)
+        res = resume_search(out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+    else:
+        from codesign.search.problem import evaluator_config
+        from codesign.space.joint import read_space
+        space_dict, name = read_space(args.space)
+        cost = None
+        if args.cost == "predictor":
+            from codesign.predictors.cost import CostPredictor
+            from codesign.space.joint import space_from_dict
+            cost = Path(args.cost_predictor) if args.cost_predictor else WEIGHTS_DIR / "cost_predictor.npz"
+            CostPredictor.load(cost).check_space(space_from_dict(space_dict, name))   # fail now, not in a worker
+        ev = evaluator_config(space_dict, name, args.accuracy, predictor=args.predictor, weights=args.weights,
+                              data=args.data, mapper_budget=args.mapper_budget, cost_predictor=cost)
+        if args.accuracy == "predictor":
+            from codesign.predictors.accuracy import Predictor
+            Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")      # fail now, not in a worker
+        objectives = [o.strip() for o in args.objectives.split(",")] if args.objectives else None
+        cfg = search_config(ev, algorithm=args.algorithm, budget=args.budget, population=args.population,
+                            seed=args.seed, mutation=args.mutation, crossover=args.crossover, objectives=objectives,
+                            scalarize=args.scalarize, fixed_net=named_genome(args.net, "--net") if args.net else None)
+        out = Path(args.out)
+        res = start_search(out, cfg, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+    _print_front(res, out)
+    if not args.no_plot:
+        from codesign.report.plots import plot_dir
+        paths = plot_dir(out, formats=("png",), log=lambda *a: None)
+        print(f"plots: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _print_front(res, out: Path) -> None:
+    from codesign.search.algorithms import front_table
+    front = front_table(res.front())
+    cols = [c for c in ["id", "top1_pct", "latency_ms", "energy_uj", "edp_uj_ms", "area_mm2", "hw_pe_x", "hw_pe_y",
+                        "hw_bits", "hw_dataflow", "net_r"] if c in front.columns]
+    if len(front):
+        print(front[cols].sort_values(cols[2] if len(cols) > 2 else "id").to_string(index=False))
+    hv = res.hypervolume[-1][2] if res.hypervolume else 0.0
+    print(f"{len(res.rows)} candidates ({res.evaluated} evaluated now, {len(res.rows) - res.evaluated} from the "
+          f"store) in {res.seconds:.1f} s; hypervolume {hv:.6g}; front of {len(front)} written to {out / 'front.csv'}")

@@ -1,0 +1,134 @@
+"""A search run directory: ``config.json`` (everything needed to rerun it: the resolved space,
+the evaluator, the algorithm and its options), ``store.sqlite`` (every evaluated candidate,
+committed as it arrives) and the outputs written at the end (``front.csv``, ``all.csv``,
+``hypervolume.csv``).
+
+``start_search(DIR, config)`` creates a run or continues one with the same config;
+``resume_search(DIR)`` continues from DIR's own config. Either way the seeded search is replayed
+and every stored candidate is taken from the store, so the final front equals an uninterrupted
+run's and nothing is evaluated twice."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from accelerators.errors import SpecError
+
+from codesign.search.algorithms import ALGORITHMS, Scorer, SearchResult, front_hypervolume, front_table
+from codesign.search.problem import build_evaluator, evaluate_candidate
+from codesign.search.executors import Executor
+from codesign.space.joint import OBJECTIVES, space_from_dict
+from codesign.rundir.base import CONFIG, create_or_check, read_config_json
+from codesign.rundir.store import open_run
+
+SEARCH_ALGORITHMS = tuple(ALGORITHMS)
+RUN_KEYS = ("algorithm", "budget", "population", "seed", "mutation", "crossover", "objectives", "scalarize",
+            "fixed_net")
+
+
+def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=24, seed=0, mutation=0.08,
+                  crossover=0.9, objectives=None, scalarize=None, fixed_net=None) -> dict:
+    space = space_from_dict(evaluator["space"], evaluator.get("space_name", "space"))
+    if algorithm not in SEARCH_ALGORITHMS:
+        raise SpecError("--algorithm", f"unknown algorithm {algorithm!r} (one of {', '.join(SEARCH_ALGORITHMS)})")
+    objectives = list(objectives or space.objectives)
+    for o in objectives:
+        if o not in OBJECTIVES:
+            raise SpecError("--objectives", f"unknown objective {o!r} (one of {', '.join(OBJECTIVES)})")
+    for name, v, lo in (("--budget", budget, 1), ("--population", population, 2)):
+        if not isinstance(v, int) or v < lo:
+            raise SpecError(name, f"must be an integer >= {lo}, got {v!r}")
+    for name, v in (("--mutation", mutation), ("--crossover", crossover)):
+        if not 0 <= v <= 1:
+            raise SpecError(name, f"must be within [0, 1], got {v!r}")
+    if algorithm == "scalar":
+        from codesign.search.algorithms import parse_scalarize
+        scalarize = parse_scalarize(scalarize)
+    if fixed_net is not None:
+        fixed_net = space.net.canonical(space.net.validate(fixed_net, where="--net"))
+    return {"evaluator": evaluator, "algorithm": algorithm, "budget": budget, "population": population,
+            "seed": seed, "mutation": mutation, "crossover": crossover, "objectives": objectives,
+            "scalarize": scalarize, "fixed_net": fixed_net}
+
+
+def start_search(directory, config: dict, *, workers: int = 1, scheduler=None, progress: bool = False) -> SearchResult:
+    d = create_or_check(directory, config, read_config, what="run", indent=2)
+    return _execute(d, config, workers=workers, scheduler=scheduler, progress=progress)
+
+
+def read_config(directory) -> dict:
+    cfg = read_config_json(directory)
+    if not isinstance(cfg, dict) or "evaluator" not in cfg or any(k not in cfg for k in RUN_KEYS):
+        raise SpecError("config", "incomplete run configuration", str(Path(directory) / CONFIG))
+    return cfg
+
+
+def resume_search(directory, *, workers: int = 1, scheduler=None, progress: bool = False) -> SearchResult:
+    d = Path(directory)
+    return _execute(d, read_config(d), workers=workers, scheduler=scheduler, progress=progress)
+
+
+def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResult:
+    ev_cfg = cfg["evaluator"]
+    space = space_from_dict(ev_cfg["space"], ev_cfg.get("space_name", "space"))
+    store = open_run(d, create=True)
+    try:
+        with Executor(workers, scheduler) as ex:
+            evaluate = build_evaluator(ev_cfg) if ex.kind == "serial" else None
+            scorer = Scorer(evaluate, store=store, executor=ex, task=evaluate_candidate,
+                            cfg_json=json.dumps(ev_cfg, sort_keys=True))
+            kw = dict(budget=cfg["budget"], population=cfg["population"], seed=cfg["seed"],
+                      mutation=cfg["mutation"], crossover=cfg["crossover"], objectives=cfg["objectives"],
+                      progress=progress, scorer=scorer)
+            res = ALGORITHMS[cfg["algorithm"]].run(space, evaluate, scalarize=cfg.get("scalarize"),
+                                                   fixed_net=cfg.get("fixed_net"), **kw)
+        write_outputs(d, res)
+        return res
+    finally:
+        store.close()
+
+
+def write_outputs(d: Path, res: SearchResult) -> None:
+    front_table(res.front()).to_csv(d / "front.csv", index=False)
+    front_table(res.rows).to_csv(d / "all.csv", index=False)
+    import pandas as pd
+    pd.DataFrame(res.hypervolume, columns=["generation", "evaluations", "hypervolume"]).to_csv(
+        d / "hypervolume.csv", index=False)
+
+
+def load_result(directory) -> SearchResult:
+    """A finished or partial run, rebuilt from its store (for export, plots, notebooks)."""
+    d = Path(directory)
+    cfg = read_config(d)
+    store = open_run(d)
+    try:
+        rows = store.rows()
+    finally:
+        store.close()
+    for r in rows:
+        if r["metrics"] is None:
+            from codesign.search.problem import FAILED_VIOLATION
+            r["metrics"] = {"violation": FAILED_VIOLATION, "error": r["error"]}
+    space = space_from_dict(cfg["evaluator"]["space"], cfg["evaluator"].get("space_name", "space"))
+    res = SearchResult(rows=rows, objectives=tuple(cfg["objectives"]),
+                       scalarize=cfg.get("scalarize") if cfg["algorithm"] == "scalar" else None)
+    ref = space.reference_point(res.objectives)
+    gens = sorted({r["generation"] for r in rows})
+    res.hypervolume = [(g, sum(1 for r in rows if r["generation"] <= g),
+                        front_hypervolume([r for r in rows if r["generation"] <= g], res.objectives, ref)) for g in gens]
+    return res
+
+
+def load_run(directory):
+    """(config, SearchResult) of a search run; every problem with the files is a SpecError."""
+    d = Path(directory)
+    cfg = read_config(d)
+    if not (d / "store.sqlite").is_file():
+        raise SpecError("run", "not a run directory (no store.sqlite)", str(d))
+    try:
+        res = load_result(d)
+    except SpecError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:        # readable SQLite, unreadable contents
+        raise SpecError("store", f"corrupt run store ({type(e).__name__}: {e})", str(d / "store.sqlite")) from None
+    return cfg, res

@@ -1,0 +1,111 @@
+"""A run's store: an embedded SQLite file with one row per evaluated candidate (genome, metrics,
+timing, status), committed the moment the result arrives, plus the run's resolved configuration.
+
+A run killed at any point (``kill -9`` included) keeps every committed row; resuming replays the
+seeded search and takes each candidate already in the store from it instead of evaluating it
+again, so the resumed run ends with the front an uninterrupted run gives, with no evaluation lost
+or repeated (``key`` is unique)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from accelerators.errors import SpecError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id INTEGER PRIMARY KEY,           -- order of the candidate in the run (deterministic)
+    key TEXT UNIQUE NOT NULL,         -- sha1 of the canonical genome JSON
+    genome TEXT NOT NULL,             -- JSON
+    metrics TEXT,                     -- JSON (units in the names); NULL when it failed
+    generation INTEGER NOT NULL,
+    status TEXT NOT NULL,             -- ok | failed
+    error TEXT,
+    seconds REAL,                     -- wall time of the evaluation
+    worker TEXT,
+    created REAL NOT NULL             -- unix time of the commit
+);
+"""
+
+
+def genome_key(genome) -> str:
+    return hashlib.sha1(json.dumps(genome, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class RunStore:
+    """``RunStore(path)`` opens (creating if needed) a store; corrupt files raise SpecError."""
+
+    def __init__(self, path, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise SpecError("store", "no such file", str(self.path))
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")   # survives a killed process
+            self.db.executescript(SCHEMA)
+            self.db.execute("SELECT count(*) FROM evaluations").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise SpecError("store", f"not a readable run store ({e})", str(self.path)) from None
+
+    # ------------------------------------------------------------------ config
+    def get_meta(self, key: str):
+        r = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if r is None else json.loads(r[0])
+
+    def set_meta(self, key: str, value) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value, sort_keys=True)))
+
+    # ------------------------------------------------------------------ evaluations
+    def lookup(self, key: str) -> dict | None:
+        """The stored result of a candidate: {"metrics", "status", "error", "seconds"} or None."""
+        r = self.db.execute("SELECT metrics, status, error, seconds FROM evaluations WHERE key = ?", (key,)).fetchone()
+        if r is None:
+            return None
+        return {"metrics": None if r[0] is None else json.loads(r[0]), "status": r[1], "error": r[2],
+                "seconds": r[3]}
+
+    def put(self, id: int, genome, metrics: dict | None, generation: int, seconds: float | None = None,
+            status: str = "ok", error: str | None = None, worker: str | None = None, key: str | None = None) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO evaluations (id, key, genome, metrics, generation, status, error, seconds, worker, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (int(id), key or genome_key(genome), json.dumps(genome, sort_keys=True),
+                 None if metrics is None else json.dumps(metrics, sort_keys=True), int(generation), status, error,
+                 seconds, worker, time.time()))
+
+    def rows(self) -> list[dict]:
+        """Every evaluation in id order, as {"id", "genome", "metrics", "generation", "status", ...}."""
+        cur = self.db.execute("SELECT id, key, genome, metrics, generation, status, error, seconds, worker "
+                              "FROM evaluations ORDER BY id")
+        return [{"id": r[0], "key": r[1], "genome": json.loads(r[2]),
+                 "metrics": None if r[3] is None else json.loads(r[3]), "generation": r[4], "status": r[5],
+                 "error": r[6], "seconds": r[7], "worker": r[8]} for r in cur]
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM evaluations").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_run(directory, create: bool = False) -> RunStore:
+    """The store of a run directory (``DIR/store.sqlite``); a clear error when it is missing."""
+    d = Path(directory)
+    p = d / "store.sqlite"
+    if not create and not p.is_file():
+        raise SpecError("run", "not a run directory (no store.sqlite)", str(d))
+    d.mkdir(parents=True, exist_ok=True)
+    return RunStore(p, create=create)
