@@ -29,8 +29,8 @@ def load_tables(path: str | None = None) -> dict:
 
 @lru_cache(maxsize=8)
 def _load_cached(path: str) -> dict:
-    with open(path) as f:
-        return yaml.safe_load(f)
+    from .limits import load_yaml_file
+    return load_yaml_file(path)
 
 
 # ----------------------------------------------------------------------------- technology

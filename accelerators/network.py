@@ -18,6 +18,7 @@ from .workload import Workload, from_timeloop
 class Layer:
     name: str
     work: Workload
+    repeat: int = 1           # a multiplier: the layer counts this many times (evaluate_network)
 
 
 # ----------------------------------------------------------------------------- Timeloop layer files
@@ -51,17 +52,18 @@ def load_timeloop_layer(path) -> Workload:
     timeloop-accelergy-exercises layer_shapes) get the standard CNN / depthwise base when that
     base file is not beside them."""
     from .timeloop import load_yaml
+    from .limits import read_text
     p = Path(path)
-    text = p.read_text()
+    text = read_text(p, "workload")
     if "problem_base" in text and "<<<" in text:
         m = re.search(r"instance:\s*(\{.*?\})", text, re.S)
         if not m:
             raise SpecError("problem.instance", "not found", str(p))
-        import yaml
-        try:
-            inst = _canonical_instance(yaml.safe_load(m.group(1)))
-        except yaml.YAMLError as e:
-            raise SpecError("problem.instance", f"malformed: {e}", str(p)) from None
+        from .limits import load_yaml_text
+        inst = load_yaml_text(m.group(1), str(p))
+        if not isinstance(inst, dict):
+            raise SpecError("problem.instance", "must be a mapping", str(p))
+        inst = _canonical_instance(inst)
         base = _DEPTHWISE_BASE if "G" in inst else _CNN_BASE
         problem = {"shape": base["shape"], "instance": inst}
     else:
@@ -76,9 +78,12 @@ def load_timeloop_layer(path) -> Workload:
     return Workload(p.stem, w.dims, w.bounds, w.dataspaces, w.bits)
 
 
-def load_layers(path) -> list[Layer]:
+def load_layers(path, expand: bool = True) -> list[Layer]:
     """Layers from a directory of Timeloop problem files (sorted by name), a Timeloop problem
-    file, or our YAML (``layers: [{type: conv2d, name: ..., K: ..., ...}, ...]``)."""
+    file, or our YAML (``layers: [{type: conv2d, name: ..., K: ..., ...}, ...]``). A layer's
+    ``repeat: n`` gives n layers ``name.0`` ... (``expand``) or one Layer with ``repeat=n``
+    (``expand=False``: memory does not grow with n; ``evaluate_network`` weighs it n times)."""
+    from .limits import MAX, check_int, read_text
     from .spec import build_workload
     from .timeloop import load_yaml
     p = Path(path)
@@ -86,23 +91,34 @@ def load_layers(path) -> list[Layer]:
         files = sorted(f for f in p.iterdir() if f.suffix in (".yaml", ".yml"))
         if not files:
             raise SpecError("workload", "directory holds no .yaml layer files", str(p))
+        check_int(len(files), "workload (layer files)", limit="layers", file=str(p))
         return [Layer(f"{p.name}/{f.stem}", load_timeloop_layer(f)) for f in files]
     if not p.is_file():
         raise SpecError("workload", "no such file or directory", str(p))
-    text = p.read_text()
+    text = read_text(p, "workload")
     if "problem" in text and ("instance" in text):
         return [Layer(p.stem, load_timeloop_layer(p))]
     data = load_yaml(p)
     if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
         raise SpecError("layers", "missing: expected 'layers: [...]' or a Timeloop problem", str(p))
-    out = []
+    if not data["layers"]:
+        raise SpecError("layers", "empty: a network needs at least one layer", str(p))
+    check_int(len(data["layers"]), "layers", limit="layers", file=str(p))
+    out, total = [], 0
     for i, spec in enumerate(data["layers"]):
         try:
             w = build_workload(spec, where=f"layers[{i}]")
+            repeat = check_int(spec.get("repeat", 1) if isinstance(spec, dict) else 1, f"layers[{i}].repeat",
+                               limit="repeat")
         except SpecError as e:
             raise e.in_file(str(p))
-        repeat = spec.get("repeat", 1) if isinstance(spec, dict) else 1
-        out.extend(Layer(w.name if repeat == 1 else f"{w.name}.{k}", w) for k in range(repeat))
+        total += repeat
+        if expand:
+            if total > MAX["layers"] * 10:
+                check_int(total, "layers (with their repeats)", limit="layers", file=str(p))
+            out.extend(Layer(w.name if repeat == 1 else f"{w.name}.{k}", w) for k in range(repeat))
+        else:
+            out.append(Layer(w.name, w, repeat))
     return out
 
 
@@ -207,19 +223,23 @@ def evaluate_network(layers, arch: Architecture, constraints: Constraints | str 
         res, hit = cache.get_or_map(layer.work, arch, constraints, arch_id=aid, objective=objective, budget=budget,
                                     seed=seed)
         ev = res.evaluation
-        row = {"layer": layer.name, "shape": " ".join(f"{d}={layer.work.bounds[d]}" for d in layer.work.dims),
-               "macs": ev.computes, "cycles": ev.cycles, "utilization": ev.utilization,
-               "energy_pj": ev.energy_pj, "edp_pj_cycles": ev.edp, "mac_energy_pj": ev.mac_energy_pj}
+        n = layer.repeat          # a repeated layer: one row, its values n times
+        row = {"layer": layer.name if n == 1 else f"{layer.name} x{n}", "shape": " ".join(f"{d}={layer.work.bounds[d]}" for d in layer.work.dims),
+               "macs": ev.computes * n, "cycles": ev.cycles * n, "utilization": ev.utilization,
+               "energy_pj": ev.energy_pj * n, "edp_pj_cycles": ev.edp * n * n,
+               "mac_energy_pj": ev.mac_energy_pj * n}
+        if n != 1:
+            row["repeat"] = n
         for lv in ev.levels:
-            row[f"energy_{lv.name}_pj"] = lv.energy_pj
-            per_level[lv.name] += lv.energy_pj
+            row[f"energy_{lv.name}_pj"] = lv.energy_pj * n
+            per_level[lv.name] += lv.energy_pj * n
         row["cached"] = hit
         row["mapping"] = mapping_to_timeloop(res.mapping, arch, layer.work)
         out.rows.append(row)
     energy = sum(r["energy_pj"] for r in out.rows)
     cycles = sum(r["cycles"] for r in out.rows)
     macs = sum(r["macs"] for r in out.rows)
-    out.totals = {"layers": len(out.rows), "distinct_shapes": len({l.work.key() for l in layers}),
+    out.totals = {"layers": sum(l.repeat for l in layers), "distinct_shapes": len({l.work.key() for l in layers}),
                   "macs": macs, "energy_pj": energy, "cycles": cycles,
                   "latency_s": cycles / (arch.clock_ghz * 1e9), "edp_pj_cycles": energy * cycles,
                   "utilization": macs / (cycles * arch.compute.instances) if cycles else 0.0,

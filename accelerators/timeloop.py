@@ -15,6 +15,7 @@ import yaml
 
 from .arch import ActionEnergy, Architecture, Compute, Level
 from .errors import MappingError, SpecError
+from .limits import LimitedLoader, load_yaml_file
 from .arch import split_xy  # noqa: F401  (re-exported: the Timeloop writer's use)
 from .mapping import LevelMapping, Mapping, needs_split, split_mapping  # noqa: F401
 from .workload import Workload, from_timeloop as problem_from_timeloop, to_timeloop as problem_to_timeloop
@@ -25,8 +26,9 @@ DUMMY_CLASSES = ("dummy_storage", "dummy")
 
 # ----------------------------------------------------------------------------- YAML
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads timeloopfe's tags (!Component, !Container, ...) as mappings."""
+class _Loader(LimitedLoader):
+    """SafeLoader (with the input limits of :mod:`accelerators.limits`) that also reads
+    timeloopfe's tags (!Component, !Container, ...) as mappings."""
 
 
 def _tagged(loader, suffix, node):
@@ -43,17 +45,9 @@ _Loader.add_multi_constructor("!", _tagged)
 
 
 def load_yaml(path) -> object:
-    text = Path(path).read_text()
-    try:
-        loader = _Loader(text)
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "yaml"
-        raise SpecError(where, f"malformed YAML: {getattr(e, 'problem', None) or e}", str(path)) from None
+    """One YAML file, read with the limits of :mod:`accelerators.limits` (size, aliases, depth);
+    any problem is a SpecError naming the file."""
+    return load_yaml_file(path, _Loader)
 
 
 def merge_files(paths) -> tuple[dict, dict]:

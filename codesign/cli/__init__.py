@@ -14,7 +14,7 @@ from codesign.cli.accelerator import add_accelerator_parsers, add_templates_pars
 from codesign.cli.cost import add_cost_parsers
 from codesign.cli.export import add_export_parsers
 from codesign.cli.nn import add_model_card_parser, add_nn_parsers
-from codesign.cli.runner import run
+from codesign.cli.runner import add_allow_large, run
 from codesign.cli.search import add_search_parser
 from codesign.cli.sweep import add_sweep_parser
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parsers(sub)               # export, plot
     add_cost_parsers(sub)                 # cost-data, train-cost-predictor
     add_templates_parser(sub)
+    add_allow_large(sub)
     return p
 
 

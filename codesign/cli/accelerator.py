@@ -188,7 +188,7 @@ def cmd_evaluate_network(args) -> int:
     from accelerators.network import evaluate_network, load_layers, plot_network
     from accelerators.spec import load_architecture
     arch = load_architecture(args.arch)
-    layers = load_layers(args.workload)
+    layers = load_layers(args.workload, expand=False)      # repeat: a multiplier
     res = evaluate_network(layers, arch, None if args.no_constraints else "dataflow",
                            objective=args.objective, budget=args.budget, seed=args.seed,
                            progress=not args.json)

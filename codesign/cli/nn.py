@@ -258,6 +258,8 @@ def cmd_proxies(args) -> int:
     if len(rows) < 3:
         raise SpecError("--dataset", f"needs at least 3 measured subnets at {args.bits} bits", args.dataset[0])
     test = load_split(args.data, "test")
+    if len(test) < 64:
+        raise SpecError("data", f"the test split has {len(test)} images; the proxies need at least 64", args.data)
     images = test.images[np.random.default_rng(args.seed).choice(len(test), 64, replace=False)]
     res = correlations(rows, images, seed=args.seed, progress=not args.json)
     if args.json:

@@ -15,6 +15,9 @@ import numpy as np
 from accelerators.errors import SpecError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
+MAX_IMAGE_PIXELS = 4096 * 4096          # one image; larger is refused before it is decoded
+MAX_IMAGE_BYTES = 64 * 1024 * 1024      # one image file (or zip member, uncompressed)
+MAX_IMAGES = 2_000_000                  # one split
 
 
 @dataclass
@@ -30,24 +33,43 @@ class ImageSet:
         return ImageSet(self.images[idx], self.labels[idx], self.classes)
 
 
-def _decode(data: bytes, size: int) -> np.ndarray:
+def _decode(data: bytes, size: int, where: str = "image") -> np.ndarray:
+    """One image as (3, size, size) uint8; an undecodable, truncated or oversized image is a
+    SpecError naming it (Pillow's pixel limit is enforced before decoding)."""
     from PIL import Image
-    im = Image.open(io.BytesIO(data)).convert("RGB")
-    if im.size != (size, size):
-        im = im.resize((size, size), Image.BILINEAR)
-    return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise SpecError("data", f"image of {w}x{h} pixels is over the limit of {MAX_IMAGE_PIXELS:,} "
+                                "(a decompression bomb?)", where)
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+    except SpecError:
+        raise
+    except Image.DecompressionBombError:
+        raise SpecError("data", "image over Pillow's pixel limit (a decompression bomb?)", where) from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, Image.DecompressionBombWarning) as e:
+        msg = " ".join(str(e).split())[:120] or type(e).__name__
+        raise SpecError("data", f"not a readable image ({msg})", where) from None
 
 
 def _from_entries(entries, size: int, where: str) -> ImageSet:
-    """entries: list of (class name, loader returning bytes)."""
+    """entries: list of (class name, loader returning bytes[, the entry's name])."""
     if not entries:
         raise SpecError("data", "no images found (expected <split>/<class>/<image> files)", where)
-    classes = sorted({c for c, _ in entries})
+    if len(entries) > MAX_IMAGES:
+        raise SpecError("data", f"{len(entries):,} images is over the limit of {MAX_IMAGES:,}", where)
+    classes = sorted({e[0] for e in entries})
     index = {c: i for i, c in enumerate(classes)}
     images = np.empty((len(entries), 3, size, size), np.uint8)
     labels = np.empty(len(entries), np.int64)
-    for i, (c, load) in enumerate(entries):
-        images[i] = _decode(load(), size)
+    for i, e in enumerate(entries):
+        c, load = e[0], e[1]
+        name = f"{where}:{e[2]}" if len(e) > 2 else where
+        images[i] = _decode(load(), size, name)
         labels[i] = index[c]
     return ImageSet(images, labels, classes)
 
@@ -71,9 +93,14 @@ def load_split(root, split: str, size: int = 32) -> ImageSet:
 
 
 def _load_zip(path: Path, split: str, size: int) -> ImageSet:
-    z = zipfile.ZipFile(path)
+    import zlib
+    try:
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as e:
+        raise SpecError("data", f"not a readable zip ({' '.join(str(e).split())[:120]})", str(path)) from None
     entries = []
-    for name in sorted(z.namelist()):
+    for info in sorted(z.infolist(), key=lambda i: i.filename):
+        name = info.filename
         parts = name.split("/")
         if not name.lower().endswith(IMAGE_SUFFIXES) or len(parts) < 2:
             continue
@@ -83,13 +110,34 @@ def _load_zip(path: Path, split: str, size: int) -> ImageSet:
             cls = parts[0]
         else:
             continue
-        entries.append((cls, lambda n=name: z.read(n)))
-    return _from_entries(entries, size, str(path))
+        if info.file_size > MAX_IMAGE_BYTES:
+            raise SpecError("data", f"{name}: {info.file_size:,} bytes uncompressed is over the limit of "
+                            f"{MAX_IMAGE_BYTES:,} (a zip bomb?)", str(path))
+        entries.append((cls, lambda n=name: _zip_read(z, n, path), name))
+    try:
+        return _from_entries(entries, size, str(path))
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+        raise SpecError("data", f"corrupt zip ({' '.join(str(e).split())[:120]})", str(path)) from None
+
+
+def _zip_read(z, name: str, path) -> bytes:
+    import zlib
+    try:
+        return z.read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as e:
+        raise SpecError("data", f"{name}: corrupt zip member ({' '.join(str(e).split())[:100]})", str(path)) from None
+
+
+def _read_image_file(f: Path) -> bytes:
+    size = f.stat().st_size
+    if size > MAX_IMAGE_BYTES:
+        raise SpecError("data", f"{size:,} bytes is over the limit of {MAX_IMAGE_BYTES:,} for one image", str(f))
+    return f.read_bytes()
 
 
 def _load_dir(path: Path, size: int) -> ImageSet:
-    entries = [(f.parent.name, f.read_bytes) for f in sorted(path.glob("*/*"))
-               if f.suffix.lower() in IMAGE_SUFFIXES]
+    entries = [(f.parent.name, lambda f=f: _read_image_file(f), f.relative_to(path).as_posix())
+               for f in sorted(path.glob("*/*")) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
     return _from_entries(entries, size, str(path))
 
 
@@ -107,10 +155,15 @@ class _BatchUnpickler(pickle.Unpickler):
 
 
 def _load_batch(f: Path) -> dict:
+    if not f.is_file():
+        raise SpecError("data", "missing CIFAR-10 python batch", str(f))
+    if f.stat().st_size > 4 * MAX_IMAGE_BYTES:
+        raise SpecError("data", "too large for a CIFAR-10 python batch", str(f))
     try:
         with open(f, "rb") as fh:
             d = _BatchUnpickler(fh, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError, IndexError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError, IndexError, KeyError,
+            TypeError, MemoryError, RecursionError, OverflowError) as e:
         raise SpecError("data", f"not a CIFAR-10 python batch ({e})", str(f)) from None
     if not isinstance(d, dict):
         raise SpecError("data", "not a CIFAR-10 python batch (not a dict)", str(f))
@@ -122,10 +175,20 @@ def _load_cifar_batches(path: Path, split: str, size: int) -> ImageSet:
     xs, ys = [], []
     for f in files:
         d = _load_batch(f)
-        xs.append(np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(d[b"labels"], np.int64))
+        try:
+            x = np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32)
+            y = np.asarray(d[b"labels"], np.int64).reshape(-1)
+            if len(x) != len(y) or (len(y) and (y.min() < 0 or y.max() > 9)):
+                raise ValueError("data and labels do not match")
+        except (KeyError, ValueError, TypeError, OverflowError) as e:
+            raise SpecError("data", f"not a CIFAR-10 python batch ({type(e).__name__}: {str(e)[:80]})", str(f)) from None
+        xs.append(x)
+        ys.append(y)
     meta = _load_batch(path / "batches.meta")
-    classes = [c.decode() for c in meta[b"label_names"]]
+    try:
+        classes = [c.decode() for c in meta[b"label_names"]]
+    except (KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        raise SpecError("data", "not a CIFAR-10 batches.meta (label_names)", str(path / "batches.meta")) from None
     x = np.concatenate(xs)
     if size != 32:
         from PIL import Image
@@ -142,6 +205,9 @@ def holdout_split(data: ImageSet, n_holdout: int, seed: int = 0) -> tuple[ImageS
     hold = []
     for c in range(len(data.classes)):
         idx = np.nonzero(data.labels == c)[0]
+        if len(idx) < per:
+            raise SpecError("data", f"class {data.classes[c]!r} has {len(idx)} images; holding out {n_holdout:,} "
+                            f"images class-balanced needs {per} of each")
         hold.extend(rng.choice(idx, per, replace=False))
     mask = np.zeros(len(data), bool)
     mask[hold] = True

@@ -122,23 +122,29 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
     continues from its checkpoint with ``resume=True``)."""
     from codesign.nn.data import holdout_split, load_split
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ckpt_path = out / "checkpoint.pt"
-    train_all = load_split(cfg.data, "train")
+    train_all = load_split(cfg.data, "train")          # the data set is checked before anything is written
     test = load_split(cfg.data, "test")
+    if len(train_all) <= cfg.holdout:
+        raise SpecError("data", f"the train split has {len(train_all):,} images; training needs more than the "
+                        f"{cfg.holdout:,} held out", str(cfg.data))
     train, hold = holdout_split(train_all, cfg.holdout, seed=cfg.seed)
+    if len(test) < 1:
+        raise SpecError("data", "the test split has no images", str(cfg.data))
     eval_idx = np.random.default_rng(cfg.seed).choice(len(test), min(cfg.eval_images, len(test)), replace=False)
 
     torch.manual_seed(cfg.seed)
     model = Supernet(num_classes=len(train.classes)).to(memory_format=torch.channels_last)
     if cfg.init_from:
         try:
-            model.load_state_dict(torch.load(cfg.init_from, weights_only=True))
-        except (OSError, RuntimeError, KeyError, TypeError) as e:
-            raise SpecError("init_from", f"not a supernet state_dict ({str(e).splitlines()[0][:120]})",
+            model.load_state_dict(torch.load(cfg.init_from, weights_only=True, map_location="cpu"))
+        except Exception as e:                   # pickle / zip / shape errors of all kinds: one line
+            first = next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
+            raise SpecError("--init-from", f"not a supernet state_dict ({type(e).__name__}: {first[:120]})",
                             cfg.init_from) from None
+    out.mkdir(parents=True, exist_ok=True)
     teacher = None
     state = {"phase": 0, "epoch": 0, "log": [], "seconds": 0.0,
              "config": asdict(cfg), "classes": train.classes}
@@ -146,7 +152,14 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
     rng = np.random.default_rng(cfg.seed)
     opt = None
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=True)
+        try:
+            ck = torch.load(ckpt_path, weights_only=True, map_location="cpu")
+            if not isinstance(ck, dict) or not {"model", "state", "optimizer"} <= set(ck):
+                raise ValueError("not a training checkpoint")
+        except Exception as e:
+            first = next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
+            raise SpecError("--resume", f"not a readable checkpoint ({type(e).__name__}: {first[:120]})",
+                            str(ckpt_path)) from None
         model.load_state_dict(ck["model"])
         if (out / "teacher.pt").exists() and (json.loads(ck["state"])["phase"] > 0 or not cfg.epochs.get("full")):
             teacher = copy.deepcopy(model)

@@ -36,10 +36,10 @@ def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=
         if o not in OBJECTIVES:
             raise SpecError("--objectives", f"unknown objective {o!r} (one of {', '.join(OBJECTIVES)})")
     for name, v, lo in (("--budget", budget, 1), ("--population", population, 2)):
-        if not isinstance(v, int) or v < lo:
-            raise SpecError(name, f"must be an integer >= {lo}, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise SpecError(name, f"must be an integer >= {lo}, got {v!r}"[:120])
     for name, v in (("--mutation", mutation), ("--crossover", crossover)):
-        if not 0 <= v <= 1:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
             raise SpecError(name, f"must be within [0, 1], got {v!r}")
     if algorithm == "scalar":
         from codesign.search.algorithms import parse_scalarize
@@ -58,14 +58,73 @@ def start_search(directory, config: dict, *, workers: int = 1, scheduler=None, p
 
 def read_config(directory) -> dict:
     cfg = read_config_json(directory)
+    cp = str(Path(directory) / CONFIG)
     if not isinstance(cfg, dict) or "evaluator" not in cfg or any(k not in cfg for k in RUN_KEYS):
-        raise SpecError("config", "incomplete run configuration", str(Path(directory) / CONFIG))
+        raise SpecError("config", "incomplete run configuration", cp)
+    check_config(cfg, cp)
     return cfg
 
 
+def check_config(cfg: dict, file: str) -> None:
+    """A stored run configuration has the types and ranges ``search_config`` gives (a hand-edited
+    ``"budget": "400"`` is refused, naming the file and the field)."""
+    ev = cfg["evaluator"]
+    if not isinstance(ev, dict) or not isinstance(ev.get("space"), dict):
+        raise SpecError("config.evaluator.space", "missing or not a mapping", file)
+    try:
+        space_from_dict(ev["space"], str(ev.get("space_name", "space")))
+    except SpecError as e:
+        raise SpecError(f"config.evaluator.space.{e.field}", e.message, file) from None
+    acc = ev.get("accuracy")
+    if not isinstance(acc, dict) or acc.get("source") not in ("predictor", "measured", "naswot", "macs"):
+        raise SpecError("config.evaluator.accuracy", "missing or unknown accuracy source", file)
+    for k in ("predictor", "weights", "data"):
+        if acc.get(k) is not None and not isinstance(acc[k], str):
+            raise SpecError(f"config.evaluator.accuracy.{k}", "must be a path (string) or null", file)
+    from accelerators.limits import check_int
+    try:
+        check_int(ev.get("mapper_budget"), "config.evaluator.mapper_budget", limit="mapper_budget", file=file)
+        check_int(cfg["budget"], "config.budget", limit="search_budget", file=file)
+        check_int(cfg["population"], "config.population", lo=2, limit="population", file=file)
+        check_int(cfg["seed"], "config.seed", lo=0, file=file)
+    except SpecError as e:
+        raise e.in_file(file)
+    for k in ("mutation", "crossover"):
+        v = cfg[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            raise SpecError(f"config.{k}", f"must be a number within [0, 1], got {v!r}"[:120], file)
+    if cfg["algorithm"] not in SEARCH_ALGORITHMS:
+        raise SpecError("config.algorithm", f"unknown algorithm {cfg['algorithm']!r}"[:120], file)
+    if not isinstance(cfg["objectives"], list) or not cfg["objectives"] or \
+            any(not isinstance(o, str) or o not in OBJECTIVES for o in cfg["objectives"]):
+        raise SpecError("config.objectives", f"must be a list out of {', '.join(OBJECTIVES)}", file)
+    try:
+        search_config(ev, algorithm=cfg["algorithm"], budget=cfg["budget"], population=cfg["population"],
+                      seed=cfg["seed"], mutation=cfg["mutation"], crossover=cfg["crossover"],
+                      objectives=cfg["objectives"], scalarize=_scalarize_text(cfg.get("scalarize")),
+                      fixed_net=cfg.get("fixed_net"))
+    except SpecError as e:
+        raise SpecError(f"config.{e.field.lstrip('-')}", e.message, file) from None
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise SpecError("config", f"not a valid run configuration ({type(e).__name__}: {str(e)[:100]})", file) from None
+
+
+def _scalarize_text(sc):
+    """``search_config`` parses --scalarize text; a stored (parsed) one is checked as it is."""
+    if isinstance(sc, dict):
+        kind = sc.get("kind")
+        return f"{kind}:" + ",".join(f"{k}={v}" for k, v in sc.items() if k != "kind")
+    if sc is None or isinstance(sc, str):
+        return sc
+    raise TypeError(f"scalarize: {sc!r}"[:80])
+
+
 def resume_search(directory, *, workers: int = 1, scheduler=None, progress: bool = False) -> SearchResult:
+    from codesign.rundir.store import check_run_store
     d = Path(directory)
-    return _execute(d, read_config(d), workers=workers, scheduler=scheduler, progress=progress)
+    cfg = read_config(d)
+    check_run_store(d)                   # a broken row is refused before anything runs or is written
+    return _execute(d, cfg, workers=workers, scheduler=scheduler, progress=progress)
 
 
 def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResult:

@@ -88,6 +88,32 @@ class RunStore:
                  "metrics": None if r[3] is None else json.loads(r[3]), "generation": r[4], "status": r[5],
                  "error": r[6], "seconds": r[7], "worker": r[8]} for r in cur]
 
+    def check(self) -> int:
+        """Every stored row and meta value decodes (genome and metrics JSON objects, integer id and
+        generation); a broken one is a SpecError naming the store and the row. Returns the row count."""
+        n = 0
+        try:
+            for r in self.db.execute("SELECT id, genome, metrics, generation FROM evaluations ORDER BY id"):
+                n += 1
+                try:
+                    if not isinstance(r[0], int) or not isinstance(r[3], int):
+                        raise ValueError("id / generation not integers")
+                    g = json.loads(r[1])
+                    m = None if r[2] is None else json.loads(r[2])
+                    if not isinstance(g, dict) or not (m is None or isinstance(m, dict)):
+                        raise ValueError("genome / metrics not JSON objects")
+                except (ValueError, TypeError) as e:
+                    raise SpecError(f"row id {r[0]}", f"corrupt stored evaluation ({str(e)[:100]})",
+                                    str(self.path)) from None
+            for k, v in self.db.execute("SELECT key, value FROM meta"):
+                try:
+                    json.loads(v)
+                except (ValueError, TypeError):
+                    raise SpecError(f"meta {k}", "corrupt stored value (not JSON)", str(self.path)) from None
+        except sqlite3.DatabaseError as e:
+            raise SpecError("store", f"not a readable run store ({e})", str(self.path)) from None
+        return n
+
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM evaluations").fetchone()[0])
 
@@ -99,6 +125,21 @@ class RunStore:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def check_run_store(directory) -> None:
+    """Before a run is resumed: its store (when there is one) decodes row by row. Opened and
+    closed without a write, so a refused resume leaves the directory as it was."""
+    p = Path(directory) / "store.sqlite"
+    if not p.exists():
+        return
+    if not p.is_file():
+        raise SpecError("store", "not a file", str(p))
+    st = RunStore(p, create=False)
+    try:
+        st.check()
+    finally:
+        st.close()
 
 
 def open_run(directory, create: bool = False) -> RunStore:

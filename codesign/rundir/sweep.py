@@ -96,7 +96,39 @@ def read_config(directory) -> dict:
     need = ("version", "template_text", "mapper", "networks", "hw_params", "points")
     if not isinstance(cfg, dict) or any(k not in cfg for k in need):
         raise SpecError("config", "not a sweep configuration (made by another command?)", str(Path(directory) / CONFIG))
+    check_config(cfg, str(Path(directory) / CONFIG))
     return cfg
+
+
+def check_config(cfg: dict, file: str) -> None:
+    """A stored sweep configuration has the shapes ``resolve_sweep`` gives (a hand-edited one is
+    refused, naming the file and the field)."""
+    from codesign.space.sweep import layer_from_json, resolve_mapper
+    try:
+        resolve_mapper(cfg["mapper"])
+    except SpecError as e:
+        raise SpecError(f"config.{e.field}", e.message, file) from None
+    if not isinstance(cfg["template_text"], str):
+        raise SpecError("config.template_text", "must be the template's YAML text", file)
+    if not isinstance(cfg["hw_params"], list) or any(not isinstance(h, str) for h in cfg["hw_params"]):
+        raise SpecError("config.hw_params", "must be a list of parameter names", file)
+    nets = cfg["networks"]
+    if not isinstance(nets, dict) or not nets:
+        raise SpecError("config.networks", "must be a mapping {name: layers}", file)
+    for name, layers in nets.items():
+        if not isinstance(layers, list) or not layers:
+            raise SpecError(f"config.networks.{name}", "must be a non-empty list of layers", file)
+        for i, l in enumerate(layers):
+            try:
+                layer_from_json(l)
+            except Exception as e:                     # noqa: BLE001 -- any malformed layer: one line
+                raise SpecError(f"config.networks.{name}[{i}]", f"not a layer ({type(e).__name__})", file) from None
+    pts = cfg["points"]
+    if not isinstance(pts, list):
+        raise SpecError("config.points", "must be a list", file)
+    for i, p in enumerate(pts):
+        if not isinstance(p, dict) or p.get("network") not in nets or not isinstance(p.get("hw"), dict):
+            raise SpecError(f"config.points[{i}]", "must be {network: a name of networks, hw: {...}}", file)
 
 
 def run_sweep(config: dict, directory, *, workers: int = 1, scheduler=None, progress: bool = False,
@@ -112,7 +144,10 @@ def run_sweep(config: dict, directory, *, workers: int = 1, scheduler=None, prog
 
 
 def resume_sweep(directory, **kw) -> SweepResult:
-    return _execute(Path(directory), read_config(directory), **kw)
+    from codesign.rundir.store import check_run_store
+    cfg = read_config(directory)
+    check_run_store(directory)             # a broken row is refused before anything runs or is written
+    return _execute(Path(directory), cfg, **kw)
 
 
 def _execute(d: Path, cfg: dict, *, workers=1, scheduler=None, progress=False, limit=None, on_result=None):

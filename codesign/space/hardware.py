@@ -38,8 +38,8 @@ def point_architecture(template_text: str, hw_json: str):
     ``pe_x`` / ``pe_y``, ``bits`` b (weights and inputs b bits, partial sums max(16, 2b)),
     ``sizes_kib``, ``dram_type``, ``dram_bw``, ``dataflow``; a parameter the point does not give
     keeps the template's value."""
-    import yaml
-    hw, spec = json.loads(hw_json), yaml.safe_load(template_text)
+    from accelerators.limits import load_yaml_text
+    hw, spec = json.loads(hw_json), load_yaml_text(template_text)
     if isinstance(spec, dict) and isinstance(spec.get("architecture"), dict) and "levels" in spec["architecture"]:
         spec = spec["architecture"]
     pa = (spec.get("pe_array") or {}) if isinstance(spec, dict) else {}

@@ -162,8 +162,9 @@ def space_from_dict(d, name="space") -> JointSpace:
     if not isinstance(hw, dict) or "template" not in hw:
         raise SpecError("hardware.template", "missing")
     tpath = template_path(str(hw["template"]))
-    text = tpath.read_text()
-    arch0 = build_architecture(__import__("yaml").safe_load(text))
+    from accelerators.limits import load_yaml_text, read_text
+    text = read_text(tpath, "hardware.template")
+    arch0 = build_architecture(load_yaml_text(text, str(tpath)))
     params = []
     for key in NUMERIC + CATEGORICAL:
         if key not in hw:

@@ -92,13 +92,17 @@ def resolve_sweep(d, base_dir=None) -> dict:
     n, seed = d.get("n"), d.get("seed", 0)
     if mode == "random" and not _int(n, 1):
         raise SpecError("n", f"mode random needs n, a positive integer (got {n!r})")
+    if mode == "random":
+        from accelerators.limits import check_int
+        check_int(n, "n", limit="grid")
     if not _int(seed, 0):
         raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
     networks = resolve_networks(d["networks"], base_dir)
     hw_points = expand_points(axes, mode, n=n, seed=seed)
-    if len(hw_points) * len(networks) > MAX_POINTS:
-        raise SpecError("hardware", f"{len(hw_points) * len(networks):,} points (more than {MAX_POINTS:,}): "
-                        "use mode: random with n")
+    from accelerators.limits import MAX, large_allowed
+    if len(hw_points) * len(networks) > MAX["grid"] and not large_allowed():
+        raise SpecError("hardware", f"{len(hw_points) * len(networks):,} points (more than {MAX['grid']:,}): "
+                        "use mode: random with n, or --allow-large")
     return {"version": CONFIG_VERSION, "sweep": plain(d), "template": template, "template_text": text,
             "mapper": resolve_mapper(d.get("mapper")), "networks": networks,
             "hw_params": [name for name, _ in axes],
@@ -230,8 +234,10 @@ def expand_points(axes, mode: str = "grid", n: int | None = None, seed: int = 0)
     sizes = [len(vals) for _, vals in axes]
     total = int(np.prod(sizes, dtype=object)) if sizes else 1
     if mode == "grid":
-        if total > MAX_POINTS:
-            raise SpecError("hardware", f"a grid of {total:,} points (more than {MAX_POINTS:,}): use mode: random with n")
+        from accelerators.limits import MAX, large_allowed
+        if total > (MAX_POINTS if not large_allowed() else 100 * MAX_POINTS):
+            raise SpecError("hardware", f"a grid of {total:,} points (more than {MAX_POINTS:,}): use mode: random "
+                            "with n, or --allow-large")
         combos = itertools.product(*(range(s) for s in sizes))
     else:
         if n > min(total, MAX_POINTS):
@@ -300,6 +306,8 @@ def resolve_mapper(m) -> dict:
     out = dict(MAPPER_DEFAULTS, **m)
     if not _int(out["budget"], 1):
         raise SpecError("mapper.budget", f"must be a positive integer, got {out['budget']!r}")
+    from accelerators.limits import check_int
+    check_int(out["budget"], "mapper.budget", limit="mapper_budget")
     if not _int(out["seed"], 0):
         raise SpecError("mapper.seed", f"must be a non-negative integer, got {out['seed']!r}")
     try:

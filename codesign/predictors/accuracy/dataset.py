@@ -24,12 +24,31 @@ def read_datasets(paths) -> list[dict]:
         paths = [paths]
     rows = {}
     for path in paths:
-        for r in read_jsonl(path, cut_last="error", field="--dataset"):
+        for r in read_jsonl(path, cut_last="error", field="--dataset", check=check_row,
+                            what="a measured subnet row ({genome, bits, top1})"):
             key = (json.dumps(r.get("genome"), sort_keys=True), r.get("bits"))
             if key in rows and rows[key][0] == path:
                 key = (key, len(rows))                # a file's own repeats are all kept
             rows[key] = (path, r)
     return [r for _, r in rows.values()]
+
+
+def check_row(r) -> None:
+    """One accuracy-data row: a dict with a valid network ``genome``, integer ``bits`` and a
+    finite ``top1`` in [0, 100] (a ValueError says what is wrong)."""
+    import math
+    from codesign.space.genome import DEFAULT_SPACE
+    if not isinstance(r, dict):
+        raise ValueError("a JSON object")
+    for k in ("genome", "bits", "top1"):
+        if k not in r:
+            raise ValueError(f"no '{k}'")
+    DEFAULT_SPACE.validate(r["genome"], where="genome")
+    if isinstance(r["bits"], bool) or not isinstance(r["bits"], int):
+        raise ValueError(f"bits: not an integer: {r['bits']!r}"[:100])
+    t = r["top1"]
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0 <= t <= 100:
+        raise ValueError(f"top1: not a percentage: {t!r}"[:100])
 
 
 def split_by_genome(rows: list[dict], holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
