@@ -14,13 +14,13 @@ from codesign.cli.accelerator import add_accelerator_parsers, add_templates_pars
 from codesign.cli.cost import add_cost_parsers
 from codesign.cli.export import add_export_parsers
 from codesign.cli.nn import add_model_card_parser, add_nn_parsers
-from codesign.cli.runner import add_allow_large, run
+from codesign.cli.runner import Parser, add_allow_large, run
 from codesign.cli.search import add_search_parser
 from codesign.cli.sweep import add_sweep_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="codesign", description="Hardware-neural co-design simulator")
+    p = Parser(prog="codesign", description="Hardware-neural co-design simulator")
     sub = p.add_subparsers(dest="command", required=True)
     add_accelerator_parsers(sub)          # evaluate, map, evaluate-network
     add_nn_parsers(sub)                   # train-supernet, accuracy, accuracy-data, train-predictor, proxies

@@ -95,7 +95,8 @@ def check_args(args) -> None:
     if cmd == "map" and v.get("out"):
         output_file(v["out"], "--out")
     if v.get("scheduler"):
-        check_scheduler_address(v["scheduler"])
+        from codesign.search.executors import probe_scheduler
+        probe_scheduler(check_scheduler_address(v["scheduler"]))     # a live Dask scheduler, before any work
     for name, flag in (("weights", "--weights"), ("init_from", "--init-from")):
         if v.get(name):
             check_checkpoint(v[name], flag)

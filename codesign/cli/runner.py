@@ -27,6 +27,13 @@ def add_allow_large(sub) -> None:
             p.add_argument("--allow-large", action="store_true", help=_ALLOW_LARGE_HELP)
 
 
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (its --help is argparse's own)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {' '.join(str(message).split())} (see {self.prog} --help)\n")
+
+
 def _first_line(e: BaseException) -> str:
     text = " ".join(next((l for l in str(e).splitlines() if l.strip()), "").split())
     return text[:300]
@@ -36,9 +43,9 @@ def run(parser: argparse.ArgumentParser, argv=None) -> int:
     args = parser.parse_args(argv)
     debug = os.environ.get("CODESIGN_DEBUG", "") not in ("", "0")
     try:
-        if getattr(args, "allow_large", False):
-            from accelerators.limits import allow_large
-            allow_large(True)
+        from accelerators.limits import allow_large
+        allow_large(bool(getattr(args, "allow_large", False))
+                    or os.environ.get("CODESIGN_ALLOW_LARGE", "") not in ("", "0"))
         from codesign.cli.inputs import check_args
         check_args(args)
         return args.func(args)
@@ -74,7 +81,7 @@ def run(parser: argparse.ArgumentParser, argv=None) -> int:
 
 def subcommand_parser(add) -> argparse.ArgumentParser:
     """A ``codesign`` parser with only the subcommands ``add(subparsers)`` registers."""
-    p = argparse.ArgumentParser(prog="codesign", description="Hardware-neural co-design simulator")
+    p = Parser(prog="codesign", description="Hardware-neural co-design simulator")
     sub = p.add_subparsers(dest="command", required=True)
     add(sub)
     add_allow_large(sub)

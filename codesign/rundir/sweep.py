@@ -115,7 +115,8 @@ def check_config(cfg: dict, file: str) -> None:
     nets = cfg["networks"]
     if not isinstance(nets, dict) or not nets:
         raise SpecError("config.networks", "must be a mapping {name: layers}", file)
-    for name, layers in nets.items():
+    for name, net in nets.items():
+        layers = net.get("layers") if isinstance(net, dict) else None
         if not isinstance(layers, list) or not layers:
             raise SpecError(f"config.networks.{name}", "must be a non-empty list of layers", file)
         for i, l in enumerate(layers):

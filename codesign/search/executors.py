@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+CONNECT_TIMEOUT_S = 15          # connecting to a Dask scheduler, the handshake included (at most 20 s)
+
 
 class Executor:
     def __init__(self, workers: int = 1, scheduler=None):
@@ -26,7 +28,14 @@ class Executor:
             if isinstance(self.scheduler, Client):
                 self._client = self.scheduler
             else:
-                self._client = Client(self.scheduler, timeout="30s")
+                addr = probe_scheduler(self.scheduler)
+                try:
+                    self._client = Client(addr, timeout=f"{CONNECT_TIMEOUT_S}s")
+                except (OSError, TimeoutError) as e:
+                    from accelerators.errors import SpecError
+                    raise SpecError("--scheduler", f"cannot connect within {CONNECT_TIMEOUT_S} s "
+                                    f"({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''})",
+                                    addr) from None
                 self._own_client = True
         return self._client
 
@@ -74,6 +83,40 @@ class Executor:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def probe_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> str:
+    """Connect to ``address``, complete Dask's handshake and ask the peer who it is, all within
+    ``timeout`` seconds; returns the address or raises a SpecError naming it: nothing listening,
+    a peer that is not a Dask scheduler (a web server, a worker, anything that never answers)."""
+    import asyncio
+    from accelerators.errors import SpecError
+
+    async def ask():
+        from distributed.comm import connect
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            await comm.close()
+
+    try:
+        who = asyncio.run(asyncio.wait_for(ask(), timeout))
+    except (asyncio.TimeoutError, TimeoutError):
+        raise SpecError("--scheduler", f"no Dask scheduler answered within {timeout:g} s (nothing listening "
+                        "there, or something else on that port?)", address) from None
+    except ImportError:
+        raise SpecError("--scheduler", "needs dask[distributed] (pip install 'codesign-sim[cluster]')", address) from None
+    except (OSError, ValueError) as e:
+        msg = " ".join(str(e).split())[:160] or type(e).__name__
+        raise SpecError("--scheduler", f"cannot connect ({msg})", address) from None
+    except Exception as e:                 # noqa: BLE001 -- a peer speaking another protocol
+        raise SpecError("--scheduler", f"not a Dask scheduler ({type(e).__name__})", address) from None
+    if not isinstance(who, dict) or who.get("type") != "Scheduler":
+        kind = who.get("type") if isinstance(who, dict) else type(who).__name__
+        raise SpecError("--scheduler", f"the peer is not a Dask scheduler (it says {kind!r})", address)
+    return address
 
 
 def worker_name() -> str:

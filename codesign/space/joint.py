@@ -129,6 +129,7 @@ class JointSpace:
 
 
 DEFAULT_REFERENCE = {"accuracy": 0.0, "latency": 100.0, "energy": 10_000.0, "edp": 1e6, "area": 100.0}
+SUPERNETS = ("default",)        # the supernets a space's ``network: {supernet: ...}`` may name
 SPACE_KEYS = ("network", "hardware", "constraints", "objectives", "reference", "baseline", "description")
 
 
@@ -158,6 +159,24 @@ def space_from_dict(d, name="space") -> JointSpace:
     for k in d:
         if k not in SPACE_KEYS:
             raise SpecError(k, f"unknown key (one of {', '.join(SPACE_KEYS)})")
+    net = d.get("network")
+    if net is not None:
+        if not isinstance(net, dict):
+            raise SpecError("network", "must be a mapping {supernet: default}")
+        for k in net:
+            if k != "supernet":
+                raise SpecError(f"network.{k}", "unknown key (supernet)")
+        if net.get("supernet", "default") not in SUPERNETS:
+            raise SpecError("network.supernet", f"no such supernet {net.get('supernet')!r}"[:100] +
+                            f" (one of {', '.join(SUPERNETS)})")
+    desc = d.get("description")
+    if desc is not None and (not isinstance(desc, str) or len(desc) > 10_000):
+        raise SpecError("description", "must be a line of text (at most 10,000 characters)")
+    for k in ("constraints", "reference"):
+        if d.get(k) is not None and not isinstance(d[k], dict):
+            raise SpecError(k, "must be a mapping")
+    if d.get("objectives") is not None and not isinstance(d["objectives"], list):
+        raise SpecError("objectives", "must be a list")
     hw = d.get("hardware")
     if not isinstance(hw, dict) or "template" not in hw:
         raise SpecError("hardware.template", "missing")

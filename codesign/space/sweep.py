@@ -80,6 +80,9 @@ def resolve_sweep(d, base_dir=None) -> dict:
     for k in ("networks", "hardware"):
         if k not in d:
             raise SpecError(k, "missing")
+    desc = d.get("description")
+    if desc is not None and (not isinstance(desc, str) or len(desc) > 10_000):
+        raise SpecError("description", "must be a line of text (at most 10,000 characters)")
     template, text = _template(d["hardware"], base_dir)
     axes = hardware_axes(d["hardware"], text)
     mode = d.get("mode", "grid")
