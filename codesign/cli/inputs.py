@@ -80,6 +80,8 @@ def check_args(args) -> None:
                 input_file(f, "--dataset")
     if v.get("space"):
         input_file(v["space"], "--space")
+        from codesign.space.joint import read_space
+        read_space(v["space"])                  # the whole space file, before any other input
     if v.get("data"):
         p = Path(v["data"])
         if not p.exists():

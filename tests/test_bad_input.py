@@ -1,0 +1,431 @@
+"""A catalogue of bad input for every ``codesign`` subcommand: realistic mistakes and hostile
+files (issue #19). Each case asserts exit status 2, at most 3 lines of output, no traceback and
+no side effect: a hostile file's marker stays absent, and a run directory is unchanged byte for
+byte after a refused ``--resume``.
+
+Hostile files (pickles that would run code, YAML alias bombs, decompression bombs, broken
+checkpoints, data sets) run the command line in a subprocess; the plain mistakes (out-of-range
+numbers, wrong types, missing files) call ``codesign.cli.main`` in this process (the same code
+path, faster)."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codesign.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SPECS = REPO / "specs"
+COMMANDS = ("evaluate", "map", "evaluate-network", "train-supernet", "accuracy", "accuracy-data", "train-predictor",
+            "proxies", "search", "model-card", "sweep", "export", "plot", "cost-data", "train-cost-predictor",
+            "templates")
+
+
+# ----------------------------------------------------------------------------- hostile files
+
+class _Evil:
+    """Unpickling this runs ``touch MARKER`` (what a crafted data file or checkpoint would do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _bomb_yaml(levels: int = 9, width: int = 9) -> str:
+    """The "billion laughs": 9 anchors, each a list of 9 aliases of the previous one."""
+    lines = [f"  - &a0 [{', '.join(['lol'] * width)}]"]
+    for i in range(1, levels):
+        lines.append(f"  - &a{i} [{', '.join([f'*a{i - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+def _png(path: Path, size=(8, 8), mode="RGB"):
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size).save(path)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    t = tmp_path_factory.mktemp("bad")
+    f = {"dir": t, "marker": t / "PWNED"}
+    evil = pickle.dumps(_Evil(f["marker"]), protocol=2)
+    f["evil_pickle"] = t / "evil.pt"
+    f["evil_pickle"].write_bytes(evil)
+    try:
+        import torch
+        f["evil_torch"] = t / "evil_zip.pt"
+        torch.save({"w": _Evil(f["marker"])}, f["evil_torch"])
+        f["wrong_state"] = t / "wrong_state.pt"
+        torch.save({"not_a_layer": torch.zeros(2)}, f["wrong_state"])
+    except ImportError:
+        f["evil_torch"] = f["wrong_state"] = f["evil_pickle"]
+    f["garbage"] = t / "garbage.pt"
+    f["garbage"].write_bytes(b"\x80\x04this is not a checkpoint" * 10)
+    f["empty"] = t / "empty.pt"
+    f["empty"].write_bytes(b"")
+    # data sets
+    cifar = t / "cifar_evil" / "cifar-10-batches-py"
+    cifar.mkdir(parents=True)
+    for name in ["batches.meta", "test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]:
+        (cifar / name).write_bytes(evil)
+    f["cifar_evil"] = t / "cifar_evil"
+    notzip = t / "notzip"
+    notzip.mkdir()
+    (notzip / "train.zip").write_text("this is not a zip\n")
+    (notzip / "test.zip").write_text("this is not a zip\n")
+    f["notzip"] = notzip
+    small = t / "small"                     # 2 classes x 5 images per split: smaller than any command needs
+    for split in ("train", "test"):
+        for c in ("cat", "dog"):
+            for i in range(5):
+                _png(small / split / c / f"{i}.png")
+    f["small"] = small
+    corrupt = t / "corrupt"
+    for split in ("train", "test"):
+        for c in ("cat", "dog"):
+            _png(corrupt / split / c / "ok.png")
+            (corrupt / split / c / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    f["corrupt"] = corrupt
+    bomb = t / "bomb"
+    for split in ("train", "test"):
+        for c in ("cat", "dog"):
+            _png(bomb / split / c / "ok.png")
+    _png(bomb / "test" / "cat" / "bomb.png", size=(14000, 14000), mode="1")     # tiny file, 196 Mpixel
+    shutil.copy(bomb / "test" / "cat" / "bomb.png", bomb / "train" / "cat" / "bomb.png")
+    f["bomb"] = bomb
+    # YAML
+    space = (SPECS / "spaces" / "default.yaml").read_text()
+    f["space_bomb"] = t / "space_bomb.yaml"
+    f["space_bomb"].write_text(space.replace("description: OFA-MobileNetV3 (CIFAR-10) x Eyeriss-like accelerators",
+                                             "description:\n" + _bomb_yaml()))
+    f["space_nosupernet"] = t / "space_nosupernet.yaml"
+    f["space_nosupernet"].write_text(space.replace("network: {supernet: default}", "network: {supernet: resnet1000}"))
+    f["space_typo"] = t / "space_typo.yaml"
+    f["space_typo"].write_text(space.replace("constraints:", "constraint:"))
+    sweep = (SPECS / "sweeps" / "smoke.yaml").read_text().replace("../workloads/", str(SPECS / "workloads") + "/")
+    f["sweep"] = t / "sweep.yaml"
+    f["sweep"].write_text(sweep)
+    f["sweep_bomb"] = t / "sweep_bomb.yaml"
+    f["sweep_bomb"].write_text(sweep.replace("description: smoke test, ResNet-18 conv2_x on Eyeriss-like, PE array x bits",
+                                             "description:\n" + _bomb_yaml()))
+    f["sweep_typo"] = t / "sweep_typo.yaml"
+    f["sweep_typo"].write_text(sweep.replace("mapper: {budget: 200", "mapper: {budgt: 200"))
+    f["many_aliases"] = t / "many_aliases.yaml"
+    f["many_aliases"].write_text("a: &x 1\nb: [" + ", ".join(["*x"] * 500) + "]\n")
+    f["deep"] = t / "deep.yaml"
+    f["deep"].write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    f["binary_yaml"] = t / "binary.yaml"
+    f["binary_yaml"].write_bytes(bytes(range(256)) * 4)
+    f["layer"] = t / "layer.yaml"
+    f["layer"].write_text("architecture: tpu_like\nworkload: {type: conv2d, K: 16, C: 8, P: 7, Q: 7, R: 3, S: 3}\n")
+    for name, text in (("layers_empty", "layers: []\n"),
+                       ("layers_neg", "layers:\n  - {type: conv2d, name: a, C: 8, K: 8, P: 7, Q: 7, R: 3, S: 3, repeat: -1}\n"),
+                       ("layers_huge", "layers:\n  - {type: conv2d, name: a, C: 8, K: 8, P: 7, Q: 7, R: 3, S: 3, repeat: 1000000000}\n"),
+                       ("layers_str", "layers:\n  - {type: conv2d, name: a, C: 8, K: 8, P: 7, Q: 7, R: 3, S: 3, repeat: '3'}\n"),
+                       ("layers_notlist", "layers: 5\n"),
+                       ("layers_bomb", "layers:\n" + _bomb_yaml())):
+        f[name] = t / f"{name}.yaml"
+        f[name].write_text(text)
+    # JSONL data sets
+    f["rows_nogenome"] = t / "nogenome.jsonl"
+    f["rows_nogenome"].write_text("".join(json.dumps({"bits": 16, "top1": 80.0 + i}) + "\n" for i in range(5)))
+    f["rows_broken"] = t / "broken.jsonl"
+    f["rows_broken"].write_text('{"genome": {"ks": [3]}, "bits": 16, "top1": 80}\n{"genome": \n{"bits": 4}\n')
+    f["rows_ok"] = REPO / "codesign" / "weights" / "accuracy_data.jsonl"
+    return f
+
+
+def _fill(arg: str, files: dict) -> str:
+    """``{name}`` in an argument -> the path of that fixture file (other braces stay)."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(files[m.group(1)]) if m.group(1) in files else m.group(0), arg)
+
+
+def _snapshot(d: Path) -> dict:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def _cli(args, cwd, timeout=120):
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("CODESIGN_DEBUG", None)
+    env.pop("CODESIGN_ALLOW_LARGE", None)
+    r = subprocess.run([sys.executable, "-m", "codesign.cli", *map(str, args)], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    return r.returncode, (r.stdout + r.stderr)
+
+
+def _assert_refused(code, out, *expect):
+    lines = [l for l in out.strip().splitlines() if l.strip()]
+    assert code == 2, out[-2000:]
+    assert 1 <= len(lines) <= 3, out[-2000:]
+    assert "Traceback" not in out, out[-2000:]
+    low = out.lower()
+    for e in expect:
+        assert e.lower() in low, out
+
+
+# ----------------------------------------------------------------------------- hostile: subprocesses
+
+HOSTILE = [
+    # (id, argv with {placeholders} from the files fixture, words the message names)
+    ("evaluate-alias-bomb", ["evaluate", "{layers_bomb}"], ["layers_bomb.yaml", "alias"]),
+    ("evaluate-many-aliases", ["evaluate", "{many_aliases}"], ["many_aliases.yaml", "aliases"]),
+    ("evaluate-deep-yaml", ["evaluate", "{deep}"], ["deep.yaml", "nested"]),
+    ("evaluate-binary-yaml", ["evaluate", "{binary_yaml}"], ["binary.yaml"]),
+    ("map-alias-bomb", ["map", "{layers_bomb}"], ["layers_bomb.yaml"]),
+    ("evaluate-network-alias-bomb", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layers_bomb}"],
+     ["layers_bomb.yaml", "alias"]),
+    ("train-supernet-evil-init", ["train-supernet", "--data", "{small}", "--out", "{dir}/ts1", "--init-from",
+                                  "{evil_pickle}"], ["evil.pt", "--init-from"]),
+    ("train-supernet-evil-zip-init", ["train-supernet", "--data", "{small}", "--out", "{dir}/ts2", "--init-from",
+                                      "{evil_torch}"], ["evil_zip.pt"]),
+    ("train-supernet-not-zip", ["train-supernet", "--data", "{notzip}", "--out", "{dir}/ts3"], ["train.zip", "zip"]),
+    ("train-supernet-too-small", ["train-supernet", "--data", "{small}", "--out", "{dir}/ts4"], ["train split", "5,000"]),
+    ("train-supernet-corrupt-image", ["train-supernet", "--data", "{corrupt}", "--out", "{dir}/ts5"], ["broken.png"]),
+    ("accuracy-evil-cifar", ["accuracy", "--genome", "max", "--data", "{cifar_evil}"], ["batches", "refusing"]),
+    ("accuracy-evil-weights", ["accuracy", "--genome", "max", "--data", "{small}", "--weights", "{evil_pickle}"],
+     ["evil.pt", "--weights"]),
+    ("accuracy-garbage-weights", ["accuracy", "--genome", "max", "--weights", "{garbage}"], ["garbage.pt"]),
+    ("accuracy-wrong-state", ["accuracy", "--genome", "max", "--weights", "{wrong_state}"], ["wrong_state.pt"]),
+    ("accuracy-decompression-bomb", ["accuracy", "--genome", "max", "--data", "{bomb}"], ["bomb.png", "pixel"]),
+    ("accuracy-corrupt-image", ["accuracy", "--genome", "max", "--data", "{corrupt}"], ["broken.png"]),
+    ("accuracy-data-evil-cifar", ["accuracy-data", "--data", "{cifar_evil}", "--out", "{dir}/ad.jsonl", "--n", "4"],
+     ["refusing"]),
+    ("accuracy-data-evil-weights", ["accuracy-data", "--data", "{small}", "--weights", "{evil_torch}", "--out",
+                                    "{dir}/ad2.jsonl", "--n", "4"], ["evil_zip.pt"]),
+    ("proxies-too-few-test-images", ["proxies", "--data", "{small}", "--dataset", "{rows_ok}", "--n", "5"], ["64"]),
+    ("proxies-evil-cifar", ["proxies", "--data", "{cifar_evil}", "--dataset", "{rows_ok}", "--n", "5"], ["refusing"]),
+    ("search-space-alias-bomb", ["search", "--space", "{space_bomb}", "--out", "{dir}/s1", "--accuracy", "macs"],
+     ["space_bomb.yaml", "alias"]),
+    ("search-evil-weights", ["search", "--accuracy", "measured", "--data", "{small}", "--weights", "{evil_pickle}",
+                             "--out", "{dir}/s2"], ["evil.pt"]),
+    ("model-card-evil-weights", ["model-card", "--run", "{dir}", "--data", "{small}", "--weights", "{evil_pickle}",
+                                 "--out", "{dir}/card.md"], ["evil.pt"]),
+    ("sweep-alias-bomb", ["sweep", "{sweep_bomb}", "--out", "{dir}/sw1"], ["sweep_bomb.yaml", "alias"]),
+    ("export-evil-weights", ["export", "{dir}", "--weights", "{evil_pickle}"], ["evil.pt"]),
+    ("cost-data-space-bomb", ["cost-data", "--space", "{space_bomb}", "--n", "2", "--out", "{dir}/cd.jsonl"],
+     ["space_bomb.yaml"]),
+    ("train-cost-predictor-space-bomb", ["train-cost-predictor", "--dataset", "{rows_ok}", "--space", "{space_bomb}",
+                                         "--out", "{dir}/cp.npz"], ["space_bomb.yaml"]),
+]
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=[c[0] for c in HOSTILE])
+def test_hostile_input_in_a_subprocess(files, case):
+    _, argv, expect = case
+    args = [_fill(a, files) for a in argv]
+    before = _snapshot(files["dir"])
+    code, out = _cli(args, cwd=files["dir"])
+    _assert_refused(code, out, *expect)
+    assert not files["marker"].exists(), "a hostile file ran code"
+    assert _snapshot(files["dir"]) == before, "a refused command wrote something"
+
+
+# ----------------------------------------------------------------------------- plain mistakes: in process
+
+MISTAKES = [
+    ("map-budget-0", ["map", "{layer}", "--budget", "0"], ["--budget"]),
+    ("map-budget-negative", ["map", "{layer}", "--budget", "-3"], ["--budget"]),
+    ("map-budget-huge", ["map", "{layer}", "--budget", "10000000000"], ["--budget", "--allow-large"]),
+    ("map-out-no-dir", ["map", "{layer}", "--out", "{dir}/no/such/dir/m.yaml"], ["--out"]),
+    ("map-budget-not-int", ["map", "{layer}", "--budget", "ten"], ["--budget"]),
+    ("evaluate-budget-0", ["evaluate", "{layer}", "--budget", "0"], ["--budget"]),
+    ("evaluate-time-limit-nan", ["evaluate", "{layer}", "--time-limit", "nan"], ["--time-limit"]),
+    ("evaluate-missing-file", ["evaluate", "{dir}/nope.yaml"], ["nope.yaml"]),
+    ("evaluate-network-empty", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layers_empty}"],
+     ["layers_empty.yaml", "layers"]),
+    ("evaluate-network-repeat-negative", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layers_neg}"],
+     ["layers_neg.yaml", "repeat"]),
+    ("evaluate-network-repeat-huge", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layers_huge}"],
+     ["layers_huge.yaml", "repeat", "--allow-large"]),
+    ("evaluate-network-repeat-string", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layers_str}"],
+     ["repeat"]),
+    ("evaluate-network-layers-not-list", ["evaluate-network", "--arch", "eyeriss_like", "--workload",
+                                          "{layers_notlist}"], ["layers"]),
+    ("evaluate-network-plot-txt", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layer}", "--plot",
+                                   "{dir}/x.txt"], ["--plot", "x.txt"]),
+    ("evaluate-network-budget-0", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layer}",
+                                   "--budget", "0"], ["--budget"]),
+    ("evaluate-network-unknown-arch", ["evaluate-network", "--arch", "no_such_arch", "--workload", "{layer}"], []),
+    ("train-supernet-batch-0", ["train-supernet", "--data", "{small}", "--out", "{dir}/t", "--batch-size", "0"],
+     ["--batch-size"]),
+    ("train-supernet-lr-negative", ["train-supernet", "--data", "{small}", "--out", "{dir}/t", "--lr", "-1"], ["--lr"]),
+    ("train-supernet-no-data", ["train-supernet", "--data", "{dir}/none", "--out", "{dir}/t"], ["--data"]),
+    ("train-supernet-empty-init", ["train-supernet", "--data", "{small}", "--out", "{dir}/t", "--init-from",
+                                   "{empty}"], ["empty.pt"]),
+    ("accuracy-bits-0", ["accuracy", "--genome", "max", "--bits", "0"], ["--bits"]),
+    ("accuracy-bad-genome", ["accuracy", "--genome", '{"ks": 1}'], ["genome"]),
+    ("accuracy-missing-weights", ["accuracy", "--genome", "max", "--weights", "{dir}/none.pt"], ["none.pt"]),
+    ("accuracy-data-n-0", ["accuracy-data", "--data", "{small}", "--out", "{dir}/a.jsonl", "--n", "0"], ["--n"]),
+    ("accuracy-data-bad-shard", ["accuracy-data", "--data", "{small}", "--out", "{dir}/a.jsonl", "--shard", "3/2"],
+     ["--shard"]),
+    ("train-predictor-no-genome", ["train-predictor", "--dataset", "{rows_nogenome}", "--out", "{dir}/p.npz"],
+     ["nogenome.jsonl", "genome"]),
+    ("train-predictor-broken-rows", ["train-predictor", "--dataset", "{rows_broken}", "--out", "{dir}/p.npz"],
+     ["broken.jsonl", "line 1"]),
+    ("train-predictor-holdout", ["train-predictor", "--dataset", "{rows_ok}", "--out", "{dir}/p.npz", "--holdout",
+                                 "1.5"], ["--holdout"]),
+    ("train-predictor-empty", ["train-predictor", "--dataset", "{empty}", "--out", "{dir}/p.npz"], ["empty"]),
+    ("proxies-no-genome", ["proxies", "--data", "{small}", "--dataset", "{rows_nogenome}"], ["nogenome.jsonl", "genome"]),
+    ("proxies-n-0", ["proxies", "--data", "{small}", "--dataset", "{rows_ok}", "--n", "0"], ["--n"]),
+    ("search-budget-0", ["search", "--budget", "0", "--out", "{dir}/s"], ["--budget"]),
+    ("search-budget-negative", ["search", "--budget", "-3", "--out", "{dir}/s"], ["--budget"]),
+    ("search-budget-huge", ["search", "--budget", "100000000", "--out", "{dir}/s"], ["--allow-large"]),
+    ("search-mapper-budget-0", ["search", "--mapper-budget", "0", "--out", "{dir}/s"], ["--mapper-budget"]),
+    ("search-workers-negative", ["search", "--workers", "-2", "--out", "{dir}/s"], ["--workers"]),
+    ("search-population-1", ["search", "--population", "1", "--out", "{dir}/s"], ["--population"]),
+    ("search-mutation-2", ["search", "--mutation", "2", "--out", "{dir}/s"], ["--mutation"]),
+    ("search-scheduler-no-port", ["search", "--scheduler", "tcp://127.0.0.1", "--out", "{dir}/s"],
+     ["--scheduler", "port"]),
+    ("search-scheduler-dashboard", ["search", "--scheduler", "http://127.0.0.1:8787/status", "--out", "{dir}/s"],
+     ["--scheduler", "dashboard"]),
+    ("search-scheduler-garbage", ["search", "--scheduler", "127.0.0.1", "--out", "{dir}/s"], ["--scheduler"]),
+    ("search-no-such-supernet", ["search", "--space", "{space_nosupernet}", "--out", "{dir}/s"],
+     ["space_nosupernet.yaml", "supernet"]),
+    ("search-space-typo", ["search", "--space", "{space_typo}", "--out", "{dir}/s"], ["space_typo.yaml", "constraint"]),
+    ("search-missing-space", ["search", "--space", "{dir}/none.yaml", "--out", "{dir}/s"], ["none.yaml"]),
+    ("search-resume-missing", ["search", "--resume", "{dir}/no_run"], ["no_run"]),
+    ("model-card-samples-negative", ["model-card", "--run", "{dir}", "--data", "{small}", "--out", "{dir}/c.md",
+                                     "--samples", "-1"], ["--samples"]),
+    ("sweep-workers-negative", ["sweep", "{sweep}", "--workers", "-2", "--out", "{dir}/sw"], ["--workers"]),
+    ("sweep-limit-negative", ["sweep", "{sweep}", "--limit", "-1", "--out", "{dir}/sw"], ["--limit"]),
+    ("sweep-typo", ["sweep", "{sweep_typo}", "--out", "{dir}/sw"], ["sweep_typo.yaml", "budgt"]),
+    ("sweep-scheduler-dashboard", ["sweep", "{sweep}", "--scheduler", "http://localhost:8787/status", "--out",
+                                   "{dir}/sw"], ["--scheduler"]),
+    ("sweep-missing-file", ["sweep", "{dir}/none.yaml", "--out", "{dir}/sw"], ["none.yaml"]),
+    ("export-not-a-run", ["export", "{small}"], ["small"]),
+    ("export-missing", ["export", "{dir}/none"], ["none"]),
+    ("plot-missing", ["plot", "{dir}/none"], ["none"]),
+    ("plot-not-a-run", ["plot", "{small}"], ["small"]),
+    ("cost-data-n-0", ["cost-data", "--n", "0", "--out", "{dir}/c.jsonl"], ["--n"]),
+    ("cost-data-mapper-budget-0", ["cost-data", "--n", "2", "--mapper-budget", "0", "--out", "{dir}/c.jsonl"],
+     ["--mapper-budget"]),
+    ("train-cost-predictor-garbage", ["train-cost-predictor", "--dataset", "{rows_broken}", "--out", "{dir}/c.npz"],
+     ["broken.jsonl"]),
+    ("train-cost-predictor-members-0", ["train-cost-predictor", "--dataset", "{rows_ok}", "--out", "{dir}/c.npz",
+                                        "--members", "0"], ["--members"]),
+    ("templates-extra-argument", ["templates", "--bogus"], ["--bogus"]),
+    ("no-command", [], []),
+]
+
+
+@pytest.mark.parametrize("case", MISTAKES, ids=[c[0] for c in MISTAKES])
+def test_mistake_in_process(files, case, capsys):
+    _, argv, expect = case
+    args = [_fill(a, files) for a in argv]
+    before = _snapshot(files["dir"])
+    try:
+        code = main(args)
+    except SystemExit as e:            # argparse's own usage errors
+        code = e.code
+    cap = capsys.readouterr()
+    _assert_refused(code, cap.out + cap.err, *expect)
+    assert _snapshot(files["dir"]) == before, "a refused command wrote something"
+
+
+def test_every_subcommand_is_in_the_catalogue():
+    from codesign.cli import build_parser
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert set(sub.choices) == set(COMMANDS)
+    covered = {c[1][0] for c in HOSTILE + MISTAKES if c[1]}
+    assert set(COMMANDS) <= covered, set(COMMANDS) - covered
+
+
+# ----------------------------------------------------------------------------- refused --resume: nothing changes
+
+@pytest.fixture(scope="module")
+def search_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("run") / "run"
+    code, out = _cli(["search", "--budget", "4", "--population", "2", "--accuracy", "macs", "--mapper-budget", "60",
+                      "--out", d, "--no-plot", "--quiet"], cwd=d.parent, timeout=300)
+    assert code == 0, out
+    return d
+
+
+@pytest.fixture(scope="module")
+def sweep_run(tmp_path_factory, files):
+    d = tmp_path_factory.mktemp("sweeprun") / "run"
+    code, out = _cli(["sweep", files["sweep"], "--limit", "1", "--out", d, "--quiet"], cwd=d.parent, timeout=300)
+    assert code == 0, out
+    return d
+
+
+def _break_config(d: Path, key, value):
+    cfg = json.loads((d / "config.json").read_text())
+    cfg[key] = value
+    (d / "config.json").write_text(json.dumps(cfg))
+
+
+def _break_row(d: Path):
+    db = sqlite3.connect(d / "store.sqlite")
+    with db:
+        db.execute("UPDATE evaluations SET metrics = '{\"broken' WHERE id = (SELECT min(id) FROM evaluations)")
+    db.close()
+
+
+RESUMES = [
+    ("search-budget-string", "search", lambda d: _break_config(d, "budget", "400"), ["config.json", "budget"]),
+    ("search-population-float", "search", lambda d: _break_config(d, "population", 2.5), ["population"]),
+    ("search-broken-row", "search", _break_row, ["store.sqlite", "row"]),
+    ("search-config-not-json", "search", lambda d: (d / "config.json").write_text("{budget: 4"), ["config.json"]),
+    ("search-config-space-typo", "search", lambda d: _break_config(d, "evaluator", {"space": {"hardwar": {}}}),
+     ["config.json"]),
+    ("sweep-points-broken", "sweep", lambda d: _break_config(d, "points", [{"network": "nope", "hw": {}}]),
+     ["config.json", "points"]),
+    ("sweep-mapper-budget-string", "sweep", lambda d: _break_config(d, "mapper", {"budget": "200"}),
+     ["config.json", "budget"]),
+    ("sweep-broken-row", "sweep", _break_row, ["store.sqlite", "row"]),
+]
+
+
+@pytest.mark.parametrize("case", RESUMES, ids=[c[0] for c in RESUMES])
+def test_refused_resume_leaves_the_run_as_it_was(tmp_path, request, case):
+    _, kind, breaker, expect = case
+    src = request.getfixturevalue("search_run" if kind == "search" else "sweep_run")
+    d = tmp_path / "run"
+    shutil.copytree(src, d)
+    breaker(d)
+    before = _snapshot(d)
+    code, out = _cli([kind, "--resume", d, "--quiet"], cwd=tmp_path)
+    _assert_refused(code, out, *expect)
+    assert _snapshot(d) == before
+    assert sorted(p.name for p in d.iterdir()) == sorted(before)
+
+
+def test_repeat_is_a_multiplier(tmp_path, capsys):
+    """repeat: n weighs one mapped layer n times: the totals of n copies, memory of one."""
+    from accelerators.network import MappingCache, evaluate_network, load_layers
+    from accelerators.spec import load_architecture
+    f = tmp_path / "net.yaml"
+    f.write_text("layers:\n  - {type: conv2d, name: a, C: 8, K: 16, P: 7, Q: 7, R: 3, S: 3, repeat: 3}\n")
+    arch = load_architecture("eyeriss_like")
+    one = load_layers(f, expand=False)
+    assert len(one) == 1 and one[0].repeat == 3
+    a = evaluate_network(one, arch, budget=300, cache=MappingCache())
+    b = evaluate_network(load_layers(f), arch, budget=300, cache=MappingCache())
+    for k in ("layers", "macs", "cycles"):
+        assert a.totals[k] == b.totals[k]
+    assert a.totals["energy_pj"] == pytest.approx(b.totals["energy_pj"])
+    assert len(a.rows) == 1 and a.rows[0]["repeat"] == 3
+
+
+def test_yaml_limits_are_quick():
+    """The alias bomb is refused before it is expanded (well under a second, no memory growth)."""
+    import time
+    from accelerators.errors import SpecError
+    from accelerators.limits import load_yaml_text
+    t = time.perf_counter()
+    with pytest.raises(SpecError, match="alias"):
+        load_yaml_text("description:\n" + _bomb_yaml(levels=12, width=12), "x.yaml")
+    assert time.perf_counter() - t < 2
