@@ -51,6 +51,10 @@ def cmd_search(args) -> int:
         from codesign.search.problem import evaluator_config
         from codesign.space.joint import read_space
         space_dict, name = read_space(args.space)
+        if args.accuracy in ("measured", "naswot") and args.data:      # the data set, before the run starts
+            from codesign.cli.inputs import check_dataset
+            check_dataset(args.data, min_test=64 if args.accuracy == "naswot" else 1,
+                          min_train=2 if args.accuracy == "measured" else 0)
         cost = None
         if args.cost == "predictor":
             from codesign.predictors.cost import CostPredictor
