@@ -429,3 +429,64 @@ def test_yaml_limits_are_quick():
     with pytest.raises(SpecError, match="alias"):
         load_yaml_text("description:\n" + _bomb_yaml(levels=12, width=12), "x.yaml")
     assert time.perf_counter() - t < 2
+
+
+# ----------------------------------------------------------------------------- --scheduler: no hang
+
+def _server(reply: bytes | None):
+    """A loopback TCP server that is not a Dask scheduler: silent (``reply`` None) or answering
+    every connection with ``reply`` (an HTTP server, say). Returns (port, stop)."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+    conns = []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            conns.append(c)
+            if reply is not None:
+                try:
+                    c.sendall(reply)
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    def close():
+        stop.set()
+        for c in conns:
+            c.close()
+        srv.close()
+    return srv.getsockname()[1], close
+
+
+@pytest.mark.parametrize("kind", ["silent", "http", "refused"])
+def test_scheduler_that_is_not_one_fails_fast(tmp_path, kind):
+    import socket
+    import time
+    if kind == "refused":
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        close = lambda: None       # noqa: E731
+    else:
+        port, close = _server(None if kind == "silent" else b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    try:
+        t = time.perf_counter()
+        code, out = _cli(["search", "--scheduler", f"tcp://127.0.0.1:{port}", "--accuracy", "macs", "--out",
+                          tmp_path / "s"], cwd=tmp_path, timeout=60)
+        took = time.perf_counter() - t
+    finally:
+        close()
+    _assert_refused(code, out, f"tcp://127.0.0.1:{port}", "--scheduler")
+    assert took < 25                                    # 15 s connect timeout + start-up
+    assert not (tmp_path / "s").exists()

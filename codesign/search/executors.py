@@ -90,7 +90,21 @@ def probe_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> str:
     ``timeout`` seconds; returns the address or raises a SpecError naming it: nothing listening,
     a peer that is not a Dask scheduler (a web server, a worker, anything that never answers)."""
     import asyncio
+    import socket
+    from urllib.parse import urlsplit
     from accelerators.errors import SpecError
+
+    if str(address).startswith("tcp://"):      # nothing listening: say so at once, not after the timeout
+        u = urlsplit(str(address))
+        try:
+            socket.create_connection((u.hostname, u.port), timeout=min(5.0, timeout)).close()
+        except ConnectionRefusedError:
+            raise SpecError("--scheduler", "connection refused (no scheduler listening there)", address) from None
+        except socket.timeout:
+            raise SpecError("--scheduler", f"no answer within {min(5.0, timeout):g} s (host unreachable?)",
+                            address) from None
+        except OSError as e:
+            raise SpecError("--scheduler", f"cannot connect ({e.strerror or e})", address) from None
 
     async def ask():
         from distributed.comm import connect
