@@ -32,7 +32,8 @@ MAX = {
     "population": 10_000,
     "repeat": 100_000,               # a layer's repeat count in a network YAML
     "layers": 10_000,                # layers of one network YAML
-    "grid": 1_000_000,               # points of one sweep
+    "grid": 100_000,                 # points of one sweep (--allow-large: 1,000,000)
+    "axis": 10_000,                  # values of one space / sweep parameter ({min, max, step} or a list)
     "workers": 256,
     "samples": 1_000_000,            # --n of accuracy-data, cost-data, proxies; --limit of sweep
 }

@@ -122,6 +122,15 @@ def files(tmp_path_factory):
                                              "description:\n" + _bomb_yaml()))
     f["sweep_typo"] = t / "sweep_typo.yaml"
     f["sweep_typo"].write_text(sweep.replace("mapper: {budget: 200", "mapper: {budgt: 200"))
+    f["space_axis"] = t / "space_axis.yaml"
+    f["space_axis"].write_text(space.replace("pe_x: {min: 4, max: 16, step: 2}", "pe_x: {min: 4, max: 1e12, step: 1}"))
+    f["sweep_axis"] = t / "sweep_axis.yaml"
+    f["sweep_axis"].write_text(sweep.replace("pe_x: [8, 14]", "pe_x: {min: 1, max: 1000000000}"))
+    f["sweep_grid"] = t / "sweep_grid.yaml"
+    f["sweep_grid"].write_text(sweep.replace("pe_x: [8, 14]", "pe_x: {min: 1, max: 400}")
+                               .replace("pe_y: 12", "pe_y: {min: 1, max: 400}"))
+    f["sweep_random_n"] = t / "sweep_random_n.yaml"
+    f["sweep_random_n"].write_text(sweep.replace("mode: grid", "mode: random\nn: 100000000"))
     f["many_aliases"] = t / "many_aliases.yaml"
     f["many_aliases"].write_text("a: &x 1\nb: [" + ", ".join(["*x"] * 500) + "]\n")
     f["deep"] = t / "deep.yaml"
@@ -303,11 +312,19 @@ MISTAKES = [
     ("sweep-typo", ["sweep", "{sweep_typo}", "--out", "{dir}/sw"], ["sweep_typo.yaml", "budgt"]),
     ("sweep-scheduler-dashboard", ["sweep", "{sweep}", "--scheduler", "http://localhost:8787/status", "--out",
                                    "{dir}/sw"], ["--scheduler"]),
+    ("sweep-axis-huge", ["sweep", "{sweep_axis}", "--out", "{dir}/sw"], ["sweep_axis.yaml", "pe_x", "--allow-large"]),
+    ("sweep-grid-huge", ["sweep", "{sweep_grid}", "--out", "{dir}/sw"], ["sweep_grid.yaml", "--allow-large"]),
+    ("sweep-random-n-huge", ["sweep", "{sweep_random_n}", "--out", "{dir}/sw"], ["sweep_random_n.yaml", "n"]),
+    ("search-space-axis-huge", ["search", "--space", "{space_axis}", "--out", "{dir}/s"], ["space_axis.yaml", "pe_x"]),
+    ("cost-data-space-axis-huge", ["cost-data", "--space", "{space_axis}", "--n", "2", "--out", "{dir}/c.jsonl"],
+     ["space_axis.yaml"]),
     ("sweep-missing-file", ["sweep", "{dir}/none.yaml", "--out", "{dir}/sw"], ["none.yaml"]),
     ("export-not-a-run", ["export", "{small}"], ["small"]),
     ("export-missing", ["export", "{dir}/none"], ["none"]),
     ("plot-missing", ["plot", "{dir}/none"], ["none"]),
     ("plot-not-a-run", ["plot", "{small}"], ["small"]),
+    ("cost-data-out-is-a-dir", ["cost-data", "--n", "2", "--out", "{dir}"], ["--out", "directory"]),
+    ("search-out-is-a-file", ["search", "--out", "{layer}", "--accuracy", "macs"], ["--out", "file"]),
     ("cost-data-n-0", ["cost-data", "--n", "0", "--out", "{dir}/c.jsonl"], ["--n"]),
     ("cost-data-mapper-budget-0", ["cost-data", "--n", "2", "--mapper-budget", "0", "--out", "{dir}/c.jsonl"],
      ["--mapper-budget"]),

@@ -43,6 +43,8 @@ _PLOT_EXTENSIONS = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".eps", ".ps", ".ti
 # input files: option -> what it is (for the message)
 _IN_FILES = ("weights", "init_from", "predictor", "cost_predictor")
 _OUT_FILES = ("plot", "export_timeloop")
+# commands whose --out is a file (their folders are created as needed)
+_FILE_OUT_COMMANDS = ("accuracy-data", "train-predictor", "model-card", "cost-data", "train-cost-predictor", "export")
 
 
 def check_args(args) -> None:
@@ -96,6 +98,10 @@ def check_args(args) -> None:
                             v["plot"])
     if cmd == "map" and v.get("out"):
         output_file(v["out"], "--out")
+    if cmd in _FILE_OUT_COMMANDS and v.get("out") and Path(v["out"]).is_dir():
+        raise SpecError("--out", "is a directory (give a file name)", v["out"])
+    if cmd in ("search", "sweep", "train-supernet") and v.get("out") and Path(v["out"]).is_file():
+        raise SpecError("--out", "is a file (give a run directory)", v["out"])
     if v.get("scheduler"):
         from codesign.search.executors import probe_scheduler
         probe_scheduler(check_scheduler_address(v["scheduler"]))     # a live Dask scheduler, before any work

@@ -23,12 +23,19 @@ def parameter_values(spec, where: str) -> tuple:
         lo, hi, step = spec["min"], spec["max"], spec.get("step", 1)
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi, step)) or step <= 0 or lo > hi:
             raise SpecError(where, f"needs numbers min <= max and step > 0, got {spec}")
+        import math
+        from accelerators.limits import check_int
+        if not all(math.isfinite(v) for v in (lo, hi, step)):
+            raise SpecError(where, f"needs finite numbers, got {spec}")
+        check_int(int((hi - lo) // step) + 1, f"{where} (values of min..max by step)", limit="axis")
         vals = list(np.arange(lo, hi + step / 2, step))
         vals = [int(v) if float(v).is_integer() else float(v) for v in vals]
     else:
         raise SpecError(where, "must be {min, max, step}, {choices: [...]} or a list")
     if not isinstance(vals, list) or not vals:
         raise SpecError(where, "has no values")
+    from accelerators.limits import check_int
+    check_int(len(vals), f"{where} (values)", limit="axis")
     return tuple(vals)
 
 

@@ -95,17 +95,15 @@ def resolve_sweep(d, base_dir=None) -> dict:
     n, seed = d.get("n"), d.get("seed", 0)
     if mode == "random" and not _int(n, 1):
         raise SpecError("n", f"mode random needs n, a positive integer (got {n!r})")
-    if mode == "random":
-        from accelerators.limits import check_int
-        check_int(n, "n", limit="grid")
     if not _int(seed, 0):
         raise SpecError("seed", f"must be a non-negative integer, got {seed!r}")
     networks = resolve_networks(d["networks"], base_dir)
     hw_points = expand_points(axes, mode, n=n, seed=seed)
     from accelerators.limits import MAX, large_allowed
-    if len(hw_points) * len(networks) > MAX["grid"] and not large_allowed():
-        raise SpecError("hardware", f"{len(hw_points) * len(networks):,} points (more than {MAX['grid']:,}): "
-                        "use mode: random with n, or --allow-large")
+    cap = MAX_POINTS if large_allowed() else MAX["grid"]
+    if len(hw_points) * len(networks) > cap:
+        raise SpecError("hardware", f"{len(hw_points) * len(networks):,} points (more than {cap:,}): "
+                        "use mode: random with n" + ("" if large_allowed() else ", or --allow-large"))
     return {"version": CONFIG_VERSION, "sweep": plain(d), "template": template, "template_text": text,
             "mapper": resolve_mapper(d.get("mapper")), "networks": networks,
             "hw_params": [name for name, _ in axes],
@@ -236,16 +234,18 @@ def expand_points(axes, mode: str = "grid", n: int | None = None, seed: int = 0)
     it drawn with ``seed`` (``random``), in grid order either way."""
     sizes = [len(vals) for _, vals in axes]
     total = int(np.prod(sizes, dtype=object)) if sizes else 1
+    from accelerators.limits import MAX, large_allowed
+    cap = MAX_POINTS if large_allowed() else MAX["grid"]
     if mode == "grid":
-        from accelerators.limits import MAX, large_allowed
-        if total > (MAX_POINTS if not large_allowed() else 100 * MAX_POINTS):
-            raise SpecError("hardware", f"a grid of {total:,} points (more than {MAX_POINTS:,}): use mode: random "
-                            "with n, or --allow-large")
+        if total > cap:
+            raise SpecError("hardware", f"a grid of {total:,} points (more than {cap:,}): use mode: random with n"
+                            + ("" if large_allowed() else ", or --allow-large"))
         combos = itertools.product(*(range(s) for s in sizes))
     else:
-        if n > min(total, MAX_POINTS):
-            raise SpecError("n", f"{n} is more than the {min(total, MAX_POINTS):,} points a sweep may hold"
-                            if n > MAX_POINTS else f"{n} is more than the {total} distinct points of the grid")
+        if n > min(total, cap):
+            raise SpecError("n", f"{n} is more than the {min(total, cap):,} points a sweep may hold"
+                            + ("" if large_allowed() else " (--allow-large lifts it to 1,000,000)")
+                            if n > cap else f"{n} is more than the {total} distinct points of the grid")
         rng = np.random.default_rng(seed)
         if total <= 10 * MAX_POINTS:
             flat = rng.choice(total, size=n, replace=False)
