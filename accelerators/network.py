@@ -114,8 +114,8 @@ def load_layers(path, expand: bool = True) -> list[Layer]:
             raise e.in_file(str(p))
         total += repeat
         if expand:
-            if total > MAX["layers"] * 10:
-                check_int(total, "layers (with their repeats)", limit="layers", file=str(p))
+            if total > MAX["repeat"]:           # expanded: at most as many layers as one repeat may give
+                check_int(total, "layers (with their repeats)", limit="repeat", file=str(p))
             out.extend(Layer(w.name if repeat == 1 else f"{w.name}.{k}", w) for k in range(repeat))
         else:
             out.append(Layer(w.name, w, repeat))

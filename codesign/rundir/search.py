@@ -61,7 +61,6 @@ def read_config(directory) -> dict:
     cp = str(Path(directory) / CONFIG)
     if not isinstance(cfg, dict) or "evaluator" not in cfg or any(k not in cfg for k in RUN_KEYS):
         raise SpecError("config", "incomplete run configuration", cp)
-    check_config(cfg, cp)
     return cfg
 
 
@@ -123,6 +122,7 @@ def resume_search(directory, *, workers: int = 1, scheduler=None, progress: bool
     from codesign.rundir.store import check_run_store
     d = Path(directory)
     cfg = read_config(d)
+    check_config(cfg, str(d / CONFIG))   # export and plot read what they need; a resume needs all of it
     check_run_store(d)                   # a broken row is refused before anything runs or is written
     return _execute(d, cfg, workers=workers, scheduler=scheduler, progress=progress)
 

@@ -96,7 +96,6 @@ def read_config(directory) -> dict:
     need = ("version", "template_text", "mapper", "networks", "hw_params", "points")
     if not isinstance(cfg, dict) or any(k not in cfg for k in need):
         raise SpecError("config", "not a sweep configuration (made by another command?)", str(Path(directory) / CONFIG))
-    check_config(cfg, str(Path(directory) / CONFIG))
     return cfg
 
 
@@ -147,6 +146,7 @@ def run_sweep(config: dict, directory, *, workers: int = 1, scheduler=None, prog
 def resume_sweep(directory, **kw) -> SweepResult:
     from codesign.rundir.store import check_run_store
     cfg = read_config(directory)
+    check_config(cfg, str(Path(directory) / CONFIG))     # export and plot read what they need; a resume all of it
     check_run_store(directory)             # a broken row is refused before anything runs or is written
     return _execute(Path(directory), cfg, **kw)
 
