@@ -17,7 +17,7 @@ from accelerators.errors import SpecError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 MAX_IMAGE_PIXELS = 4096 * 4096          # one image; larger is refused before it is decoded
 MAX_IMAGE_BYTES = 64 * 1024 * 1024      # one image file (or zip member, uncompressed)
-MAX_IMAGES = 2_000_000                  # one split
+MAX_IMAGES = 300_000                    # one split (uint8 32x32: under 1 GB)
 
 
 @dataclass
