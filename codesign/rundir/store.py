@@ -135,7 +135,18 @@ def check_run_store(directory) -> None:
         return
     if not p.is_file():
         raise SpecError("store", "not a file", str(p))
-    st = RunStore(p, create=False)
+    db = None
+    if not Path(f"{p}-wal").exists():      # a closed store: read it as an immutable file (no -wal/-shm made)
+        try:
+            db = sqlite3.connect(f"file:{p.resolve()}?mode=ro&immutable=1", uri=True)
+            db.execute("SELECT count(*) FROM evaluations").fetchone()
+        except sqlite3.Error:
+            db = None
+    if db is not None:
+        st = RunStore.__new__(RunStore)
+        st.path, st.db = p, db
+    else:
+        st = RunStore(p, create=False)
     try:
         st.check()
     finally:
