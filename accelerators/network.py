@@ -103,6 +103,9 @@ def load_layers(path, expand: bool = True) -> list[Layer]:
         raise SpecError("layers", "missing: expected 'layers: [...]' or a Timeloop problem", str(p))
     if not data["layers"]:
         raise SpecError("layers", "empty: a network needs at least one layer", str(p))
+    for k in data:
+        if k not in ("layers", "name", "description"):
+            raise SpecError(str(k)[:60], "unknown key (layers, name, description)", str(p))
     check_int(len(data["layers"]), "layers", limit="layers", file=str(p))
     out, total = [], 0
     for i, spec in enumerate(data["layers"]):

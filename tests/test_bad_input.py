@@ -145,6 +145,7 @@ def files(tmp_path_factory):
                        ("layers_huge", "layers:\n  - {type: conv2d, name: a, C: 8, K: 8, P: 7, Q: 7, R: 3, S: 3, repeat: 1000000000}\n"),
                        ("layers_str", "layers:\n  - {type: conv2d, name: a, C: 8, K: 8, P: 7, Q: 7, R: 3, S: 3, repeat: '3'}\n"),
                        ("layers_notlist", "layers: 5\n"),
+                       ("layers_typo", "layerz: []\nlayers:\n  - {type: conv2d, name: a, C: 8, K: 8, P: 7, Q: 7, R: 3, S: 3}\n"),
                        ("layers_bomb", "layers:\n" + _bomb_yaml())):
         f[name] = t / f"{name}.yaml"
         f[name].write_text(text)
@@ -273,6 +274,8 @@ MISTAKES = [
      ["repeat"]),
     ("evaluate-network-layers-not-list", ["evaluate-network", "--arch", "eyeriss_like", "--workload",
                                           "{layers_notlist}"], ["layers"]),
+    ("evaluate-network-unknown-key", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layers_typo}"],
+     ["layers_typo.yaml", "layerz"]),
     ("evaluate-network-plot-txt", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layer}", "--plot",
                                    "{dir}/x.txt"], ["--plot", "x.txt"]),
     ("evaluate-network-budget-0", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layer}",
