@@ -142,7 +142,7 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
             model.load_state_dict(torch.load(cfg.init_from, weights_only=True, map_location="cpu"))
         except Exception as e:                   # pickle / zip / shape errors of all kinds: one line
             first = next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
-            raise SpecError("--init-from", f"not a supernet state_dict ({type(e).__name__}: {first[:120]})",
+            raise SpecError("init_from", f"not a supernet state_dict ({type(e).__name__}: {first[:120]})",
                             cfg.init_from) from None
     out.mkdir(parents=True, exist_ok=True)
     teacher = None
