@@ -6,6 +6,8 @@ import pytest
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow          # (fast subset: pytest -m 'not slow')
+
 
 @pytest.mark.parametrize("script, last", [
     ("cost_model.py", ["batched_evals_per_s", "batched_evals_per_s_tpu_like", "scalar_evals_per_s", "zigzag_ratio_scalar", "zigzag_ratio"]),

@@ -48,6 +48,7 @@ def test_weight_sharing_shapes_and_kernel_transform():
         assert net(x, g).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_subnet_extraction_matches_the_active_path():
     torch.manual_seed(1)
     net = Supernet()
@@ -70,6 +71,7 @@ def test_subnet_extraction_matches_the_active_path():
     assert genome_macs(S.max_genome()) > 5 * genome_macs(S.min_genome())
 
 
+@pytest.mark.slow
 def test_fake_quant_error_bounds():
     torch.manual_seed(2)
     w = torch.randn(8, 4, 3, 3)
@@ -129,6 +131,7 @@ def test_data_formats(tmp_path):
         load_split(tmp_path / "nowhere", "train")
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_the_same_state(tmp_path):
     root = _tiny_imagefolder(tmp_path / "data" if (tmp_path / "data").mkdir() is None else tmp_path)
     cfg = dict(data=str(root), epochs={"full": 2, "kernel": 1, "depth": 1, "expand": 1}, batch_size=16,
@@ -150,6 +153,7 @@ def test_resume_after_kill_gives_the_same_state(tmp_path):
     assert [(e["phase"], e["loss"]) for e in log_a] == [(e["phase"], e["loss"]) for e in log_b]
 
 
+@pytest.mark.slow
 def test_model_card_of_a_finished_run(tmp_path, capsys):
     from codesign.cli import main
     root = tmp_path / "data"
@@ -247,6 +251,7 @@ def _first_run(tmp_path):
     return cfg, first
 
 
+@pytest.mark.slow
 def test_warm_start_from_an_earlier_runs_weights(tmp_path):
     cfg, first = _first_run(tmp_path)
     w0 = torch.load(first, weights_only=True)
@@ -272,6 +277,7 @@ def test_warm_start_from_an_earlier_runs_weights(tmp_path):
                        progress=False, log=lambda *_: None)
 
 
+@pytest.mark.slow
 def test_sandwich_phase_trains_both_ends_and_resumes(tmp_path):
     from codesign.space.genome import DEFAULT_SPACE
     from codesign.nn.supernet import Supernet
