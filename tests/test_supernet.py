@@ -344,3 +344,31 @@ def test_model_card_follows_warm_starts_back_to_the_first_run(tmp_path, monkeypa
     # a warm start from a file outside any run directory ends the lineage
     s1 = training_summary("r1")
     assert s1["lineage"] == [] and s1["total_wall_hours"] == 1.0
+
+
+def test_searches_and_decisions_never_read_the_test_split(tmp_path, monkeypatch):
+    """`search --accuracy measured` / `naswot` and `accuracy` (by default) measure on the
+    validation split (the held-out training images); only `--split test` (and the model card)
+    read the test split. Checked by recording which splits the data loader is asked for."""
+    import codesign.nn.data as data_mod
+    from codesign.artifacts import measure_split
+    from codesign.search.problem import evaluator_config
+    from codesign.space.joint import read_space
+    root = _tiny_imagefolder(tmp_path, per_class=12)
+    asked = []
+    real = data_mod.load_split
+
+    def spy(r, split, *a, **k):
+        asked.append(split)
+        return real(r, split, *a, **k)
+    monkeypatch.setattr(data_mod, "load_split", spy)
+    calib, val = measure_split(root, "validation", holdout=20)
+    assert asked == ["train"] and len(val) == 20 and calib.shape[0] == 100
+    space_dict, name = read_space(None)
+    for src in ("measured", "naswot"):
+        assert evaluator_config(space_dict, name, src, data=str(root))["accuracy"]["split"] == "validation"
+    asked.clear()
+    measure_split(root, "test", holdout=20)
+    assert "test" in asked
+    with pytest.raises(SpecError):
+        measure_split(root, "train")
