@@ -17,8 +17,27 @@ def supernet_path(path=None) -> Path:
     return p
 
 
+SPLITS = ("validation", "test")
+
+
+def measure_split(data, split: str = "validation", holdout: int = 5000, seed: int = 0):
+    """(BN / range calibration images, evaluation ImageSet) for measuring a subnet.
+
+    ``validation`` (the default, for every search, decision and log): calibration on 2,000
+    images of the training part, evaluation on the held-out training images
+    (:func:`predictor_split`). ``test``: calibration on the held-out training images, evaluation
+    on the test split, only for a final report (``model-card``, ``accuracy --split test``)."""
+    if split not in SPLITS:
+        raise SpecError("--split", f"unknown split {split!r} (one of {', '.join(SPLITS)})")
+    if split == "validation":
+        return predictor_split(data, holdout, seed=seed)
+    hold, test = eval_split(data, holdout, seed)
+    return hold.images, test
+
+
 def eval_split(data, holdout: int = 5000, seed: int = 0):
-    """(held-out training images for BN recalibration, test split) of a data set root."""
+    """(held-out training images for BN recalibration, test split) of a data set root: the final
+    report's split (``model-card``); searches and decisions use :func:`measure_split`'s validation."""
     from codesign.nn.data import holdout_split, load_split
     if not Path(data).exists():
         raise SpecError("--data", "no such file or directory", str(data))

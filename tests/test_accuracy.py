@@ -19,6 +19,7 @@ IMAGES = (RNG.random((40, 3, 32, 32)) * 255).astype(np.uint8)
 LABELS = RNG.integers(0, 10, 40)
 
 
+@pytest.mark.slow
 def test_measure_and_resumable_dataset(tmp_path):
     torch.manual_seed(0)
     net = Supernet().eval()
@@ -35,6 +36,7 @@ def test_measure_and_resumable_dataset(tmp_path):
     assert len(lines) == 5 and len({json.dumps(l["genome"]) + str(l["bits"]) for l in lines}) == 5
 
 
+@pytest.mark.slow
 def test_shards_together_are_the_single_run(tmp_path):
     """k shards (k processes or machines), concatenated, hold exactly the rows of one process."""
     torch.manual_seed(0)
@@ -64,6 +66,7 @@ def test_shards_together_are_the_single_run(tmp_path):
 
 
 
+@pytest.mark.slow
 def test_repeated_draws_of_some_bit_widths(tmp_path, capsys):
     """--bits 4 --draws K: the full plan's genomes, each pair measured K times with independent
     calibration draws (draw 0 is the single measurement), top1 their mean; a later file's rows
@@ -114,6 +117,7 @@ def _synthetic_rows(n, seed=0):
     return rows
 
 
+@pytest.mark.slow
 def test_predictor_learns_and_round_trips(tmp_path):
     rows = _synthetic_rows(400)
     pred, m = train_predictor(rows, seed=0)                     # kernel ridge, settings by CV over genomes
@@ -189,6 +193,7 @@ def test_proxies_are_finite_and_rank(tmp_path):
     assert res["n"] == 6 and -1 <= res["naswot"]["spearman"] <= 1
 
 
+@pytest.mark.slow
 def test_bn_reestimated_on_the_quantized_subnet():
     """bn="quantized": after the activation ranges are set, the BN statistics are re-estimated with
     weights and activations fake-quantized (each BN then sees its quantized convolution's output);

@@ -141,3 +141,39 @@ def test_algorithms_are_registered_objects_and_the_cli_offers_them_all():
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices["search"]
     algo = next(a for a in sub._actions if a.dest == "algorithm")
     assert tuple(algo.choices) == tuple(ALGORITHMS)
+
+
+def test_screened_search_scores_every_kept_candidate_exactly(tmp_path):
+    """--screen K: K x population children per generation, ranked on predicted figures; only
+    the best population are evaluated with the mapped model, so every row (and every front
+    design) carries exact figures; the screened-out ones are kept apart, predicted, and the
+    audit scores some of them exactly against the front. The run replays on resume."""
+    from codesign.search.screening import Screener, audit_screening
+    from codesign.search.problem import evaluator_config
+    from codesign.rundir.search import search_config, start_search
+    from codesign.space.joint import read_space
+    space = load_space()
+    space_dict, name = read_space(None)
+    ev_cfg = evaluator_config(space_dict, name, "macs", mapper_budget=200)
+    scr = Screener(space, ev_cfg)
+    ev = Evaluator(space, scr.accuracy, mapper_budget=200)
+    res = run_search(space, ev, budget=12, population=4, seed=1, screen=4, screener=scr)
+    assert len(res.rows) == 12 and res.screened
+    keys = {r["key"] for r in res.rows}
+    assert not keys & {s["key"] for s in res.screened}
+    for r in res.rows:                       # exact: the evaluator's own figures
+        assert r["metrics"] == ev(r["genome"])
+    assert scr.count >= len(res.screened)
+    audit = audit_screening(res.rows, res.screened, ev, res.objectives, sample=5)
+    assert audit["scored_exactly"] == 5 and 0 <= audit["front_from_screened_out"] <= audit["front"]
+    # as a run directory: screened.csv (predicted), the same front after a second start
+    cfg = search_config(ev_cfg, budget=8, population=4, seed=2, screen=3)
+    first = start_search(tmp_path / "run", cfg)
+    again = start_search(tmp_path / "run", cfg)
+    assert (tmp_path / "run" / "screened.csv").read_text().splitlines()[1].startswith("predicted,")
+    assert [r["key"] for r in first.front()] == [r["key"] for r in again.front()]
+    assert again.evaluated == 0
+    with pytest.raises(SpecError):
+        search_config(ev_cfg, algorithm="random", screen=3)
+    with pytest.raises(SpecError):
+        search_config(evaluator_config(space_dict, name, "measured", data=str(tmp_path), mapper_budget=200), screen=3)

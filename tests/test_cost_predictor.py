@@ -39,6 +39,7 @@ def small(tmp_path_factory):
     return space, space_file, data, rows
 
 
+@pytest.mark.slow
 def test_dataset_rows_match_the_model(small):
     space, _, _, rows = small
     assert len(rows) == N and all(r["status"] == "ok" for r in rows)

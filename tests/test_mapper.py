@@ -44,6 +44,7 @@ def enumerable_pairs(lo=3000, hi=30000, want=24):
     return pairs[:want]
 
 
+@pytest.mark.slow
 def test_mapper_within_5_percent_of_exhaustive_optimum():
     pairs = enumerable_pairs()
     assert len(pairs) >= 20

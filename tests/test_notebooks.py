@@ -5,6 +5,8 @@ import pytest
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow          # (fast subset: pytest -m 'not slow')
+
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
+
+pytestmark = pytest.mark.slow          # (fast subset: pytest -m 'not slow')
 
 STORED = REPO / "tests" / "data" / "front_budget64_seed3.csv"
 

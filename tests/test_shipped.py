@@ -11,6 +11,8 @@ from conftest import REPO, SHARED
 from codesign.artifacts import WEIGHTS_DIR
 from codesign.predictors.accuracy import Predictor, evaluate, split_by_genome
 
+pytestmark = pytest.mark.slow          # (fast subset: pytest -m 'not slow')
+
 DATASET = WEIGHTS_DIR / "accuracy_data.jsonl"
 CIFAR = SHARED / "data" / "cifar10"
 

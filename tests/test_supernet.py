@@ -48,6 +48,7 @@ def test_weight_sharing_shapes_and_kernel_transform():
         assert net(x, g).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_subnet_extraction_matches_the_active_path():
     torch.manual_seed(1)
     net = Supernet()
@@ -70,6 +71,7 @@ def test_subnet_extraction_matches_the_active_path():
     assert genome_macs(S.max_genome()) > 5 * genome_macs(S.min_genome())
 
 
+@pytest.mark.slow
 def test_fake_quant_error_bounds():
     torch.manual_seed(2)
     w = torch.randn(8, 4, 3, 3)
@@ -129,6 +131,7 @@ def test_data_formats(tmp_path):
         load_split(tmp_path / "nowhere", "train")
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_the_same_state(tmp_path):
     root = _tiny_imagefolder(tmp_path / "data" if (tmp_path / "data").mkdir() is None else tmp_path)
     cfg = dict(data=str(root), epochs={"full": 2, "kernel": 1, "depth": 1, "expand": 1}, batch_size=16,
@@ -150,6 +153,7 @@ def test_resume_after_kill_gives_the_same_state(tmp_path):
     assert [(e["phase"], e["loss"]) for e in log_a] == [(e["phase"], e["loss"]) for e in log_b]
 
 
+@pytest.mark.slow
 def test_model_card_of_a_finished_run(tmp_path, capsys):
     from codesign.cli import main
     root = tmp_path / "data"
@@ -247,6 +251,7 @@ def _first_run(tmp_path):
     return cfg, first
 
 
+@pytest.mark.slow
 def test_warm_start_from_an_earlier_runs_weights(tmp_path):
     cfg, first = _first_run(tmp_path)
     w0 = torch.load(first, weights_only=True)
@@ -272,6 +277,7 @@ def test_warm_start_from_an_earlier_runs_weights(tmp_path):
                        progress=False, log=lambda *_: None)
 
 
+@pytest.mark.slow
 def test_sandwich_phase_trains_both_ends_and_resumes(tmp_path):
     from codesign.space.genome import DEFAULT_SPACE
     from codesign.nn.supernet import Supernet
@@ -338,3 +344,31 @@ def test_model_card_follows_warm_starts_back_to_the_first_run(tmp_path, monkeypa
     # a warm start from a file outside any run directory ends the lineage
     s1 = training_summary("r1")
     assert s1["lineage"] == [] and s1["total_wall_hours"] == 1.0
+
+
+def test_searches_and_decisions_never_read_the_test_split(tmp_path, monkeypatch):
+    """`search --accuracy measured` / `naswot` and `accuracy` (by default) measure on the
+    validation split (the held-out training images); only `--split test` (and the model card)
+    read the test split. Checked by recording which splits the data loader is asked for."""
+    import codesign.nn.data as data_mod
+    from codesign.artifacts import measure_split
+    from codesign.search.problem import evaluator_config
+    from codesign.space.joint import read_space
+    root = _tiny_imagefolder(tmp_path, per_class=12)
+    asked = []
+    real = data_mod.load_split
+
+    def spy(r, split, *a, **k):
+        asked.append(split)
+        return real(r, split, *a, **k)
+    monkeypatch.setattr(data_mod, "load_split", spy)
+    calib, val = measure_split(root, "validation", holdout=20)
+    assert asked == ["train"] and len(val) == 20 and calib.shape[0] == 100
+    space_dict, name = read_space(None)
+    for src in ("measured", "naswot"):
+        assert evaluator_config(space_dict, name, src, data=str(root))["accuracy"]["split"] == "validation"
+    asked.clear()
+    measure_split(root, "test", holdout=20)
+    assert "test" in asked
+    with pytest.raises(SpecError):
+        measure_split(root, "train")

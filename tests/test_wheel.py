@@ -4,7 +4,11 @@ with no ``specs/`` (the shipped spec files and weights must come from the instal
 Needs the package index (or pip's cache) for the dependencies; about 30 s with a warm cache."""
 import subprocess
 
+import pytest
+
 from conftest import REPO
+
+pytestmark = pytest.mark.slow          # (fast subset: pytest -m 'not slow')
 
 
 def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):

@@ -204,15 +204,11 @@ def check_checkpoint(path, flag: str) -> None:
         raise SpecError(flag, e.message, str(path)) from None
 
 
-def check_dataset(path, flag: str = "--data", *, min_test: int = 1, min_train: int = 0) -> None:
-    """A data set's splits load (zip integrity, every image decodes within the pixel limit) and
-    are large enough for the command."""
-    from codesign.nn.data import load_split
-    test = load_split(path, "test")
-    if len(test) < min_test:
-        raise SpecError(flag, f"the test split has {len(test)} images; this needs at least {min_test}", str(path))
-    if min_train:
-        train = load_split(path, "train")
-        if len(train) < min_train:
-            raise SpecError(flag, f"the train split has {len(train)} images; this needs at least {min_train}",
-                            str(path))
+def check_dataset(path, flag: str = "--data", *, split: str = "validation", min_images: int = 1) -> None:
+    """A data set loads (zip integrity, every image decodes within the pixel limit) and the split
+    a command measures on (``validation``: the held-out training images; ``test``) holds at least
+    ``min_images`` images."""
+    from codesign.artifacts import measure_split
+    _, ev = measure_split(path, split)
+    if len(ev) < min_images:
+        raise SpecError(flag, f"the {split} split has {len(ev)} images; this needs at least {min_images}", str(path))

@@ -47,7 +47,10 @@ def add_nn_parsers(sub) -> None:
     a = sub.add_parser("accuracy", help="top-1 of one subnet: measured (--data) or predicted")
     a.add_argument("--genome", required=True, help="JSON genome, or max / min")
     a.add_argument("--bits", type=int, default=8)
-    a.add_argument("--data", help="data set root (train/test); measures on its test split")
+    a.add_argument("--data", help="data set root (train/test); measures on the validation split (the held-out "
+                   "training images) unless --split test")
+    a.add_argument("--split", choices=("validation", "test"), default="validation",
+                   help="validation for anything a decision rests on; test only for a final report")
     a.add_argument("--weights", help="supernet state_dict (default: the shipped one)")
     a.add_argument("--predictor", help="predictor .npz (default: the shipped one)")
     a.add_argument("--json", action="store_true")
@@ -156,10 +159,11 @@ def cmd_accuracy(args) -> int:
     if args.data:
         from codesign.nn.measure import measure
         from codesign.nn.supernet import load_supernet
+        from codesign.artifacts import measure_split
         net = load_supernet(_weights(args.weights))
-        hold, test = _eval_data(args.data)
-        top1 = measure(net, genome, args.bits, hold.images, test.images, test.labels, clip=args.clip, bn=args.bn)
-        source = "measured"
+        calib, ev = measure_split(args.data, args.split)
+        top1 = measure(net, genome, args.bits, calib, ev.images, ev.labels, clip=args.clip, bn=args.bn)
+        source = f"measured on the {args.split} split"
     else:
         from codesign.predictors.accuracy import Predictor
         pred = Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")

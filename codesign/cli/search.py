@@ -31,6 +31,9 @@ def add_search_parser(sub) -> None:
     se.add_argument("--cost", choices=("model", "predictor"), default="model",
                     help="latency/energy from the mapped model (default) or the learned cost predictor (fast path)")
     se.add_argument("--cost-predictor", help="cost predictor .npz (default: the shipped one)")
+    se.add_argument("--screen", type=int, default=0, metavar="K",
+                    help="multi-fidelity: breed K x population children per generation, screen them with the "
+                    "learned cost predictor and evaluate only the best population exactly (nsga2, scalar)")
     se.add_argument("--seed", type=int, default=0)
     se.add_argument("--out", default="runs/search", help="run directory (config.json, store.sqlite, front.csv)")
     se.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own configuration")
@@ -53,8 +56,7 @@ def cmd_search(args) -> int:
         space_dict, name = read_space(args.space)
         if args.accuracy in ("measured", "naswot") and args.data:      # the data set, before the run starts
             from codesign.cli.inputs import check_dataset
-            check_dataset(args.data, min_test=64 if args.accuracy == "naswot" else 1,
-                          min_train=2 if args.accuracy == "measured" else 0)
+            check_dataset(args.data, split="validation", min_images=64 if args.accuracy == "naswot" else 1)
         cost = None
         if args.cost == "predictor":
             from codesign.predictors.cost import CostPredictor
@@ -69,7 +71,8 @@ def cmd_search(args) -> int:
         objectives = [o.strip() for o in args.objectives.split(",")] if args.objectives else None
         cfg = search_config(ev, algorithm=args.algorithm, budget=args.budget, population=args.population,
                             seed=args.seed, mutation=args.mutation, crossover=args.crossover, objectives=objectives,
-                            scalarize=args.scalarize, fixed_net=named_genome(args.net, "--net") if args.net else None)
+                            scalarize=args.scalarize, fixed_net=named_genome(args.net, "--net") if args.net else None,
+                            screen=args.screen)
         out = Path(args.out)
         res = start_search(out, cfg, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     _print_front(res, out)

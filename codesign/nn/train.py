@@ -44,7 +44,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0                  # 0: torch's default
     max_batches: int | None = None    # per epoch (tests / smoke runs)
-    eval_images: int = 2000           # test images for the per-epoch log
+    eval_images: int = 2000           # held-out (validation) images for the per-epoch log
     init_from: str | None = None      # warm start: a supernet state_dict (e.g. an earlier run's teacher.pt)
     sandwich_random: int = 1          # sandwich phase: random subnets per step besides the largest/smallest
 
@@ -126,14 +126,15 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
         torch.set_num_threads(cfg.threads)
     ckpt_path = out / "checkpoint.pt"
     train_all = load_split(cfg.data, "train")          # the data set is checked before anything is written
-    test = load_split(cfg.data, "test")
     if len(train_all) <= cfg.holdout:
         raise SpecError("data", f"the train split has {len(train_all):,} images; training needs more than the "
                         f"{cfg.holdout:,} held out", str(cfg.data))
     train, hold = holdout_split(train_all, cfg.holdout, seed=cfg.seed)
-    if len(test) < 1:
-        raise SpecError("data", "the test split has no images", str(cfg.data))
-    eval_idx = np.random.default_rng(cfg.seed).choice(len(test), min(cfg.eval_images, len(test)), replace=False)
+    # the per-epoch log: BN recalibrated on training images, top-1 on the held-out training
+    # images (the validation split; the test split is never looked at while training)
+    log_rng = np.random.default_rng(cfg.seed)
+    eval_idx = log_rng.choice(len(hold), min(cfg.eval_images, len(hold)), replace=False)
+    calib_idx = np.sort(log_rng.choice(len(train), min(2000, len(train)), replace=False))
 
     torch.manual_seed(cfg.seed)
     model = Supernet(num_classes=len(train.classes)).to(memory_format=torch.channels_last)
@@ -235,13 +236,13 @@ def train_supernet(cfg: TrainConfig, resume: bool = False, progress: bool = True
             state["epoch"] += 1
             # on a copy with BN statistics recalibrated for the subnet (the running statistics of the
             # elastic phases mix every sampled subnet), so the training itself is not touched
-            ev_max = subnet_accuracy(model, DEFAULT_SPACE.max_genome(), hold.images, test.images[eval_idx],
-                                     test.labels[eval_idx])
-            ev_min = subnet_accuracy(model, DEFAULT_SPACE.min_genome(), hold.images, test.images[eval_idx],
-                                     test.labels[eval_idx])
+            ev_max = subnet_accuracy(model, DEFAULT_SPACE.max_genome(), train.images[calib_idx],
+                                     hold.images[eval_idx], hold.labels[eval_idx])
+            ev_min = subnet_accuracy(model, DEFAULT_SPACE.min_genome(), train.images[calib_idx],
+                                     hold.images[eval_idx], hold.labels[eval_idx])
             state["seconds"] += time.time() - t0
             entry = {"phase": phase, "epoch": state["epoch"], "loss": loss_sum / steps_per_epoch,
-                     "test_top1_max_subset": ev_max, "test_top1_min_subset": ev_min, "bn_recalibrated": True,
+                     "val_top1_max_subset": ev_max, "val_top1_min_subset": ev_min, "bn_recalibrated": True,
                      "epoch_seconds": round(time.time() - t0, 1)}
             state["log"].append(entry)
             with open(out / "train_log.jsonl", "a") as fh:

@@ -27,7 +27,7 @@ RUN_KEYS = ("algorithm", "budget", "population", "seed", "mutation", "crossover"
 
 
 def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=24, seed=0, mutation=0.08,
-                  crossover=0.9, objectives=None, scalarize=None, fixed_net=None) -> dict:
+                  crossover=0.9, objectives=None, scalarize=None, fixed_net=None, screen=0) -> dict:
     space = space_from_dict(evaluator["space"], evaluator.get("space_name", "space"))
     if algorithm not in SEARCH_ALGORITHMS:
         raise SpecError("--algorithm", f"unknown algorithm {algorithm!r} (one of {', '.join(SEARCH_ALGORITHMS)})")
@@ -46,9 +46,18 @@ def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=
         scalarize = parse_scalarize(scalarize)
     if fixed_net is not None:
         fixed_net = space.net.canonical(space.net.validate(fixed_net, where="--net"))
-    return {"evaluator": evaluator, "algorithm": algorithm, "budget": budget, "population": population,
-            "seed": seed, "mutation": mutation, "crossover": crossover, "objectives": objectives,
-            "scalarize": scalarize, "fixed_net": fixed_net}
+    cfg = {"evaluator": evaluator, "algorithm": algorithm, "budget": budget, "population": population,
+           "seed": seed, "mutation": mutation, "crossover": crossover, "objectives": objectives,
+           "scalarize": scalarize, "fixed_net": fixed_net}
+    if screen:                     # (absent when off: configs of earlier runs stay valid)
+        if not isinstance(screen, int) or isinstance(screen, bool) or screen < 2 or screen > 1000:
+            raise SpecError("--screen", f"must be an integer within [2, 1000], got {screen!r}")
+        if algorithm not in ("nsga2", "scalar"):
+            raise SpecError("--screen", f"screening breeds children: nsga2 or scalar, not {algorithm}")
+        from codesign.search.screening import Screener
+        Screener(space, evaluator)                        # fail now (accuracy source, predictor, space)
+        cfg["screen"] = screen
+    return cfg
 
 
 def start_search(directory, config: dict, *, workers: int = 1, scheduler=None, progress: bool = False) -> SearchResult:
@@ -139,6 +148,9 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResul
             kw = dict(budget=cfg["budget"], population=cfg["population"], seed=cfg["seed"],
                       mutation=cfg["mutation"], crossover=cfg["crossover"], objectives=cfg["objectives"],
                       progress=progress, scorer=scorer)
+            if cfg.get("screen"):
+                from codesign.search.screening import Screener
+                kw.update(screen=cfg["screen"], screener=Screener(space, ev_cfg))
             res = ALGORITHMS[cfg["algorithm"]].run(space, evaluate, scalarize=cfg.get("scalarize"),
                                                    fixed_net=cfg.get("fixed_net"), **kw)
         write_outputs(d, res)
@@ -153,6 +165,11 @@ def write_outputs(d: Path, res: SearchResult) -> None:
     import pandas as pd
     pd.DataFrame(res.hypervolume, columns=["generation", "evaluations", "hypervolume"]).to_csv(
         d / "hypervolume.csv", index=False)
+    if res.screened:               # screened out: predicted figures only, never on a front
+        t = front_table([{"id": i, "genome": r["genome"], "metrics": r["predicted"], "generation": r["generation"]}
+                         for i, r in enumerate(res.screened)])
+        t.insert(0, "figures", "predicted")
+        t.to_csv(d / "screened.csv", index=False)
 
 
 def load_result(directory) -> SearchResult:

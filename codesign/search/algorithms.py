@@ -95,6 +95,7 @@ def front_hypervolume(rows, objectives, ref) -> float:
 @dataclass
 class SearchResult:
     rows: list = field(default_factory=list)         # every evaluation: {"id", "genome", "metrics", "generation"}
+    screened: list = field(default_factory=list)     # screened out (--screen): {"key", "genome", "predicted", "generation"}
     hypervolume: list = field(default_factory=list)  # (generation, evaluations, hypervolume) per generation
     objectives: tuple = ()
     seconds: float = 0.0
@@ -210,15 +211,19 @@ class NSGA2(Generational):
     parents and children survive."""
     name = "nsga2"
 
-    def next_population(self, space, pop, rng, score, fix, F_of, *, population, mutation, crossover) -> list:
+    def next_population(self, space, pop, rng, score, fix, F_of, *, population, mutation, crossover,
+                        screen=None, factor: int = 1) -> list:
         F, v = F_of(pop), violations(pop)
         rank, crowd = rank_and_crowding(F, v)
-        parents = binary_tournament(rank, crowd, rng, 2 * population)
+        n = population * factor              # with screening: factor x more children, screened
+        parents = binary_tournament(rank, crowd, rng, 2 * n)
         kids = []
-        for i in range(population):
+        for i in range(n):
             a, b = pop[parents[2 * i]]["genome"], pop[parents[2 * i + 1]]["genome"]
             child = space.crossover(a, b, rng) if rng.random() < crossover else a
             kids.append(fix(space.mutate(child, rng, mutation)))
+        if screen is not None:
+            kids = screen(kids, population)
         kids = score(kids)
         ids = {p["id"] for p in pop}
         union = pop + [k for k in kids if k["id"] not in ids and not ids.add(k["id"])]
@@ -239,7 +244,8 @@ class RandomSearch(Generational):
     """A fresh random population every generation."""
     name = "random"
 
-    def next_population(self, space, pop, rng, score, fix, F_of, *, population, mutation, crossover) -> list:
+    def next_population(self, space, pop, rng, score, fix, F_of, *, population, mutation, crossover,
+                        screen=None, factor: int = 1) -> list:
         return score([fix(space.sample(rng)) for _ in range(population)])
 
 
@@ -266,11 +272,14 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
                population: int = 24, seed: int = 0, mutation: float = 0.08, crossover: float = 0.9,
                objectives=None, scalarize: dict | str | None = None, progress=False, fixed_hw: dict | None = None,
                fixed_net: dict | None = None, initial: list | None = None, scorer: Scorer | None = None,
-               result: SearchResult | None = None, first_generation: int = 0, callbacks=()) -> SearchResult:
+               result: SearchResult | None = None, first_generation: int = 0, callbacks=(),
+               screen: int = 0, screener=None) -> SearchResult:
     """``budget`` candidate evaluations of a generational ``algorithm`` (a name of ``ALGORITHMS`` or
     a :class:`Generational` object). ``fixed_hw`` / ``fixed_net`` freeze one half of the genome
     (the sequential and hardware-only baselines). ``result`` continues an earlier result (its rows
-    count towards nothing here; ids continue)."""
+    count towards nothing here; ids continue). ``screen`` K > 0 with a ``screener``
+    (``codesign.search.screening``): each generation breeds K x ``population`` children and only
+    the best ``population`` by their predicted figures are evaluated (``budget`` counts those)."""
     alg = ALGORITHMS.get(algorithm) if isinstance(algorithm, str) else algorithm
     if not isinstance(alg, Generational):
         raise ValueError(f"unknown algorithm {algorithm!r}")
@@ -318,6 +327,25 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
         for cb in callbacks:
             cb(res, gen)
 
+    def screened(kids, n):
+        """The ``n`` children to evaluate exactly: the new distinct ones ranked on predicted
+        figures (non-dominated sorting and crowding, as the survivors are), the rest kept aside."""
+        new, keys = [], set()
+        for g in kids:
+            k = genome_key(g)
+            if k not in seen and k not in keys:
+                keys.add(k)
+                new.append((k, g))
+        if len(new) <= n:
+            return [g for _, g in new]
+        pred = [{"metrics": m} for m in screener([g for _, g in new])]
+        keep = set(select_survivors(F_of(pred), violations(pred), n))
+        for i, (k, g) in enumerate(new):
+            if i not in keep:
+                res.screened.append({"key": k, "genome": g, "predicted": pred[i]["metrics"], "generation": gen})
+        return [new[i][1] for i in sorted(keep)]
+
+    screen_kw = {"screen": screened, "factor": int(screen)} if screen and screener is not None else {}
     gen = first_generation
     init = [fix(g) for g in (initial or [])]
     pop = score(init + [fix(space.sample(rng)) for _ in range(population - len(init))], gen)
@@ -327,7 +355,7 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
         gen += 1
         before = len(res.rows)
         pop = alg.next_population(space, pop, rng, lambda genomes: score(genomes, gen), fix, F_of,
-                                  population=population, mutation=mutation, crossover=crossover)
+                                  population=population, mutation=mutation, crossover=crossover, **screen_kw)
         stall = stall + 1 if len(res.rows) == before else 0    # a converged population: stop
         record(gen)
     for cb in callbacks:

@@ -98,29 +98,39 @@ def evaluator_config(space_dict: dict, space_name: str = "space", accuracy: str 
     if accuracy in ("measured", "naswot") and not data:
         raise SpecError("--data", f"required with --accuracy {accuracy}")
     ab = lambda p: None if p is None else str(Path(p).resolve())
+    acc = {"source": accuracy, "predictor": ab(predictor), "weights": ab(weights), "data": ab(data)}
+    if accuracy in ("measured", "naswot"):
+        acc["split"] = "validation"          # the held-out training images; never the test split
     return {"space": space_dict, "space_name": space_name,
-            "accuracy": {"source": accuracy, "predictor": ab(predictor), "weights": ab(weights), "data": ab(data)},
+            "accuracy": acc,
             "mapper_budget": int(mapper_budget), "cost_predictor": ab(cost_predictor)}
 
 
 def accuracy_function(acc: dict):
     """``(net, bits) -> score`` for an accuracy config: loads the predictor / supernet once."""
-    from codesign.artifacts import WEIGHTS_DIR, eval_split, supernet_path
+    from codesign.artifacts import WEIGHTS_DIR, supernet_path
     src = acc["source"]
     if src == "predictor":
         from codesign.predictors.accuracy import Predictor
         pred = Predictor.load(acc.get("predictor") or WEIGHTS_DIR / "predictor.npz")
         return lambda net, bits: float(pred.predict([net], [bits])[0])
     if src == "measured":
+        from codesign.artifacts import measure_split
         from codesign.nn.measure import measure
         from codesign.nn.supernet import load_supernet
         net_w = load_supernet(supernet_path(acc.get("weights")))
-        hold, test = eval_split(acc["data"])
-        return lambda net, bits: measure(net_w, net, bits, hold.images, test.images, test.labels)
+        # (configs written before the validation split existed measured on the test split: a
+        # resumed old run replays as it was)
+        calib, val = measure_split(acc["data"], acc.get("split", "test"))
+        return lambda net, bits: measure(net_w, net, bits, calib, val.images, val.labels)
     if src == "naswot":
-        from codesign.nn.data import load_split
+        from codesign.artifacts import measure_split
         from codesign.nn.proxies import proxies
-        imgs = load_split(acc["data"], "test").images[:64]
+        if acc.get("split", "test") == "validation":
+            imgs = measure_split(acc["data"], "validation")[1].images[:64]
+        else:
+            from codesign.nn.data import load_split
+            imgs = load_split(acc["data"], "test").images[:64]
         return lambda net, bits: proxies(net, imgs)["naswot"]
     if src == "macs":                     # data-free baseline proxy: bigger subnets score higher
         import math

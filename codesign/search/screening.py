@@ -1,0 +1,77 @@
+"""Multi-fidelity search: the learned cost predictor screens, the mapped model scores.
+
+With ``--screen K`` a generation of NSGA-II breeds ``K x population`` children; all of them are
+scored cheaply (accuracy from the run's own source, which must be cheap: the predictor or the
+MACs proxy; latency and energy from the learned cost predictor, area and on-chip memory exact),
+and only the ``population`` best of them by the same non-dominated sorting and crowding are
+scored exactly (every layer mapped) and enter the search. Every row of a run, hence every design
+on its front, carries exact figures; the screened-out children are kept with their predicted
+figures, labelled as such (``screened.csv`` in the run directory), so that
+:func:`audit_screening` can say how often screening dropped a design that the exact model puts
+on the front.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from accelerators.errors import SpecError
+
+CHEAP_ACCURACY = ("predictor", "macs")
+
+
+class Screener:
+    """``screener(genomes) -> [metrics]``: predicted metrics (the exact evaluator's columns and
+    constraint violation) of many joint genomes at once."""
+
+    def __init__(self, space, evaluator_cfg: dict):
+        from codesign.artifacts import WEIGHTS_DIR
+        from codesign.predictors.cost import CostPredictor
+        from codesign.search.problem import Evaluator, accuracy_function
+        src = evaluator_cfg["accuracy"]["source"]
+        if src not in CHEAP_ACCURACY:
+            raise SpecError("--screen", f"screening needs a cheap accuracy source ({' or '.join(CHEAP_ACCURACY)}), "
+                            f"not {src!r}")
+        self.cost = CostPredictor.load(evaluator_cfg.get("cost_predictor") or WEIGHTS_DIR / "cost_predictor.npz")
+        self.cost.check_space(space)
+        self.space = space
+        self.accuracy = accuracy_function(evaluator_cfg["accuracy"])
+        self._violation = Evaluator(space, self.accuracy, cost=self.cost).violation
+        self.count = 0
+
+    def __call__(self, genomes) -> list[dict]:
+        genomes = list(genomes)
+        if not genomes:
+            return []
+        out = []
+        for g, hw in zip(genomes, self.cost.hardware_metrics(self.space, genomes)):
+            m = {"top1_pct": float(self.accuracy(g["net"], g["hw"]["bits"]))}
+            m.update(hw)
+            m["violation"] = self._violation(m)
+            out.append(m)
+        self.count += len(genomes)
+        return out
+
+
+def audit_screening(rows, screened, evaluate, objectives, sample: int | None = None, seed: int = 0) -> dict:
+    """Score screened-out children exactly (all, or a seeded ``sample`` of them) and count those
+    that the exact model puts on the front of the run's rows plus them: designs screening
+    would have lost."""
+    from codesign.search.algorithms import pareto_front
+    from codesign.search.problem import score_with
+    from codesign.rundir.store import genome_key
+    seen = {r["key"] for r in rows}
+    cand = [s for s in screened if s["key"] not in seen]
+    cand = list({s["key"]: s for s in cand}.values())
+    if sample is not None and sample < len(cand):
+        pick = np.random.default_rng(seed).choice(len(cand), sample, replace=False)
+        cand = [cand[i] for i in sorted(pick)]
+    extra = []
+    for s in cand:
+        out = score_with(evaluate, s["genome"])
+        if out["metrics"] is not None:
+            extra.append({"id": f"screened-{len(extra)}", "key": genome_key(s["genome"]), "genome": s["genome"],
+                          "metrics": out["metrics"], "screened": True})
+    front = pareto_front(list(rows) + extra, objectives)
+    lost = [r for r in front if r.get("screened")]
+    return {"screened_out": len(screened), "scored_exactly": len(extra), "front": len(front),
+            "front_from_screened_out": len(lost)}
