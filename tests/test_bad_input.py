@@ -499,7 +499,7 @@ def _server(reply: bytes | None):
     return srv.getsockname()[1], close
 
 
-@pytest.mark.parametrize("kind", ["silent", "http", "refused"])
+@pytest.mark.parametrize("kind", [pytest.param("silent", marks=pytest.mark.slow), "http", "refused"])
 def test_scheduler_that_is_not_one_fails_fast(tmp_path, kind):
     import socket
     import time

@@ -46,6 +46,7 @@ def _stored(d: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_search_costs_no_evaluation(tmp_path):
     pytest.importorskip("distributed")
     from dask.distributed import Client, LocalCluster
