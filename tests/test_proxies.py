@@ -235,3 +235,27 @@ def test_score_genomes_resumes_after_a_torn_line(tmp_path):
     done = PS.score_genomes(gs, out, compute, log=lambda *_: None)
     assert len(done) == 3 and len(calls) == 3
     assert [json.loads(l)["key"] for l in out.read_text().splitlines()] == [subnet_key(g) for g in gs]
+
+
+def test_search_accuracy_from_a_reference(tmp_path):
+    """--accuracy proxy:NAME: the proxy's fractional rank among the study's genomes, in accuracy
+    points, plus the measured bit-width offset; vote sums its members' ranks."""
+    from codesign.space.layers import genome_macs
+    gs = [S.canonical(S.sample(np.random.default_rng(i))) for i in range(20)]
+    macs = sorted(float(genome_macs(g)) for g in gs)
+    params = sorted(float(P.n_params(P.fresh_subnet(g))) for g in gs[:5])
+    ref = {"names": ["macs", "params"], "sorted": {"macs": macs, "params": params}, "vote": ["macs", "params"],
+           "acc_std": 1.0, "bit_offsets": {"4": -2.0, "6": -0.5, "8": -0.1, "16": 0.0}, "n": 20}
+    path = tmp_path / "ref.json"
+    path.write_text(json.dumps(ref))
+    f = P.search_accuracy("macs", None, reference=path)
+    lo, hi = S.min_genome(), S.max_genome()
+    assert f(lo, 16) == pytest.approx(-2.0) and f(hi, 16) == pytest.approx(2.0)    # +-0.5 rank * 4 std
+    assert f(hi, 4) == pytest.approx(f(hi, 16) - 2.0)
+    v = P.search_accuracy("vote", None, reference=path)
+    assert v(hi, 8) == pytest.approx(2.0 - 0.1) and v(lo, 8) < v(hi, 8)
+    from accelerators.errors import SpecError
+    with pytest.raises(SpecError):
+        P.search_accuracy("nosuch", None, reference=path)
+    with pytest.raises(SpecError):
+        P.search_accuracy("macs", None, reference=tmp_path / "missing.json")

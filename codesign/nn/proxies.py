@@ -373,10 +373,11 @@ def score(name: str, value: float) -> float:
 
 
 def genome_proxies(genome: dict, images: np.ndarray, labels: np.ndarray, seed: int = 0,
-                   supernet: Supernet | None = None, ntk_batch: int = 8) -> dict:
+                   supernet: Supernet | None = None, ntk_batch: int = 8, only=None) -> dict:
     """Every proxy of ``genome`` on the shared batch: ``init:NAME`` on a freshly initialized
     subnet (seed ``seed``), ``trained:NAME`` on the trained supernet's subnet when ``supernet`` is
-    given, plus ``params`` and ``macs``; ``seconds`` holds the time of each."""
+    given, plus ``params`` and ``macs``; ``seconds`` holds the time of each. ``only``: a set of
+    names (``init:naswot``, ...) to compute just those."""
     g = DEFAULT_SPACE.validate(genome)
     x = resize(normalize(torch.from_numpy(np.asarray(images))), g["r"])
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
@@ -386,18 +387,77 @@ def genome_proxies(genome: dict, images: np.ndarray, labels: np.ndarray, seed: i
         variants.append(("trained", lambda: supernet.subnet(g)))
     model = None
     for tag, make in variants:
+        want = None if only is None else {n.split(":", 1)[1] for n in only if n.startswith(tag + ":")}
+        if want is not None and not want:
+            continue
         t = time.perf_counter()
         model = make()
         build = time.perf_counter() - t
         torch.manual_seed(seed)
-        vals, s = model_proxies(model, x, y, g["r"], ntk_batch, seed)
+        vals, s = model_proxies(model, x, y, g["r"], ntk_batch, seed, only=want)
         for k, v in vals.items():
             out[f"{tag}:{k}"] = v
             secs[f"{tag}:{k}"] = round(s[k] + build / len(vals), 4)
-    out["params"], out["macs"] = n_params(model), genome_macs(g)
+    out["params"] = n_params(model if model is not None else fresh_subnet(g, seed))
+    out["macs"] = genome_macs(g)
     secs["params"] = secs["macs"] = 0.0
     out["seconds"] = secs
     return out
+
+
+def search_accuracy(name: str, data, weights=None, reference=None, seed: int = 0, batch: int = 16):
+    """``(net genome, bits) -> score`` for zero-shot co-search (``--accuracy proxy:NAME``): NAME a
+    proxy of the study (``trained:zen``, ``init:naswot``, ``macs``, ...) or ``vote`` (the sum of
+    the fractional ranks of the study's best proxies among the study's genomes). The score is in
+    accuracy points around 0: the proxy's fractional rank among the study's genomes times the
+    spread of measured accuracy (4 standard deviations, so the ranks span the measured range),
+    plus the mean accuracy offset of the bit-width against 16 bits measured in the shipped
+    dataset, since no proxy sees the bit-width. The shared batch is the study's (``batch``
+    validation images drawn with ``seed``); scores are cached per subnet."""
+    import json
+    from pathlib import Path
+    from codesign.artifacts import WEIGHTS_DIR
+    from codesign.space.genome import subnet_key
+    from accelerators.errors import SpecError
+    path = Path(reference) if reference else WEIGHTS_DIR / "proxy_reference.json"
+    if not path.is_file():
+        raise SpecError("--accuracy", "no proxy reference (run the study: codesign proxies --study)", str(path))
+    ref = json.loads(path.read_text())
+    members = ref["vote"] if name == "vote" else [name]
+    for m in members:
+        if m not in ref["sorted"]:
+            raise SpecError("--accuracy", f"unknown proxy {m!r} (one of vote, {', '.join(ref['names'])})")
+    need_data = any(m not in ("params", "macs") for m in members)
+    images = labels = net = None
+    if need_data:
+        if not data:
+            raise SpecError("--data", f"required with --accuracy proxy:{name}")
+        from codesign.artifacts import predictor_split
+        _, hold = predictor_split(data, 5000, 2000, 2500, seed=0)
+        pick = np.random.default_rng(seed).choice(len(hold.labels), batch, replace=False)
+        images, labels = hold.images[pick], hold.labels[pick]
+    if any(m.startswith("trained:") for m in members):
+        from codesign.artifacts import supernet_path
+        from codesign.nn.supernet import load_supernet
+        net = load_supernet(supernet_path(weights))
+    srt = {m: np.asarray(ref["sorted"][m]) for m in members}
+    span = 4.0 * ref["acc_std"] / len(members)
+    cache = {}
+
+    def frac(m, v):
+        s = srt[m]
+        return (np.searchsorted(s, v, "left") + np.searchsorted(s, v, "right")) / (2.0 * len(s)) - 0.5
+
+    def f(genome, bits):
+        k = subnet_key(genome)
+        if k not in cache:
+            if images is None:
+                p = {"params": n_params(fresh_subnet(genome, seed)), "macs": genome_macs(DEFAULT_SPACE.validate(genome))}
+            else:
+                p = genome_proxies(genome, images, labels, seed, net, only=set(members))
+            cache[k] = float(sum(frac(m, score(m, p[m])) for m in members) * span)
+        return cache[k] + float(ref["bit_offsets"].get(str(int(bits)), 0.0))
+    return f
 
 
 def proxies(genome: dict, images: np.ndarray, seed: int = 0) -> dict:

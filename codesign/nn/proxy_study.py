@@ -183,6 +183,29 @@ def analyse(rows: list[dict], acc: dict, n_images: int, n_boot: int = 1000, seed
             "scores": S.tolist(), "acc": y.tolist()}
 
 
+def reference(res: dict, dataset_rows: list[dict], k: int = 3) -> dict:
+    """What zero-shot search (``--accuracy proxy:NAME``) needs from the study: every proxy's
+    oriented scores on the study's genomes (sorted: a new genome's score becomes its fractional
+    rank among them), the vote's members (the ``k`` proxies with the best Spearman over all the
+    study's genomes), the spread of the measured accuracy, and the mean accuracy offset of each
+    bit-width against 16 bits in the shipped dataset (proxies carry no bit-width signal)."""
+    S, y = np.array(res["scores"]), np.array(res["acc"])
+    names = res["names"]
+    cand = [n for n in names if n not in ("params", "macs")]
+    vote = sorted(cand, key=lambda n: -res["table"][n]["spearman"])[:k]
+    by = {}
+    for r in dataset_rows:
+        by.setdefault(subnet_key(r["genome"]), {})[int(r["bits"])] = r["top1"]
+    offsets = {}
+    for b in (4, 6, 8):
+        d = [v[b] - v[16] for v in by.values() if b in v and 16 in v]
+        offsets[str(b)] = float(np.mean(d)) if d else 0.0
+    offsets["16"] = 0.0
+    return {"names": names, "sorted": {n: np.sort(S[:, j]).tolist() for j, n in enumerate(names)},
+            "vote": vote, "acc_std": float(np.std(y)), "bit_offsets": offsets, "n": int(len(y)),
+            "spearman": {n: res["table"][n]["spearman"] for n in names}}
+
+
 def write_table(res: dict, path) -> str:
     lines = [f"{res['n']} genomes; accuracy: measured 8-bit top-1 on {res['noise']['n_images']} held-out "
              "training images (validation split); 95% intervals: bootstrap over genomes", "",
@@ -278,6 +301,7 @@ def run_study(data, dataset, weights, out, batch: int = 16, ntk_batch: int = 8, 
     import sys
     from types import SimpleNamespace
     from codesign.nn.proxies import genome_proxies
+    from codesign.predictors.accuracy import read_datasets
     from codesign.space.genome import DEFAULT_SPACE
     args = SimpleNamespace(data=data, dataset=dataset, weights=weights, out=out, batch=batch, ntk_batch=ntk_batch,
                            extra=extra, minutes=minutes, boot=boot, seed=seed, smoke=smoke)
@@ -305,7 +329,6 @@ def run_study(data, dataset, weights, out, batch: int = 16, ntk_batch: int = 8, 
             print(f"no data set at {args.data} (use --smoke)", file=sys.stderr)
             return 2
         from codesign.artifacts import predictor_split
-        from codesign.predictors.accuracy import read_datasets
         calib, hold = predictor_split(args.data, 5000, 2000, 2500, seed=0)
         n_images = len(hold.labels)
         pick = np.random.default_rng(args.seed).choice(len(hold.labels), args.batch, replace=False)
@@ -330,6 +353,9 @@ def run_study(data, dataset, weights, out, batch: int = 16, ntk_batch: int = 8, 
     res = analyse(list(done.values()), acc, n_images, n_boot=args.boot, seed=args.seed)
     res["complete"] = all(subnet_key(g) in done for g in genomes)
     res["planned_genomes"] = len(genomes)
+    if not args.smoke:
+        all_rows = read_datasets([args.dataset])
+        (out / "reference.json").write_text(json.dumps(reference(res, all_rows)) + "\n")
     text = write_table(res, out / "table.md")
     slim = {k: v for k, v in res.items() if k not in ("scores", "acc")}
     if slim["ensemble"]:
