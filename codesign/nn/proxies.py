@@ -405,6 +405,23 @@ def genome_proxies(genome: dict, images: np.ndarray, labels: np.ndarray, seed: i
     return out
 
 
+def check_search_proxy(name: str, reference=None) -> dict:
+    """The study's reference (``codesign/weights/proxy_reference.json``) if ``name`` is one of its
+    proxies or ``vote``; a SpecError otherwise."""
+    import json
+    from pathlib import Path
+    from codesign.artifacts import WEIGHTS_DIR
+    from accelerators.errors import SpecError
+    path = Path(reference) if reference else WEIGHTS_DIR / "proxy_reference.json"
+    if not path.is_file():
+        raise SpecError("--accuracy", "no proxy reference (run the study: codesign proxies --study)", str(path))
+    ref = json.loads(path.read_text())
+    for m in (ref["vote"] if name == "vote" else [name]):
+        if m not in ref["sorted"]:
+            raise SpecError("--accuracy", f"unknown proxy {m!r} (one of vote, {', '.join(ref['names'])})")
+    return ref
+
+
 def search_accuracy(name: str, data, weights=None, reference=None, seed: int = 0, batch: int = 16):
     """``(net genome, bits) -> score`` for zero-shot co-search (``--accuracy proxy:NAME``): NAME a
     proxy of the study (``trained:zen``, ``init:naswot``, ``macs``, ...) or ``vote`` (the sum of
@@ -414,19 +431,10 @@ def search_accuracy(name: str, data, weights=None, reference=None, seed: int = 0
     plus the mean accuracy offset of the bit-width against 16 bits measured in the shipped
     dataset, since no proxy sees the bit-width. The shared batch is the study's (``batch``
     validation images drawn with ``seed``); scores are cached per subnet."""
-    import json
-    from pathlib import Path
-    from codesign.artifacts import WEIGHTS_DIR
     from codesign.space.genome import subnet_key
     from accelerators.errors import SpecError
-    path = Path(reference) if reference else WEIGHTS_DIR / "proxy_reference.json"
-    if not path.is_file():
-        raise SpecError("--accuracy", "no proxy reference (run the study: codesign proxies --study)", str(path))
-    ref = json.loads(path.read_text())
+    ref = check_search_proxy(name, reference)
     members = ref["vote"] if name == "vote" else [name]
-    for m in members:
-        if m not in ref["sorted"]:
-            raise SpecError("--accuracy", f"unknown proxy {m!r} (one of vote, {', '.join(ref['names'])})")
     need_data = any(m not in ("params", "macs") for m in members)
     images = labels = net = None
     if need_data:

@@ -98,6 +98,9 @@ def evaluator_config(space_dict: dict, space_name: str = "space", accuracy: str 
     if (accuracy in ("measured", "naswot") or accuracy.startswith("proxy:")
             and accuracy not in ("proxy:macs", "proxy:params")) and not data:
         raise SpecError("--data", f"required with --accuracy {accuracy}")
+    if accuracy.startswith("proxy:"):                 # fail now, not in a worker
+        from codesign.nn.proxies import check_search_proxy
+        check_search_proxy(accuracy.split(":", 1)[1])
     ab = lambda p: None if p is None else str(Path(p).resolve())
     return {"space": space_dict, "space_name": space_name,
             "accuracy": {"source": accuracy, "predictor": ab(predictor), "weights": ab(weights), "data": ab(data)},
