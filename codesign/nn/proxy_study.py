@@ -144,8 +144,14 @@ def noise_ceiling(acc_percent, n_images: int, sims: int = 200, seed: int = 0) ->
     the Spearman a perfect proxy could reach: the true accuracies are estimated by shrinking the
     measured ones towards their mean so that their variance is the measured variance less the
     mean binomial variance; each simulation draws binomial measurements around them and takes
-    the Spearman of truth against measurement. Binomial noise only (calibration-draw noise comes
-    on top), so the ceiling is an upper bound."""
+    the Spearman of truth against measurement.
+
+    A rough figure, in both directions: the draws are independent per genome, but every genome
+    is measured on the same images, so measurement errors are positively correlated across
+    genomes (two subnets mostly fail on the same hard images) and the noise on their ranking is
+    smaller than this: the ceiling is pessimistic (a model can beat it; per-image results, which
+    the dataset does not store, would give the paired noise). Calibration-draw noise, on the
+    other hand, is not modelled and comes on top."""
     p = np.asarray(acc_percent, float) / 100.0
     noise_var = float(np.mean(p * (1 - p) / n_images))
     obs_var = float(np.var(p))
@@ -226,7 +232,9 @@ def write_table(res: dict, path) -> str:
     lines += ["", f"Noise ceiling: accuracy spread across genomes {nz['spread_std_points']:.2f} points (std), "
               f"binomial measurement noise on {nz['n_images']} images {nz['noise_std_points']:.2f} points; "
               f"a perfect proxy reaches Spearman {nz['ceiling_spearman']:.3f} "
-              f"[{nz['ceiling_spearman_ci'][0]:.3f}, {nz['ceiling_spearman_ci'][1]:.3f}] against the measurement."]
+              f"[{nz['ceiling_spearman_ci'][0]:.3f}, {nz['ceiling_spearman_ci'][1]:.3f}] against the measurement "
+              "if the noise were independent across genomes; it is not (the same images for every genome), "
+              "so this ceiling is pessimistic (codesign.nn.proxy_study.noise_ceiling)."]
     text = "\n".join(lines) + "\n"
     Path(path).write_text(text)
     return text
