@@ -250,10 +250,13 @@ def test_search_accuracy_from_a_reference(tmp_path):
     path.write_text(json.dumps(ref))
     f = P.search_accuracy("macs", None, reference=path)
     lo, hi = S.min_genome(), S.max_genome()
-    assert f(lo, 16) == pytest.approx(-2.0) and f(hi, 16) == pytest.approx(2.0)    # +-0.5 rank * 4 std
-    assert f(hi, 4) == pytest.approx(f(hi, 16) - 2.0)
+    assert f(lo, 8) == pytest.approx(-2.0) and f(hi, 8) == pytest.approx(2.0)    # +-0.5 rank * 4 std
+    assert f(hi, 4) == pytest.approx(f(hi, 8) - 1.9) and f(hi, 16) == pytest.approx(f(hi, 8) + 0.1)
     v = P.search_accuracy("vote", None, reference=path)
-    assert v(hi, 8) == pytest.approx(2.0 - 0.1) and v(lo, 8) < v(hi, 8)
+    assert v(hi, 8) == pytest.approx(2.0) and v(lo, 8) < v(hi, 8)
+    ref["acc_mean"] = 82.0                     # on the measured scale: the study's mean 8-bit top-1
+    path.write_text(json.dumps(ref))
+    assert P.search_accuracy("macs", None, reference=path)(hi, 8) == pytest.approx(84.0)
     from accelerators.errors import SpecError
     with pytest.raises(SpecError):
         P.search_accuracy("nosuch", None, reference=path)

@@ -425,11 +425,12 @@ def check_search_proxy(name: str, reference=None) -> dict:
 def search_accuracy(name: str, data, weights=None, reference=None, seed: int = 0, batch: int = 16):
     """``(net genome, bits) -> score`` for zero-shot co-search (``--accuracy proxy:NAME``): NAME a
     proxy of the study (``trained:zen``, ``init:naswot``, ``macs``, ...) or ``vote`` (the sum of
-    the fractional ranks of the study's best proxies among the study's genomes). The score is in
-    accuracy points around 0: the proxy's fractional rank among the study's genomes times the
-    spread of measured accuracy (4 standard deviations, so the ranks span the measured range),
-    plus the mean accuracy offset of the bit-width against 16 bits measured in the shipped
-    dataset, since no proxy sees the bit-width. The shared batch is the study's (``batch``
+    the fractional ranks of the study's best proxies among the study's genomes). The score is on
+    the scale of measured top-1 (so that --min-accuracy style constraints and the hypervolume
+    reference point keep their meaning): the study's mean 8-bit accuracy, plus the proxy's
+    centred fractional rank among the study's genomes times 4 standard deviations of the measured
+    accuracy (the ranks span the measured range), plus the mean accuracy difference between the
+    bit-width and 8 bits measured in the shipped dataset, since no proxy sees the bit-width. The shared batch is the study's (``batch``
     validation images drawn with ``seed``); scores are cached per subnet."""
     from codesign.space.genome import subnet_key
     from accelerators.errors import SpecError
@@ -464,7 +465,9 @@ def search_accuracy(name: str, data, weights=None, reference=None, seed: int = 0
             else:
                 p = genome_proxies(genome, images, labels, seed, net, only=set(members))
             cache[k] = float(sum(frac(m, score(m, p[m])) for m in members) * span)
-        return cache[k] + float(ref["bit_offsets"].get(str(int(bits)), 0.0))
+        off = ref["bit_offsets"]
+        return (ref.get("acc_mean", 0.0) + cache[k] + float(off.get(str(int(bits)), 0.0))
+                - float(off.get("8", 0.0)))
     return f
 
 

@@ -193,7 +193,7 @@ def reference(res: dict, dataset_rows: list[dict], k: int = 3) -> dict:
     """What zero-shot search (``--accuracy proxy:NAME``) needs from the study: every proxy's
     oriented scores on the study's genomes (sorted: a new genome's score becomes its fractional
     rank among them), the vote's members (the ``k`` proxies with the best Spearman over all the
-    study's genomes), the spread of the measured accuracy, and the mean accuracy offset of each
+    study's genomes), the mean and spread of the measured 8-bit accuracy, and the mean accuracy offset of each
     bit-width against 16 bits in the shipped dataset (proxies carry no bit-width signal)."""
     S, y = np.array(res["scores"]), np.array(res["acc"])
     names = res["names"]
@@ -208,7 +208,7 @@ def reference(res: dict, dataset_rows: list[dict], k: int = 3) -> dict:
         offsets[str(b)] = float(np.mean(d)) if d else 0.0
     offsets["16"] = 0.0
     return {"names": names, "sorted": {n: np.sort(S[:, j]).tolist() for j, n in enumerate(names)},
-            "vote": vote, "acc_std": float(np.std(y)), "bit_offsets": offsets, "n": int(len(y)),
+            "vote": vote, "acc_std": float(np.std(y)), "acc_mean": float(np.mean(y)), "bit_offsets": offsets, "n": int(len(y)),
             "spearman": {n: res["table"][n]["spearman"] for n in names}}
 
 
