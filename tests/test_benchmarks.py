@@ -68,3 +68,16 @@ def test_scalesim_peer_with_a_python_lacking_scalesim_exits_2():
     assert r.returncode == 2 and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot import SCALE-Sim" in lines[0] and "pip install scalesim" in lines[0]
+
+
+def test_proxies_benchmark_smoke(tmp_path):
+    """benchmarks/proxies.py --smoke: a few small genomes, synthetic data; ends with the README's
+    lines, writes the table, the per-genome scores and a plot per proxy."""
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "proxies.py"), "--smoke", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.strip().splitlines()[-3:]
+    assert [l.split(":")[0] for l in lines] == ["best_proxy", "ensemble_spearman", "macs_spearman"]
+    assert -1 <= float(lines[0].split()[-1]) <= 1
+    assert (tmp_path / "table.md").is_file() and len((tmp_path / "scores.jsonl").read_text().splitlines()) == 10
+    assert (tmp_path / "plots" / "macs.png").is_file()

@@ -92,8 +92,16 @@ def add_nn_parsers(sub) -> None:
     tp.add_argument("--json", action="store_true")
     tp.set_defaults(func=cmd_train_predictor)
     px = sub.add_parser("proxies", help="zero-shot proxies' correlation with measured accuracy")
-    px.add_argument("--data", required=True)
-    px.add_argument("--dataset", required=True, nargs="+", help="measured subnets (accuracy-data output, one or more files)")
+    px.add_argument("--data", help="the data set root (required unless --study --smoke)")
+    px.add_argument("--dataset", nargs="+", help="measured subnets (accuracy-data output, one or more files; "
+                    "--study: default the shipped codesign/weights/accuracy_data.jsonl)")
+    px.add_argument("--study", action="store_true", help="the full study of issue #23 (every proxy, fresh and "
+                    "trained weights, bootstrap intervals, ensembles, noise ceiling; = benchmarks/proxies.py)")
+    px.add_argument("--out", default="experiments/proxies", help="--study: where scores, table and plots go")
+    px.add_argument("--extra", type=int, default=20, help="--study: plan genomes beyond the dataset's to measure")
+    px.add_argument("--minutes", type=float, help="--study: stop cleanly after this long (a rerun continues)")
+    px.add_argument("--weights", help="--study: supernet weights (default: the shipped ones)")
+    px.add_argument("--smoke", action="store_true", help="--study: a few small genomes, synthetic data")
     px.add_argument("--bits", type=int, default=16)
     px.add_argument("--n", type=int, default=200)
     px.add_argument("--seed", type=int, default=0)
@@ -258,6 +266,18 @@ def cmd_proxies(args) -> int:
     from codesign.predictors.accuracy import read_datasets
     from codesign.nn.data import load_split
     from codesign.nn.proxies import correlations
+    if args.study:
+        import torch
+        from codesign.artifacts import WEIGHTS_DIR
+        from codesign.nn.proxy_study import run_study
+        torch.set_num_threads(1)
+        if not args.smoke and not args.data:
+            raise SpecError("--data", "required with --study (or use --smoke)")
+        return run_study(args.data or "", (args.dataset or [str(WEIGHTS_DIR / "accuracy_data.jsonl")])[0],
+                         args.weights or str(WEIGHTS_DIR / "supernet.pt"), args.out, extra=args.extra,
+                         minutes=args.minutes, seed=args.seed, smoke=args.smoke)
+    if not args.data or not args.dataset:
+        raise SpecError("--data" if not args.data else "--dataset", "required (without --study)")
     rows = [r for r in read_datasets(args.dataset) if r.get("bits", 16) == args.bits][: args.n]
     if len(rows) < 3:
         raise SpecError("--dataset", f"needs at least 3 measured subnets at {args.bits} bits", args.dataset[0])

@@ -21,9 +21,10 @@ def add_search_parser(sub) -> None:
     se.add_argument("--net", help="with --algorithm hw-only: the fixed network (JSON genome, max or min; default max)")
     se.add_argument("--mutation", type=float, default=0.08, help="per-gene mutation probability")
     se.add_argument("--crossover", type=float, default=0.9)
-    se.add_argument("--accuracy", choices=("predictor", "measured", "naswot", "macs"), default="predictor",
+    se.add_argument("--accuracy", default="predictor", metavar="{predictor,measured,naswot,macs,proxy:NAME}",
                     help="accuracy source: the shipped predictor, measured on the supernet (--data), or a "
-                    "zero-shot proxy (naswot needs --data; macs needs nothing)")
+                    "zero-shot proxy (naswot needs --data; macs needs nothing; proxy:NAME a proxy of the "
+                    "study, e.g. proxy:trained:zen, or proxy:vote, needs --data)")
     se.add_argument("--predictor")
     se.add_argument("--weights")
     se.add_argument("--data")

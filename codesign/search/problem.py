@@ -93,10 +93,14 @@ def evaluator_config(space_dict: dict, space_name: str = "space", accuracy: str 
                      predictor=None, weights=None, data=None, mapper_budget: int = 1500,
                      cost_predictor=None) -> dict:
     """A plain description of an evaluator (stored in a run directory's config)."""
-    if accuracy not in ACCURACY_SOURCES:
-        raise SpecError("accuracy", f"unknown source {accuracy!r} (one of {', '.join(ACCURACY_SOURCES)})")
-    if accuracy in ("measured", "naswot") and not data:
+    if accuracy not in ACCURACY_SOURCES and not accuracy.startswith("proxy:"):
+        raise SpecError("accuracy", f"unknown source {accuracy!r} (one of {', '.join(ACCURACY_SOURCES)}, proxy:NAME)")
+    if (accuracy in ("measured", "naswot") or accuracy.startswith("proxy:")
+            and accuracy not in ("proxy:macs", "proxy:params")) and not data:
         raise SpecError("--data", f"required with --accuracy {accuracy}")
+    if accuracy.startswith("proxy:"):                 # fail now, not in a worker
+        from codesign.nn.proxies import check_search_proxy
+        check_search_proxy(accuracy.split(":", 1)[1])
     ab = lambda p: None if p is None else str(Path(p).resolve())
     acc = {"source": accuracy, "predictor": ab(predictor), "weights": ab(weights), "data": ab(data)}
     if accuracy in ("measured", "naswot"):
@@ -132,6 +136,9 @@ def accuracy_function(acc: dict):
             from codesign.nn.data import load_split
             imgs = load_split(acc["data"], "test").images[:64]
         return lambda net, bits: proxies(net, imgs)["naswot"]
+    if src.startswith("proxy:"):          # zero-shot (issue #23): a study proxy or the vote
+        from codesign.nn.proxies import search_accuracy
+        return search_accuracy(src.split(":", 1)[1], acc.get("data"), acc.get("weights"))
     if src == "macs":                     # data-free baseline proxy: bigger subnets score higher
         import math
         from codesign.space.layers import genome_macs

@@ -1,0 +1,47 @@
+"""Zero-shot proxy correlation study (issue #23): every proxy of ``codesign.nn.proxies``, on a
+freshly initialized subnet (``init:``) and on the trained supernet's subnet (``trained:``),
+against measured 8-bit top-1 on the validation split (2,500 held-out training images).
+
+    python3 benchmarks/proxies.py [--data ../shared/data/cifar10] [--out experiments/proxies]
+    python3 benchmarks/proxies.py --smoke          # a few genomes, synthetic data if none
+
+Per-genome scores are appended to OUT/scores.jsonl (a rerun continues); accuracies of genomes
+beyond the shipped dataset (the extreme subnets, ``--extra``) are measured with the shipped
+protocol into OUT/extra_accuracy.jsonl (resumable). Writes OUT/table.md, OUT/results.json and
+OUT/plots/*.png; the last lines are ``best_proxy:``, ``ensemble_spearman:``, ``macs_spearman:``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import _common  # noqa: F401  (one pinned core, the repository on sys.path)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "cifar10"))
+    ap.add_argument("--dataset", default=str(REPO / "codesign" / "weights" / "accuracy_data.jsonl"))
+    ap.add_argument("--weights", default=str(REPO / "codesign" / "weights" / "supernet.pt"))
+    ap.add_argument("--out", default=str(REPO / "experiments" / "proxies"))
+    ap.add_argument("--batch", type=int, default=16, help="shared batch of validation images")
+    ap.add_argument("--ntk-batch", type=int, default=8)
+    ap.add_argument("--extra", type=int, default=20, help="plan genomes beyond the dataset's to measure")
+    ap.add_argument("--minutes", type=float, default=None, help="stop cleanly after this long (rerun continues)")
+    ap.add_argument("--boot", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--smoke", action="store_true", help="a few small genomes, synthetic data if none")
+    args = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(1)
+    from codesign.nn.proxy_study import run_study
+    return run_study(args.data, args.dataset, args.weights, args.out, batch=args.batch, ntk_batch=args.ntk_batch,
+                     extra=args.extra, minutes=args.minutes, boot=args.boot, seed=args.seed, smoke=args.smoke)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
