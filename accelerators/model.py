@@ -364,7 +364,7 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = F
     cycles = _cycles(plan.arch, computes_pe, rsum, wsum)
     leak, level_energy, energy = _energy(plan, ch, counts, cycles, out)
     ok = _validity(plan, ch, tiles)
-    arch, work, inst_used = plan.arch, plan.work, ch.inst_used
+    arch, inst_used = plan.arch, ch.inst_used
     out["valid"][:] = ok
     out["instances_used"][:] = inst_used[:ch.L].T
     out["leak_pj"][:] = leak.T
@@ -755,7 +755,7 @@ def _cycles(arch: Architecture, computes_pe, rsum, wsum) -> np.ndarray:
 
 def _energy(plan: _Plan, ch: _Chunk, counts: dict, cycles, out: dict):
     """Per-action energy written into ``out``; per-level leakage and energy and the total."""
-    arch, work, B, L, S, inst_used = plan.arch, plan.work, ch.B, ch.L, ch.S, ch.inst_used
+    arch, B, L, S, inst_used = plan.arch, ch.B, ch.L, ch.S, ch.inst_used
     # energy, charged per vector; a level's energy sums its (space, action) terms in order
     e_act = out["energy_action_pj"]
     leak = np.zeros((L, B))
@@ -794,8 +794,8 @@ def _energy(plan: _Plan, ch: _Chunk, counts: dict, cycles, out: dict):
 
 def _validity(plan: _Plan, ch: _Chunk, tiles) -> np.ndarray:
     """Which mappings are legal: factors multiply to the bounds, fan-out, capacity, keep rules."""
-    arch, bounds, B, S, Dk = plan.arch, plan.bounds, ch.B, ch.S, ch.Dk
-    kd, sx, sy, keep, uniform, spatial, inner_incl = ch.kd, ch.sx, ch.sy, ch.keep, ch.uniform, ch.spatial, ch.inner_incl
+    arch, B, S, Dk = plan.arch, ch.B, ch.S, ch.Dk
+    sx, sy, keep, uniform, spatial, inner_incl = ch.sx, ch.sy, ch.keep, ch.uniform, ch.spatial, ch.inner_incl
     kp = keep[:, :, 0]
     ok = np.all(inner_incl[0] == ch.bounds, axis=0)
     for l, lv in enumerate(arch.levels):

@@ -8,7 +8,6 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .arch import Architecture
-    from .mapping import MappingBatch
     from .workload import Workload
 
 
@@ -41,8 +40,9 @@ def _box(ext: np.ndarray, C: np.ndarray, sizes_only: bool = False):
     return size if sizes_only else (np.stack(axes, axis=-2), size)
 
 
-def tile_sizes(batch: MappingBatch, arch: Architecture, work: Workload) -> np.ndarray:
-    """(B, L, S) words of each data space's tile at each level (kept or not)."""
+def tile_sizes(batch, arch: Architecture, work: Workload) -> np.ndarray:
+    """(B, L, S) words of each data space's tile at each level (kept or not), for a
+    ``mapping.MappingBatch`` (its tf, sx, sy; not imported here: mapping imports this module)."""
     f = (batch.tf * batch.sx * batch.sy).transpose(1, 2, 0)        # (L, D, B)
     inner_incl = np.flip(np.cumprod(np.flip(f, 0), axis=0), 0)      # prod over levels >= l
     out = np.empty((f.shape[2], f.shape[0], len(work.dataspaces)), dtype=np.int64)

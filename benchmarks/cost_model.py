@@ -33,9 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import HERE, run_zigzag                               # noqa: E402  (pins one core)
-
-import numpy as np                                                  # noqa: E402
+from _common import run_zigzag                                     # noqa: E402  (pins one core)
 
 import accelerators.mapper as mapper_mod                            # noqa: E402
 from accelerators import conv2d, evaluate, evaluate_batch          # noqa: E402
