@@ -72,10 +72,59 @@ def test_same_out_same_config_continues_and_other_config_refuses(tmp_path, refer
     before = _rows(d)
     assert main(ARGS + ["--out", str(d), "--budget", "6"]) == 0     # same config: nothing new evaluated
     assert "0 evaluated now" in capsys.readouterr().out
-    assert main(ARGS + ["--out", str(d), "--budget", "7"]) == 2     # different config: refused, store kept
+    assert main(ARGS + ["--out", str(d), "--budget", "6", "--seed", "6"]) == 2   # other config: refused, store kept
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--out" in err[0] and str(d) in err[0]
     assert _rows(d) == before
+
+
+def _extend_and_compare(tmp_path, args, small, large, via):
+    """A run of budget ``small`` extended to ``large`` (``via``: --resume DIR --budget N, or the
+    same command with a larger --budget) ends with the rows, all.csv and front.csv of a fresh
+    run of budget ``large``; returns the extended run's directory."""
+    ext, fresh = tmp_path / "ext", tmp_path / "fresh"
+    assert main([*args, "--budget", str(small), "--out", str(ext)]) == 0
+    if via == "resume":
+        assert main(["search", "--resume", str(ext), "--budget", str(large), "--quiet", "--no-plot"]) == 0
+    else:
+        assert main([*args, "--budget", str(large), "--out", str(ext)]) == 0
+    assert main([*args, "--budget", str(large), "--out", str(fresh)]) == 0
+    assert _rows(ext) == _rows(fresh)
+    for f in ("front.csv", "all.csv", "hypervolume.csv"):
+        assert (ext / f).read_text() == (fresh / f).read_text(), f
+    cfg = json.loads((ext / "config.json").read_text())
+    assert cfg["budget"] == large and cfg["budget_history"] == [small]
+    return ext
+
+
+@pytest.mark.parametrize("via", ["resume", "out"])
+def test_extending_a_16_candidate_run_to_32_gives_the_fresh_32_front(tmp_path, capsys, via):
+    """Issue #21 acceptance: the default search (accuracy predictor, every layer mapped on the
+    exact model) extended from 16 to 32 candidates equals a fresh 32-candidate run, and only the
+    16 new candidates are evaluated."""
+    args = ["search", "--population", "8", "--mapper-budget", "200", "--seed", "3", "--quiet", "--no-plot"]
+    _extend_and_compare(tmp_path, args, 16, 32, via)
+    out = capsys.readouterr()
+    assert "32 candidates (16 evaluated now, 16 from the store)" in out.out
+    assert "extending the run" in out.err and "from budget 16 to 32" in out.err
+
+
+def test_extending_a_sequential_run_keeps_what_the_new_trajectory_leaves(tmp_path):
+    """The sequential baseline's halves move with the budget: the extended run still equals the
+    fresh one, and the earlier hardware-phase rows it does not meet again stay in the store."""
+    args = ["search", "--algorithm", "sequential", "--population", "8", "--cost", "predictor", "--seed", "1",
+            "--quiet", "--no-plot"]
+    ext = _extend_and_compare(tmp_path, args, 16, 30, "resume")
+    with sqlite3.connect(ext / "store.sqlite") as db:
+        kept = db.execute("SELECT count(*) FROM earlier").fetchone()[0]
+    assert kept > 0
+    assert main(["search", "--resume", str(ext), "--quiet", "--no-plot"]) == 0   # and it resumes as it is
+
+
+def test_resume_refuses_options_that_would_be_ignored(tmp_path, reference, capsys):
+    assert main(["search", "--resume", str(reference), "--population", "9", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--population" in err[0] and "--budget" in err[0]
 
 
 @pytest.mark.parametrize("bad, field", [
@@ -149,3 +198,17 @@ def test_cost_predictor_fast_path_search(tmp_path):
     m = exact(rows[0]["genome"])
     assert rows[0]["metrics"]["area_mm2"] == pytest.approx(m["area_mm2"])
     assert rows[0]["metrics"]["macs"] == m["macs"]
+
+
+def test_progress_moves_per_candidate(tmp_path, monkeypatch):
+    """Issue #21: the bar moves as each candidate's result comes in, not once per generation."""
+    from codesign.search import algorithms
+    seen = []
+    monkeypatch.setattr(algorithms.ProgressBar, "tick", lambda self, row=None: seen.append(("tick", self.bar.n)))
+    real_call = algorithms.ProgressBar.__call__
+    monkeypatch.setattr(algorithms.ProgressBar, "__call__",
+                        lambda self, res, gen: (seen.append(("gen", gen)), real_call(self, res, gen)))
+    assert main(["search", "--budget", "12", "--population", "6", "--cost", "predictor", "--no-plot",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert [e for e in seen if e[0] == "tick"].__len__() == 12
+    assert seen[:7] == [("tick", 0)] * 6 + [("gen", 0)]       # six results heard before generation 0 ends

@@ -8,12 +8,19 @@ from codesign.artifacts import WEIGHTS_DIR
 from codesign.space.genome import named_genome
 
 
+DEFAULT_BUDGET = 200
+
+
 def add_search_parser(sub) -> None:
     se = sub.add_parser("search", help="joint network-accelerator search (NSGA-II, scalarized, random, "
                         "or the sequential / hardware-only baselines); resumable")
     se.add_argument("--space", help="search space YAML (default specs/spaces/default.yaml)")
     se.add_argument("--objectives", help="comma list of accuracy, latency, energy, edp, area")
-    se.add_argument("--budget", type=int, default=200, help="candidate evaluations")
+    se.add_argument("--budget", type=int, default=None,
+                    help="candidate evaluations (default 200). With --resume DIR, or an --out run whose configuration "
+                    "differs only in its budget: extend the run to this many. nsga2, scalar, random and hw-only then "
+                    "reuse every stored candidate and end with the front of a fresh run of this budget and seed; "
+                    "sequential ends with that front too but re-evaluates part of its hardware phase (its halves move)")
     se.add_argument("--population", type=int, default=24)
     se.add_argument("--algorithm", choices=("nsga2", "scalar", "random", "sequential", "hw-only"), default="nsga2")
     se.add_argument("--scalarize", help="with --algorithm scalar: acc-lat:alpha=A (top1 - A*latency_ms) or "
@@ -37,20 +44,23 @@ def add_search_parser(sub) -> None:
                     "learned cost predictor and evaluate only the best population exactly (nsga2, scalar)")
     se.add_argument("--seed", type=int, default=0)
     se.add_argument("--out", default="runs/search", help="run directory (config.json, store.sqlite, front.csv)")
-    se.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own configuration")
+    se.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own configuration (only "
+                    "--budget, --workers, --scheduler and the output options may be given with it)")
     se.add_argument("--workers", type=int, default=1, help="local worker processes")
     se.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): evaluate on that cluster")
     se.add_argument("--no-plot", action="store_true", help="skip DIR/plots (Pareto front, hypervolume, "
                     "per-layer energy of the lowest-EDP design)")
     se.add_argument("--quiet", action="store_true")
-    se.set_defaults(func=cmd_search)
+    se.set_defaults(func=cmd_search, _search_parser=se)
 
 
 def cmd_search(args) -> int:
     from codesign.rundir.search import resume_search, search_config, start_search
     if args.resume:
+        _check_resume_options(args)
         out = Path(args.resume)
-        res = resume_search(out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+        res = resume_search(out, budget=args.budget, workers=args.workers, scheduler=args.scheduler,
+                            progress=not args.quiet)
     else:
         from codesign.search.problem import evaluator_config
         from codesign.space.joint import read_space
@@ -70,7 +80,7 @@ def cmd_search(args) -> int:
             from codesign.predictors.accuracy import Predictor
             Predictor.load(args.predictor or WEIGHTS_DIR / "predictor.npz")      # fail now, not in a worker
         objectives = [o.strip() for o in args.objectives.split(",")] if args.objectives else None
-        cfg = search_config(ev, algorithm=args.algorithm, budget=args.budget, population=args.population,
+        cfg = search_config(ev, algorithm=args.algorithm, budget=DEFAULT_BUDGET if args.budget is None else args.budget, population=args.population,
                             seed=args.seed, mutation=args.mutation, crossover=args.crossover, objectives=objectives,
                             scalarize=args.scalarize, fixed_net=named_genome(args.net, "--net") if args.net else None,
                             screen=args.screen)
@@ -82,6 +92,20 @@ def cmd_search(args) -> int:
         paths = plot_dir(out, formats=("png",), log=lambda *a: None)
         print(f"plots: {', '.join(str(p) for p in paths)}")
     return 0
+
+
+# what a resumed run takes from its own config.json: giving one of these with --resume is refused
+RUN_OPTIONS = ("space", "objectives", "population", "algorithm", "scalarize", "net", "mutation", "crossover",
+               "accuracy", "predictor", "weights", "data", "mapper_budget", "cost", "cost_predictor", "screen", "seed")
+
+
+def _check_resume_options(args) -> None:
+    from accelerators.errors import SpecError
+    parser = getattr(args, "_search_parser", None)
+    for name in RUN_OPTIONS:
+        if parser is not None and getattr(args, name, None) != parser.get_default(name):
+            raise SpecError(f"--{name.replace('_', '-')}", "a resumed run keeps the configuration in its config.json; "
+                            "with --resume DIR only --budget (to extend it), --workers and --scheduler may change")
 
 
 def _print_front(res, out: Path) -> None:

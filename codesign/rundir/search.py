@@ -6,7 +6,18 @@ committed as it arrives) and the outputs written at the end (``front.csv``, ``al
 ``start_search(DIR, config)`` creates a run or continues one with the same config;
 ``resume_search(DIR)`` continues from DIR's own config. Either way the seeded search is replayed
 and every stored candidate is taken from the store, so the final front equals an uninterrupted
-run's and nothing is evaluated twice."""
+run's and nothing is evaluated twice.
+
+Extending a run: ``resume_search(DIR, budget=N)`` (``codesign search --resume DIR --budget N``),
+or ``start_search`` with a configuration that differs from the stored one only in its budget,
+sets the run's budget to N (``config.json`` keeps the earlier budgets under ``budget_history``)
+and replays the seeded search with it. The algorithms draw every random number independently of
+the budget (a generation's candidates are drawn whole, then cut at the budget), so the first
+candidates of a longer run are the candidates of the shorter one: NSGA-II, scalar, random and
+hw-only runs extended to N reuse every stored candidate and end with the front of a fresh run
+of budget N with the same seed. The sequential baseline splits its budget in halves (NAS, then
+hardware), so an extended sequential run also ends with the fresh run's front, but re-evaluates
+the part of its hardware phase that moved."""
 from __future__ import annotations
 
 import json
@@ -60,9 +71,24 @@ def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=
     return cfg
 
 
-def start_search(directory, config: dict, *, workers: int = 1, scheduler=None, progress: bool = False) -> SearchResult:
+def start_search(directory, config: dict, *, workers: int = 1, scheduler=None, progress: bool = False,
+                 log=None) -> SearchResult:
+    """Run ``config`` in ``directory``: a new run, the same run continued, or (when only the
+    budget differs from the stored configuration) the stored run extended to the new budget;
+    ``log(text)`` hears of an extension (default: print to stderr)."""
+    d = Path(directory)
+    if (d / CONFIG).is_file():
+        stored = read_config(d)
+        new = json.loads(json.dumps(config))
+        if stored != new and _without_budget(stored) == _without_budget(new):
+            return resume_search(d, budget=new["budget"], workers=workers, scheduler=scheduler, progress=progress,
+                                 log=log)
     d = create_or_check(directory, config, read_config, what="run", indent=2)
     return _execute(d, config, workers=workers, scheduler=scheduler, progress=progress)
+
+
+def _without_budget(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k not in ("budget", "budget_history")}
 
 
 def read_config(directory) -> dict:
@@ -97,6 +123,9 @@ def check_config(cfg: dict, file: str) -> None:
         check_int(cfg["seed"], "config.seed", lo=0, file=file)
     except SpecError as e:
         raise e.in_file(file)
+    hist = cfg.get("budget_history", [])
+    if not isinstance(hist, list) or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in hist):
+        raise SpecError("config.budget_history", "must be a list of earlier budgets (integers >= 1)", file)
     for k in ("mutation", "crossover"):
         v = cfg[k]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
@@ -127,13 +156,41 @@ def _scalarize_text(sc):
     raise TypeError(f"scalarize: {sc!r}"[:80])
 
 
-def resume_search(directory, *, workers: int = 1, scheduler=None, progress: bool = False) -> SearchResult:
+def resume_search(directory, *, budget: int | None = None, workers: int = 1, scheduler=None,
+                  progress: bool = False, log=None) -> SearchResult:
+    """Continue the run in ``directory`` from its own configuration; with ``budget`` N (other
+    than the stored one) extend it to N candidates first (module docstring)."""
     from codesign.rundir.store import check_run_store
     d = Path(directory)
     cfg = read_config(d)
     check_config(cfg, str(d / CONFIG))   # export and plot read what they need; a resume needs all of it
     check_run_store(d)                   # a broken row is refused before anything runs or is written
+    if budget is not None and budget != cfg["budget"]:
+        from accelerators.limits import check_int
+        check_int(budget, "--budget", limit="search_budget")
+        old = cfg["budget"]
+        cfg = {**cfg, "budget": budget, "budget_history": [*cfg.get("budget_history", []), old]}
+        store = open_run(d, create=True)
+        try:
+            store.retire()               # the replay adopts what it meets again (codesign.rundir.store)
+        finally:
+            store.close()
+        write_config(d, cfg)
+        (log or _stderr)(f"note: extending the run in {d} from budget {old} to {budget} (stored candidates are "
+                         "reused; the seeded search is replayed with the new budget)")
     return _execute(d, cfg, workers=workers, scheduler=scheduler, progress=progress)
+
+
+def write_config(d: Path, cfg: dict) -> None:
+    """Replace ``d/config.json`` atomically."""
+    tmp = (d / CONFIG).with_suffix(".tmp")
+    tmp.write_text(json.dumps(cfg, indent=2))
+    tmp.replace(d / CONFIG)
+
+
+def _stderr(text: str) -> None:
+    import sys
+    print(text, file=sys.stderr)
 
 
 def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResult:

@@ -4,7 +4,13 @@ timing, status), committed the moment the result arrives, plus the run's resolve
 A run killed at any point (``kill -9`` included) keeps every committed row; resuming replays the
 seeded search and takes each candidate already in the store from it instead of evaluating it
 again, so the resumed run ends with the front an uninterrupted run gives, with no evaluation lost
-or repeated (``key`` is unique)."""
+or repeated (``key`` is unique).
+
+Extending a run to a larger budget (``codesign.rundir.search``) first retires its rows to the
+``earlier`` table: the replay with the new budget adopts each one it meets again (under the id
+and generation of the new trajectory) instead of evaluating it, and ``rows()`` then holds exactly
+the extended run's candidates. Rows the new trajectory never meets stay in ``earlier`` (the
+sequential baseline's halves move with the budget), so nothing evaluated is lost."""
 from __future__ import annotations
 
 import hashlib
@@ -29,7 +35,13 @@ CREATE TABLE IF NOT EXISTS evaluations (
     worker TEXT,
     created REAL NOT NULL             -- unix time of the commit
 );
+CREATE TABLE IF NOT EXISTS earlier (  -- rows of the run before it was extended, not met again yet
+    id INTEGER NOT NULL, key TEXT UNIQUE NOT NULL, genome TEXT NOT NULL, metrics TEXT,
+    generation INTEGER NOT NULL, status TEXT NOT NULL, error TEXT, seconds REAL, worker TEXT,
+    created REAL NOT NULL
+);
 """
+COLUMNS = "id, key, genome, metrics, generation, status, error, seconds, worker, created"
 
 
 def genome_key(genome) -> str:
@@ -63,12 +75,29 @@ class RunStore:
 
     # ------------------------------------------------------------------ evaluations
     def lookup(self, key: str) -> dict | None:
-        """The stored result of a candidate: {"metrics", "status", "error", "seconds"} or None."""
-        r = self.db.execute("SELECT metrics, status, error, seconds FROM evaluations WHERE key = ?", (key,)).fetchone()
-        if r is None:
-            return None
-        return {"metrics": None if r[0] is None else json.loads(r[0]), "status": r[1], "error": r[2],
-                "seconds": r[3]}
+        """The stored result of a candidate: {"metrics", "status", "error", "seconds", "earlier"}
+        or None; ``earlier`` is true for a row retired by an extension and not adopted yet."""
+        for table in ("evaluations", "earlier"):
+            r = self.db.execute(f"SELECT metrics, status, error, seconds FROM {table} WHERE key = ?", (key,)).fetchone()
+            if r is not None:
+                return {"metrics": None if r[0] is None else json.loads(r[0]), "status": r[1], "error": r[2],
+                        "seconds": r[3], "earlier": table == "earlier"}
+        return None
+
+    def retire(self) -> int:
+        """Move every row to ``earlier`` (before an extension replays the run); returns how many."""
+        with self.db:
+            n = self.count()
+            self.db.execute(f"INSERT OR REPLACE INTO earlier ({COLUMNS}) SELECT {COLUMNS} FROM evaluations")
+            self.db.execute("DELETE FROM evaluations")
+        return n
+
+    def adopt(self, key: str, id: int, generation: int) -> None:
+        """Move the retired row of ``key`` back under the replay's ``id`` and ``generation``."""
+        with self.db:
+            self.db.execute(f"INSERT INTO evaluations ({COLUMNS}) SELECT ?, key, genome, metrics, ?, status, error, "
+                            "seconds, worker, created FROM earlier WHERE key = ?", (int(id), int(generation), key))
+            self.db.execute("DELETE FROM earlier WHERE key = ?", (key,))
 
     def put(self, id: int, genome, metrics: dict | None, generation: int, seconds: float | None = None,
             status: str = "ok", error: str | None = None, worker: str | None = None, key: str | None = None) -> None:
@@ -93,7 +122,10 @@ class RunStore:
         generation); a broken one is a SpecError naming the store and the row. Returns the row count."""
         n = 0
         try:
-            for r in self.db.execute("SELECT id, genome, metrics, generation FROM evaluations ORDER BY id"):
+            tables = ["evaluations"] + (["earlier"] if self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'earlier'").fetchone() else [])
+            for r in (row for t in tables for row in self.db.execute(
+                    f"SELECT id, genome, metrics, generation FROM {t} ORDER BY id")):
                 n += 1
                 try:
                     if not isinstance(r[0], int) or not isinstance(r[3], int):

@@ -122,6 +122,11 @@ class Scorer:
 
     def __init__(self, evaluate=None, *, store=None, executor=None, task=None, cfg_json: str | None = None):
         self.evaluate, self.store, self.executor, self.task, self.cfg_json = evaluate, store, executor, task, cfg_json
+        self.listeners = []          # fn(row), called as each candidate's result is in (progress)
+
+    def _heard(self, r) -> None:
+        for fn in self.listeners:
+            fn(r)
 
     def __call__(self, rows: list[dict]) -> int:
         todo = []
@@ -129,6 +134,9 @@ class Scorer:
             got = self.store.lookup(r["key"]) if self.store is not None else None
             if got is not None:
                 r["metrics"], r["status"] = _metrics(got), got["status"]
+                if got.get("earlier"):                  # a run being extended meets a row again
+                    self.store.adopt(r["key"], r["id"], r["generation"])
+                self._heard(r)
             else:
                 todo.append(r)
 
@@ -138,6 +146,7 @@ class Scorer:
             if self.store is not None:
                 self.store.put(r["id"], r["genome"], out["metrics"], r["generation"], out["seconds"], out["status"],
                                out["error"], out["worker"], key=r["key"])
+            self._heard(r)
 
         if self.executor is not None and self.executor.kind != "serial":
             self.executor.map(self.task, [(self.cfg_json, r["genome"]) for r in todo], done)
@@ -166,15 +175,20 @@ class HypervolumeLog:
 
 
 class ProgressBar:
-    """A callback: a tqdm bar of the evaluations, with the hypervolume of the front so far."""
+    """A callback: a tqdm bar of the candidates, moved by each result as it comes in (``tick``,
+    a listener of the :class:`Scorer`; tqdm shows the rate), with the generation and the
+    hypervolume of the front so far updated after every generation."""
 
     def __init__(self, budget: int, desc: str, start: int = 0):
         from tqdm import tqdm
-        self.bar, self.start = tqdm(total=budget, desc=desc, unit="cand"), start
+        self.bar, self.start = tqdm(total=budget, desc=desc, unit="cand", smoothing=0.1), start
+
+    def tick(self, row=None) -> None:
+        self.bar.update(1)
 
     def __call__(self, res: "SearchResult", gen: int) -> None:
         self.bar.n = len(res.rows) - self.start
-        self.bar.set_postfix(hv=f"{res.hypervolume[-1][2]:.4g}", refresh=False)
+        self.bar.set_postfix(gen=gen, hv=f"{res.hypervolume[-1][2]:.4g}", refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:
@@ -320,8 +334,10 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
     def F_of(rows):
         return alg.ranking(rows, objectives, sc)
 
-    callbacks = [HypervolumeLog(objectives, ref), *(callbacks or ()),
-                 *([ProgressBar(budget, f"{alg.name} search", start)] if progress else [])]
+    bar = ProgressBar(budget, f"{alg.name} search", start) if progress else None
+    callbacks = [HypervolumeLog(objectives, ref), *(callbacks or ()), *([bar] if bar else [])]
+    if bar is not None:
+        scorer.listeners.append(bar.tick)
 
     def record(gen):
         for cb in callbacks:
@@ -361,6 +377,8 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
     for cb in callbacks:
         if hasattr(cb, "close"):
             cb.close()
+    if bar is not None:
+        scorer.listeners.remove(bar.tick)
     res.seconds += time.perf_counter() - t0
     return res
 
