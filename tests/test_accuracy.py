@@ -140,6 +140,7 @@ def test_predictor_learns_and_round_trips(tmp_path):
 
 
 
+@pytest.mark.slow
 def test_four_bit_rows_shared_or_separate_by_cross_validation():
     """The 4-bit treatment is the one of least cross-validated RMSE over all rows; 4-bit accuracy
     collapsed to noise (min/max calibration) gets its own model, clearly."""
@@ -181,6 +182,7 @@ def test_predictor_ensemble_with_size_features_and_genome_split(tmp_path):
     assert main(["accuracy", "--genome", "max", "--bits", "8", "--predictor", str(bad)]) == 2
 
 
+@pytest.mark.slow
 def test_proxies_are_finite_and_rank(tmp_path):
     imgs = IMAGES[:16]
     p_small = proxies(S.min_genome(), imgs)

@@ -186,6 +186,7 @@ def test_params_and_macs():
     assert genome_macs(g) == pytest.approx(sum(macs), rel=0.02)
 
 
+@pytest.mark.slow
 def test_genome_proxies_both_variants_are_finite_and_leave_the_supernet_alone():
     from codesign.nn.supernet import Supernet
     torch.manual_seed(1)

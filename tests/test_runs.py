@@ -97,12 +97,13 @@ def _extend_and_compare(tmp_path, args, small, large, via):
     return ext
 
 
-@pytest.mark.parametrize("via", ["resume", "out"])
-def test_extending_a_16_candidate_run_to_32_gives_the_fresh_32_front(tmp_path, capsys, via):
+@pytest.mark.parametrize("via, cost", [("resume", "model"), ("out", "predictor")])
+def test_extending_a_16_candidate_run_to_32_gives_the_fresh_32_front(tmp_path, capsys, via, cost):
     """Issue #21 acceptance: the default search (accuracy predictor, every layer mapped on the
     exact model) extended from 16 to 32 candidates equals a fresh 32-candidate run, and only the
-    16 new candidates are evaluated."""
-    args = ["search", "--population", "8", "--mapper-budget", "200", "--seed", "3", "--quiet", "--no-plot"]
+    16 new candidates are evaluated; the same through --out with the cost predictor's fast path."""
+    args = ["search", "--population", "8", "--mapper-budget", "150", "--seed", "3", "--cost", cost, "--quiet",
+            "--no-plot"]
     _extend_and_compare(tmp_path, args, 16, 32, via)
     out = capsys.readouterr()
     assert "32 candidates (16 evaluated now, 16 from the store)" in out.out
@@ -145,6 +146,7 @@ def test_bad_run_directories(tmp_path, reference, capsys, bad, field):
         assert (d / "store.sqlite").read_bytes() == b"this is not sqlite" * 100
 
 
+@pytest.mark.slow
 def test_process_pool_and_dask_give_the_serial_results(tmp_path, reference):
     from dask.distributed import Client, LocalCluster
 
