@@ -35,6 +35,21 @@ __all__ = ["Space", "load_space", "CoSearchProblem", "NSGA2", "Scalar", "Random"
 COST_SOURCES = ("exact", "predicted")
 
 
+class _api_fields:
+    """Renames the command-line option a SpecError names to the API's argument (``--population``
+    -> ``pop``, ``--data`` -> ``data``)."""
+    NAMES = {"--population": "pop", "--net": "net"}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if isinstance(err, SpecError) and err.field.startswith("--"):
+            err.field = self.NAMES.get(err.field, err.field[2:].replace("-", "_"))
+            err.args = (err.one_line(),)
+        return False
+
+
 # ---------------------------------------------------------------------- the space
 @dataclass(frozen=True)
 class Space:
@@ -193,8 +208,9 @@ class CoSearchProblem:
             CostPredictor.load(cost_file).check_space(space.joint)
         elif self.cost_predictor is not None:
             raise SpecError("cost_predictor", 'only with cost="predicted"')
-        cfg = evaluator_config(space.spec, space.name, self.accuracy, predictor=self.predictor,
-                               weights=self.weights, data=self.data, mapper_budget=mb, cost_predictor=cost_file)
+        with _api_fields():
+            cfg = evaluator_config(space.spec, space.name, self.accuracy, predictor=self.predictor,
+                                   weights=self.weights, data=self.data, mapper_budget=mb, cost_predictor=cost_file)
         if self.accuracy == "predictor":
             from codesign.predictors.accuracy import Predictor
             Predictor.load(self.predictor or WEIGHTS_DIR / "predictor.npz")
@@ -346,7 +362,8 @@ def minimize(problem: CoSearchProblem, algorithm=None, *, budget: int = 200, see
     for k in ("crossover", "mutation"):
         if k in opts:
             _check_fraction(k, opts[k])
-    cfg = search_config(problem.config, budget=budget, seed=seed, objectives=list(problem.objectives), **opts)
+    with _api_fields():
+        cfg = search_config(problem.config, budget=budget, seed=seed, objectives=list(problem.objectives), **opts)
     if store is not None:
         from codesign.rundir.search import start_search
         out = Path(store)
@@ -356,8 +373,9 @@ def minimize(problem: CoSearchProblem, algorithm=None, *, budget: int = 200, see
             plot_dir(out, formats=("png",), log=lambda *a: None)
         return Result(cfg, res, out)
     res, evaluate = _run_in_memory(cfg, workers=workers, scheduler=scheduler, progress=progress)
-    cache = getattr(getattr(evaluate, "cost", None), "cache", None)
-    return Result(cfg, res, None, _cache=cache)
+    from accelerators.network import MappingCache
+    cache = getattr(getattr(evaluate, "cost", None), "cache", None)      # the serial evaluator's mappings
+    return Result(cfg, res, None, _cache=cache if isinstance(cache, MappingCache) else None)
 
 
 def _run_in_memory(cfg: dict, *, workers, scheduler, progress):

@@ -160,7 +160,7 @@ def test_problem_options():
 @pytest.mark.parametrize("kw, field", [
     (dict(cost="mapped"), "cost"), (dict(objectives=("accuracy", "speed")), "objectives"),
     (dict(bits=(3,)), "bits"), (dict(mapper_budget=0), "mapper_budget"), (dict(accuracy="oracle"), "accuracy"),
-    (dict(accuracy="measured"), "--data"), (dict(cost_predictor="x.npz"), "cost_predictor"),
+    (dict(accuracy="measured"), "data"), (dict(cost_predictor="x.npz"), "cost_predictor"),
     (dict(space="no_such_space"), "space")])
 def test_bad_problem_is_refused(kw, field):
     with pytest.raises(SpecError) as e:
@@ -169,10 +169,12 @@ def test_bad_problem_is_refused(kw, field):
 
 
 def test_bad_minimize_is_refused(problem):
-    with pytest.raises(SpecError, match="budget"):
+    with pytest.raises(SpecError, match="^budget: "):
         minimize(problem, NSGA2(pop=4), budget=0)
-    with pytest.raises(SpecError, match="population"):
+    with pytest.raises(SpecError, match="^pop: "):
         minimize(problem, NSGA2(pop=1), budget=4)
+    with pytest.raises(SpecError, match="^screen: "):
+        minimize(problem, NSGA2(pop=4, screen=1), budget=4)
     with pytest.raises(SpecError, match="mutation"):
         minimize(problem, NSGA2(mutation=2.0), budget=4)
     with pytest.raises(SpecError, match="unknown algorithm"):
@@ -194,3 +196,31 @@ def test_space(tmp_path):
     with pytest.raises(SpecError) as e:
         load_space(f)
     assert e.value.file == str(f)
+
+
+def test_every_public_name_has_a_docstring():
+    import functools
+    import inspect
+    from codesign import api
+    for name in api.__all__:
+        obj = getattr(api, name)
+        if isinstance(obj, dict):
+            continue
+        assert inspect.getdoc(obj), name
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                if attr.startswith("_"):
+                    continue
+                if isinstance(member, (property, functools.cached_property)):
+                    assert member.__doc__, f"{name}.{attr}"
+                elif inspect.isfunction(member) or isinstance(member, classmethod):
+                    assert inspect.getdoc(getattr(obj, attr)), f"{name}.{attr}"
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_serial_front(problem):
+    serial = minimize(problem, NSGA2(pop=4), budget=12, seed=2)
+    parallel = minimize(problem, NSGA2(pop=4), budget=12, seed=2, workers=2)
+    pd.testing.assert_frame_equal(serial.front, parallel.front)
+    d = parallel.design(0)                       # mapped here afresh: the same figures
+    assert d.breakdown()["energy_uj"].sum() == pytest.approx(d.metrics["energy_uj"], rel=1e-9)
