@@ -9,6 +9,31 @@ from accelerators.errors import SpecError
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
+def repository_root(start=None) -> Path | None:
+    """The codesign-sim checkout holding ``start`` (default: the working directory), found upwards
+    (a folder with ``pyproject.toml`` and ``notebooks/``), or None outside a checkout."""
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "pyproject.toml").is_file() and (d / "notebooks").is_dir() and (d / "codesign").is_dir():
+            return d
+    return None
+
+
+def notebook_output_dir(name: str) -> Path:
+    """Where a notebook writes its runs: ``$CODESIGN_NOTEBOOK_OUT/name`` when that is set, else
+    ``runs/name`` in the repository root (found from the working directory upwards, so a notebook
+    opened in Jupyter, whose kernel starts in ``notebooks/``, writes to the checkout's ``runs/``),
+    else ``./runs/name``. An absolute path."""
+    import os
+    env = os.environ.get("CODESIGN_NOTEBOOK_OUT")
+    if env:
+        base = Path(env)
+    else:
+        root = repository_root()
+        base = (root if root is not None else Path.cwd()) / "runs"
+    return (base / name).resolve()
+
+
 def supernet_path(path=None) -> Path:
     p = Path(path) if path else WEIGHTS_DIR / "supernet.pt"
     if not p.is_file():

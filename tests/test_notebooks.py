@@ -1,5 +1,9 @@
-"""The notebooks run top to bottom (small settings: CODESIGN_NOTEBOOK_SMOKE=1)."""
+"""The notebooks run top to bottom (small settings: CODESIGN_NOTEBOOK_SMOKE=1) the way Jupyter runs
+them: the kernel starts in ``notebooks/``, so every path must resolve from the installed package
+or the checkout, never from the working directory."""
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -10,6 +14,12 @@ pytestmark = pytest.mark.slow          # (fast subset: pytest -m 'not slow')
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
+def _env(tmp_path) -> dict:
+    env = dict(os.environ, CODESIGN_NOTEBOOK_SMOKE="1", CODESIGN_NOTEBOOK_OUT=str(tmp_path / "out"), MPLBACKEND="Agg")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return env
+
+
 def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 1
 
@@ -18,11 +28,49 @@ def test_there_are_notebooks():
 def test_notebook_runs(path, monkeypatch, tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("CODESIGN_NOTEBOOK_SMOKE", "1")
-    monkeypatch.setenv("CODESIGN_NOTEBOOK_OUT", str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    for k, v in _env(tmp_path).items():
+        monkeypatch.setenv(k, v)
     nb = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(REPO)}}).execute()
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",          # cwd notebooks/, as in Jupyter
+                            resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    assert not any((REPO / "notebooks").glob("runs")), "a notebook wrote runs/ inside notebooks/"
+
+
+def test_notebook_output_dir_is_the_checkouts_runs(monkeypatch, tmp_path):
+    from codesign.artifacts import notebook_output_dir, repository_root
+    monkeypatch.delenv("CODESIGN_NOTEBOOK_OUT", raising=False)
+    monkeypatch.chdir(REPO / "notebooks")
+    assert repository_root() == REPO
+    assert notebook_output_dir("x") == REPO / "runs" / "x"
+    monkeypatch.chdir(tmp_path)
+    assert notebook_output_dir("x") == tmp_path / "runs" / "x"
+    monkeypatch.setenv("CODESIGN_NOTEBOOK_OUT", "elsewhere")
+    assert notebook_output_dir("x") == tmp_path / "elsewhere" / "x"
+
+
+def _jupyter_nbconvert():
+    exe = shutil.which("jupyter")
+    if exe is None:
+        return None
+    try:
+        ok = subprocess.run([exe, "nbconvert", "--version"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return exe if ok else None
+
+
+def test_jupyter_nbconvert_executes_a_notebook_from_the_notebooks_folder(tmp_path):
+    """What a user does: ``jupyter nbconvert --to notebook --execute`` in ``notebooks/`` (notebook
+    02: it reads a shipped spec file and writes a run directory)."""
+    exe = _jupyter_nbconvert()
+    if exe is None:
+        pytest.skip("no `jupyter` command with nbconvert on PATH (pip install nbconvert)")
+    out = subprocess.run([exe, "nbconvert", "--to", "notebook", "--execute", "02_sweep.ipynb",
+                          "--output-dir", str(tmp_path / "executed"), "--ExecutePreprocessor.timeout=600"],
+                         cwd=REPO / "notebooks", env=_env(tmp_path), capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "executed" / "02_sweep.ipynb").is_file()
+    assert (tmp_path / "out" / "notebook_sweep" / "smoke" / "results.csv").is_file()
+    assert not (REPO / "notebooks" / "runs").exists()

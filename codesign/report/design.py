@@ -50,23 +50,19 @@ def best_edp_id(res) -> int | None:
     return min(front, key=lambda r: (r["metrics"]["violation"] > 0, r["metrics"]["edp_uj_ms"]))["id"]
 
 
-def evaluate_design(directory, design_id) -> dict:
-    """Map every layer of a stored design again (the run's space, mapper budget and seed, a fresh
-    mapping cache) and compare with the stored metrics. Returns a dict with ``cfg``, ``row``,
-    ``space``, ``arch``, ``layers``, ``network`` (NetworkResult), ``metrics`` (recomputed) and
-    ``mismatch`` ({metric: (stored, recomputed)} beyond 1e-9 relative)."""
+def map_design(space, genome: dict, mapper_budget: int, cache=None) -> dict:
+    """Every layer of ``genome``'s subnet mapped on its hardware point exactly as the evaluator maps
+    it (the space's template, ``mapper_budget``, seed 0, the architecture's dataflow; ``cache`` a
+    ``MappingCache`` shared between calls, default a fresh one). Returns ``arch``, ``layers``,
+    ``network`` (a NetworkResult: one row per layer), ``mappings`` (one per layer) and
+    ``metrics`` (latency, energy, EDP, area, ... as the evaluator's mapped cost gives them)."""
     from accelerators.network import MappingCache, evaluate_network
 
     from codesign.search.problem import Evaluator
     from codesign.space.layers import genome_layers
-    from codesign.space.joint import space_from_dict
-    cfg, res = load_run(directory)
-    row = find_row(res, design_id)
-    ev_cfg = cfg["evaluator"]
-    space = space_from_dict(ev_cfg["space"], ev_cfg.get("space_name", "space"))
-    net, hw = row["genome"]["net"], row["genome"]["hw"]
-    cache = MappingCache()
-    budget = int(ev_cfg["mapper_budget"])
+    net, hw = genome["net"], genome["hw"]
+    cache = MappingCache() if cache is None else cache
+    budget = int(mapper_budget)
     metrics = Evaluator(space, None, mapper_budget=budget, cache=cache).hardware(hw, net)
     arch = space.hw.architecture(hw)
     layers = genome_layers(net)
@@ -74,6 +70,41 @@ def evaluate_design(directory, design_id) -> dict:
     # the mappings themselves: the same cache entries again (evaluate_network's key: 'dataflow', edp, seed 0)
     mappings = [cache.get_or_map(l.work, arch, "dataflow", objective="edp", budget=budget, seed=0)[0].mapping
                 for l in layers]
+    return {"arch": arch, "layers": layers, "network": nr, "mappings": mappings, "metrics": metrics}
+
+
+def layer_breakdown(network, clock_ghz: float):
+    """Per-layer latency and energy of a mapped network (``map_design(...)["network"]``) as a
+    DataFrame: ``layer``, ``shape``, ``macs``, ``cycles``, ``latency_ms``, ``energy_uj``,
+    ``edp_uj_ms``, ``utilization``, ``mac_energy_uj`` and ``energy_<level>_uj`` per storage level
+    (the design's totals are the column sums)."""
+    import pandas as pd
+
+    from codesign.space.hardware import latency_ms
+    recs = []
+    for r in network.rows:
+        lat = latency_ms(r["cycles"], clock_ghz)
+        rec = {"layer": r["layer"], "shape": r["shape"], "macs": r["macs"], "cycles": r["cycles"],
+               "latency_ms": lat, "energy_uj": r["energy_pj"] / 1e6, "edp_uj_ms": r["energy_pj"] / 1e6 * lat,
+               "utilization": r["utilization"], "mac_energy_uj": r["mac_energy_pj"] / 1e6}
+        rec.update({k[:-3] + "_uj": v / 1e6 for k, v in r.items()
+                    if k.startswith("energy_") and k.endswith("_pj") and k != "energy_pj"})
+        recs.append(rec)
+    return pd.DataFrame(recs)
+
+
+def evaluate_design(directory, design_id) -> dict:
+    """Map every layer of a stored design again (the run's space, mapper budget and seed, a fresh
+    mapping cache) and compare with the stored metrics. Returns a dict with ``cfg``, ``row``,
+    ``space``, ``arch``, ``layers``, ``network`` (NetworkResult), ``metrics`` (recomputed) and
+    ``mismatch`` ({metric: (stored, recomputed)} beyond 1e-9 relative)."""
+    from codesign.space.joint import space_from_dict
+    cfg, res = load_run(directory)
+    row = find_row(res, design_id)
+    ev_cfg = cfg["evaluator"]
+    space = space_from_dict(ev_cfg["space"], ev_cfg.get("space_name", "space"))
+    m = map_design(space, row["genome"], int(ev_cfg["mapper_budget"]))
+    metrics, arch, layers, nr, mappings = m["metrics"], m["arch"], m["layers"], m["network"], m["mappings"]
     stored = row["metrics"]
     mismatch = {}
     for k, v in metrics.items():
