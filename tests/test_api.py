@@ -64,7 +64,14 @@ def test_in_memory_run_equals_the_stored_one_and_rerun_takes_the_store(problem, 
     assert again.search.evaluated == 0
     pd.testing.assert_frame_equal(again.front, stored.front)
     with pytest.raises(SpecError, match="different configuration"):
-        minimize(problem, NSGA2(pop=4), budget=13, seed=1, store=stored.directory)
+        minimize(problem, NSGA2(pop=4), budget=12, seed=2, store=stored.directory)
+
+
+def test_a_larger_budget_on_the_same_store_extends_the_run(problem, stored, tmp_path):
+    minimize(problem, NSGA2(pop=4), budget=8, seed=1, store=tmp_path / "run")
+    ext = minimize(problem, NSGA2(pop=4), budget=12, seed=1, store=tmp_path / "run")
+    assert ext.search.evaluated == 4
+    pd.testing.assert_frame_equal(ext.front, stored.front)
 
 
 def test_load_result(stored):
