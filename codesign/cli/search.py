@@ -2,6 +2,7 @@
 :mod:`codesign.search`, :mod:`codesign.rundir.search`)."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from codesign.artifacts import WEIGHTS_DIR
@@ -50,8 +51,25 @@ def add_search_parser(sub) -> None:
     se.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): evaluate on that cluster")
     se.add_argument("--no-plot", action="store_true", help="skip DIR/plots (Pareto front, hypervolume, "
                     "per-layer energy of the lowest-EDP design)")
-    se.add_argument("--quiet", action="store_true")
+    se.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
+                    help="re-measure every front design on the supernet, on the validation split, and write "
+                    "top1_measured beside top1_predicted in front.csv (default: on when --data is given and torch "
+                    "is installed)")
+    se.add_argument("--verify-images", type=int, metavar="N",
+                    help="with --verify: measure on a class-balanced subset of N validation images (default: all "
+                    "5,000)")
+    se.add_argument("--quiet", action="store_true", help="no progress bars")
     se.set_defaults(func=cmd_search, _search_parser=se)
+
+    ve = sub.add_parser("verify", help="re-measure the front of a search run on the supernet (validation split): "
+                        "top1_measured in front.csv, the predictor's error on the front; resumable")
+    ve.add_argument("run", metavar="DIR", help="search run directory")
+    ve.add_argument("--data", help="data set root (default: the run's own --data)")
+    ve.add_argument("--weights", help="supernet weights (default: the run's, else the shipped supernet)")
+    ve.add_argument("--images", type=int, metavar="N", help="a class-balanced subset of N validation images "
+                    "(default: all 5,000)")
+    ve.add_argument("--quiet", action="store_true", help="no progress bar")
+    ve.set_defaults(func=cmd_verify)
 
 
 def cmd_search(args) -> int:
@@ -87,6 +105,7 @@ def cmd_search(args) -> int:
         out = Path(args.out)
         res = start_search(out, cfg, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     _print_front(res, out)
+    _maybe_verify(args, out)
     if not args.no_plot:
         from codesign.report.plots import plot_dir
         paths = plot_dir(out, formats=("png",), log=lambda *a: None)
@@ -106,6 +125,28 @@ def _check_resume_options(args) -> None:
         if parser is not None and getattr(args, name, None) != parser.get_default(name):
             raise SpecError(f"--{name.replace('_', '-')}", "a resumed run keeps the configuration in its config.json; "
                             "with --resume DIR only --budget (to extend it), --workers and --scheduler may change")
+
+
+def _maybe_verify(args, out: Path) -> None:
+    """--verify (explicit, or by default when the run has --data and torch is installed)."""
+    from codesign.rundir.search import read_config
+    data = args.data or read_config(out)["evaluator"]["accuracy"].get("data")
+    if args.verify is False or (args.verify is None and not data):
+        return
+    if args.verify is None:
+        import importlib.util
+        if importlib.util.find_spec("torch") is None:
+            print("note: the front is not re-measured (torch is not installed: pip install -e '.[torch]')")
+            return
+    from codesign.rundir.verify import verify_front
+    verify_front(out, data, weights=args.weights, images=args.verify_images,
+                 progress=not args.quiet)
+
+
+def cmd_verify(args) -> int:
+    from codesign.rundir.verify import verify_front
+    verify_front(args.run, args.data, weights=args.weights, images=args.images, progress=not args.quiet)
+    return 0
 
 
 def _print_front(res, out: Path) -> None:

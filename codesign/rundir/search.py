@@ -217,8 +217,21 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResul
 
 
 def write_outputs(d: Path, res: SearchResult) -> None:
-    front_table(res.front()).to_csv(d / "front.csv", index=False)
-    front_table(res.rows).to_csv(d / "all.csv", index=False)
+    """``front.csv``, ``all.csv``, ``hypervolume.csv`` (and ``screened.csv``); where designs were
+    re-measured (``codesign.rundir.verify``) the tables carry ``top1_measured`` beside
+    ``top1_predicted``."""
+    front, everything = front_table(res.front()), front_table(res.rows)
+    measured, source = _measurements(d)
+    if measured:
+        from codesign.rundir.verify import measured_columns
+        import pandas as pd
+        for table, rows in ((front, res.front()), (everything, res.rows)):
+            extra = pd.DataFrame(measured_columns(rows, measured, source), index=table.index)
+            at = list(table.columns).index("top1_pct") + 1 if "top1_pct" in table.columns else len(table.columns)
+            for j, col in enumerate(c for c in ("top1_predicted", "top1_measured", "top1_error_pct") if c in extra):
+                table.insert(at + j, col, extra[col])
+    front.to_csv(d / "front.csv", index=False)
+    everything.to_csv(d / "all.csv", index=False)
     import pandas as pd
     pd.DataFrame(res.hypervolume, columns=["generation", "evaluations", "hypervolume"]).to_csv(
         d / "hypervolume.csv", index=False)
@@ -227,6 +240,18 @@ def write_outputs(d: Path, res: SearchResult) -> None:
                          for i, r in enumerate(res.screened)])
         t.insert(0, "figures", "predicted")
         t.to_csv(d / "screened.csv", index=False)
+
+
+def _measurements(d: Path) -> tuple[dict, str]:
+    """The run's latest re-measurements {(key, bits): top-1} and its accuracy source."""
+    if not (d / "store.sqlite").is_file():
+        return {}, ""
+    store = open_run(d)
+    try:
+        measured = store.measured()
+    finally:
+        store.close()
+    return measured, read_config(d)["evaluator"]["accuracy"]["source"] if measured else ""
 
 
 def load_result(directory) -> SearchResult:

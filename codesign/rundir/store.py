@@ -40,6 +40,15 @@ CREATE TABLE IF NOT EXISTS earlier (  -- rows of the run before it was extended,
     generation INTEGER NOT NULL, status TEXT NOT NULL, error TEXT, seconds REAL, worker TEXT,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS measured (  -- front designs re-measured on the supernet (codesign.rundir.verify)
+    key TEXT NOT NULL,                -- the candidate's key
+    bits INTEGER NOT NULL,
+    protocol TEXT NOT NULL,           -- JSON: split, images, weights' sha256, holdout, seed
+    top1 REAL NOT NULL,               -- measured top-1 (%)
+    seconds REAL,
+    created REAL NOT NULL,
+    PRIMARY KEY (key, bits, protocol)
+);
 """
 COLUMNS = "id, key, genome, metrics, generation, status, error, seconds, worker, created"
 
@@ -108,6 +117,29 @@ class RunStore:
                 (int(id), key or genome_key(genome), json.dumps(genome, sort_keys=True),
                  None if metrics is None else json.dumps(metrics, sort_keys=True), int(generation), status, error,
                  seconds, worker, time.time()))
+
+    def put_measured(self, key: str, bits: int, protocol: dict, top1: float, seconds: float | None = None) -> None:
+        """Commit one re-measured accuracy (``codesign.rundir.verify``)."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO measured VALUES (?, ?, ?, ?, ?, ?)",
+                            (key, int(bits), json.dumps(protocol, sort_keys=True), float(top1), seconds, time.time()))
+
+    def measured(self, protocol: dict | None = None) -> dict:
+        """{(key, bits): top-1 %} re-measured under ``protocol`` (default: the latest protocol used)."""
+        if protocol is None:
+            last = self.db.execute("SELECT protocol FROM measured ORDER BY created DESC LIMIT 1").fetchone()
+            if last is None:
+                return {}
+            text = last[0]
+        else:
+            text = json.dumps(protocol, sort_keys=True)
+        return {(k, int(b)): float(t) for k, b, t in
+                self.db.execute("SELECT key, bits, top1 FROM measured WHERE protocol = ?", (text,))}
+
+    def measured_protocol(self) -> dict | None:
+        """The protocol of the latest re-measurement, or None."""
+        last = self.db.execute("SELECT protocol FROM measured ORDER BY created DESC LIMIT 1").fetchone()
+        return None if last is None else json.loads(last[0])
 
     def rows(self) -> list[dict]:
         """Every evaluation in id order, as {"id", "genome", "metrics", "generation", "status", ...}."""

@@ -1,0 +1,144 @@
+"""Measured fronts (issue #20): every design on a search run's final front re-measured on the
+supernet, on the validation split (the held-out training images, never the test split), at its
+own bit-width, so that ``front.csv`` shows ``top1_measured`` beside the figure the search ranked
+by (``top1_predicted`` when that was the accuracy predictor).
+
+Each measurement is committed to the run's store (table ``measured``, keyed by candidate, bit-width
+and protocol) as it arrives: an interrupted verification resumes where it stopped, and a run
+extended later re-measures only the designs that are new on its front. The protocol (split,
+number of evaluation images, the weights' sha256, the held-out count and the seed) is part of the
+key, so figures measured differently are never mixed.
+
+``verify_front(DIR, data)`` does it for a finished run (``codesign verify DIR --data D``);
+``codesign search --data D`` calls it at the end unless ``--no-verify``. ``front_error`` is the
+predictor's error on the front: bias, RMSE, largest error and Kendall's tau (scipy)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from accelerators.errors import SpecError
+
+from codesign.rundir.store import open_run
+
+SUMMARY = "front_verification.json"
+VALIDATION_HOLDOUT = 5000           # the supernet's held-out training images (train-supernet's default)
+
+
+def protocol_of(weights: Path, images: int | None, holdout: int = VALIDATION_HOLDOUT, seed: int = 0) -> dict:
+    """What a measurement depends on besides the design (part of the store's key)."""
+    return {"split": "validation", "images": images, "holdout": holdout, "seed": seed,
+            "weights_sha256": hashlib.sha256(Path(weights).read_bytes()).hexdigest()}
+
+
+def verify_front(directory, data=None, *, weights=None, images: int | None = None, device: str = "cpu",
+                 progress: bool = False, log=print) -> dict:
+    """Re-measure the front of the search run in ``directory`` (module docstring); rewrites
+    ``front.csv`` / ``all.csv`` with the measured column, writes ``front_verification.json`` and
+    returns that summary. ``data``: the data set root (default: the run's own ``--data``);
+    ``weights``: the supernet (default: the run's, else the shipped one); ``images``: evaluate on
+    a seeded class-balanced subset of that many validation images (default: all of them)."""
+    from codesign.artifacts import predictor_split, supernet_path
+    from codesign.rundir.search import load_run, write_outputs
+    d = Path(directory)
+    cfg, res = load_run(d)
+    acc = cfg["evaluator"]["accuracy"]
+    data = data or acc.get("data")
+    if not data:
+        raise SpecError("--data", "the data set root is needed to measure the front (the run has none)", str(d))
+    if images is not None and (isinstance(images, bool) or not isinstance(images, int) or images < 10):
+        raise SpecError("--verify-images", f"must be an integer >= 10 (one image per class at least), got {images!r}")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise SpecError("torch", "measuring the front needs PyTorch (pip install -e '.[torch]')") from None
+    from codesign.nn.measure import measure
+    from codesign.nn.supernet import load_supernet
+    wpath = supernet_path(weights or acc.get("weights"))
+    protocol = protocol_of(wpath, images)
+    front = [r for r in res.front() if r["metrics"].get("latency_ms") is not None]
+    store = open_run(d)
+    try:
+        done = store.measured(protocol)
+        todo = [r for r in front if (r["key"], int(r["genome"]["hw"]["bits"])) not in done]
+        if todo:
+            net = load_supernet(wpath)
+            calib, val = predictor_split(data, VALIDATION_HOLDOUT, eval_images=images, seed=0)
+            bar = _bar(len(front), len(front) - len(todo), progress)
+            for r in todo:
+                bits = int(r["genome"]["hw"]["bits"])
+                t = time.perf_counter()
+                top1 = measure(net, r["genome"]["net"], bits, calib, val.images, val.labels)
+                store.put_measured(r["key"], bits, protocol, top1, time.perf_counter() - t)
+                if bar is not None:
+                    bar.update(1)
+            if bar is not None:
+                bar.close()
+        measured = store.measured(protocol)
+    finally:
+        store.close()
+    write_outputs(d, res)
+    summary = {"protocol": protocol, "source": acc["source"], "designs": len(front),
+               "measured_now": len(todo), "data": str(Path(data).resolve()),
+               "error": front_error(front, measured) if acc["source"] == "predictor" else None}
+    (d / SUMMARY).write_text(json.dumps(summary, indent=1) + "\n")
+    log(summary_line(summary))
+    return summary
+
+
+def _bar(total: int, initial: int, progress: bool):
+    if not progress:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, desc="measuring the front", unit="design")
+
+
+def front_error(front, measured: dict) -> dict | None:
+    """The accuracy predictor's error on the measured front designs: bias (mean of predicted -
+    measured), RMSE and largest absolute error in points, Kendall's tau between the two."""
+    import numpy as np
+    pairs = [(r["metrics"]["top1_pct"], measured[(r["key"], int(r["genome"]["hw"]["bits"]))]) for r in front
+             if (r["key"], int(r["genome"]["hw"]["bits"])) in measured and r["metrics"].get("top1_pct") is not None]
+    if not pairs:
+        return None
+    pred, meas = np.array(pairs, float).T
+    err = pred - meas
+    out = {"n": len(pairs), "bias_pct": float(err.mean()), "rmse_pct": float(np.sqrt((err ** 2).mean())),
+           "max_abs_pct": float(np.abs(err).max()), "kendall_tau": None}
+    if len(pairs) >= 3 and np.ptp(pred) > 0 and np.ptp(meas) > 0:
+        from scipy.stats import kendalltau
+        out["kendall_tau"] = float(kendalltau(pred, meas).statistic)
+    return out
+
+
+def summary_line(summary: dict) -> str:
+    p = summary["protocol"]
+    imgs = "all" if p["images"] is None else f"{p['images']:,}"
+    head = (f"front re-measured on the validation split ({imgs} images): {summary['designs']} designs "
+            f"({summary['measured_now']} measured now)")
+    e = summary.get("error")
+    if not e:
+        return head
+    tau = "n/a" if e["kendall_tau"] is None else f"{e['kendall_tau']:.2f}"
+    return (f"{head}; predictor error on the front: bias {e['bias_pct']:+.2f} points, RMSE {e['rmse_pct']:.2f}, "
+            f"largest {e['max_abs_pct']:.2f}, Kendall tau {tau} (n={e['n']})")
+
+
+def measured_columns(rows, measured: dict, source: str) -> list[dict]:
+    """Per row: ``top1_predicted`` (the search's figure, when it came from the predictor),
+    ``top1_measured`` and ``top1_error_pct`` (predicted - measured) where it was measured."""
+    out = []
+    for r in rows:
+        k = (r.get("key"), int(r["genome"]["hw"]["bits"]))
+        rec = {}
+        top1 = (r["metrics"] or {}).get("top1_pct")
+        if source == "predictor":
+            rec["top1_predicted"] = top1
+        if k in measured:
+            rec["top1_measured"] = measured[k]
+            if source == "predictor" and top1 is not None:
+                rec["top1_error_pct"] = top1 - measured[k]
+        out.append(rec)
+    return out
