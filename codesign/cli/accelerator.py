@@ -35,8 +35,8 @@ def add_accelerator_parsers(sub) -> None:
     n.add_argument("--arch", required=True, help="template name or architecture file")
     n.add_argument("--workload", required=True,
                    help="directory of Timeloop problem files, a Timeloop problem, or our layers YAML")
-    n.add_argument("--json", action="store_true")
-    n.add_argument("--plot", metavar="PNG", help="per-layer energy by level and latency")
+    n.add_argument("--json", action="store_true", help="print one JSON object (per-layer rows and totals)")
+    n.add_argument("--plot", metavar="PNG", help="also draw per-layer energy by level and latency into this image")
     n.add_argument("--no-constraints", action="store_true", help="ignore the architecture's dataflow")
     _mapper_options(n)
     n.set_defaults(func=cmd_evaluate_network)
@@ -57,10 +57,10 @@ def add_templates_parser(sub) -> None:
 
 def _mapper_options(p):
     p.add_argument("--objective", default="edp",
-                   help="edp (default), energy, latency, or weights like 'energy=1,latency=2'")
-    p.add_argument("--budget", type=int, default=30_000, help="cost-model evaluations per layer")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per layer")
-    p.add_argument("--seed", type=int, default=0)
+                   help="mapper objective: edp, energy, latency, or weights like 'energy=1,latency=2'")
+    p.add_argument("--budget", type=int, default=30_000, help="mapper: cost-model evaluations per layer")
+    p.add_argument("--time-limit", type=float, default=None, help="mapper: seconds per layer (default: no limit)")
+    p.add_argument("--seed", type=int, default=0, help="mapper: random seed")
 
 
 def _run_mapper(arch, work, constraints, args):
