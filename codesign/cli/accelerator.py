@@ -74,7 +74,30 @@ def _run_mapper(arch, work, constraints, args):
     return res, note
 
 
-def _print_table(arch, work, mapping, ev, note, out=sys.stdout):
+def energy_table_note(files) -> str | None:
+    """One line when the files hold a Timeloop architecture but no ERT (nor ERT_summary): the
+    energies per action then come from the built-in table, which the user should know."""
+    from accelerators.energy import DEFAULT_TABLES_PATH
+    from accelerators.timeloop import merge_files
+    merged, _ = merge_files(files)
+    arch = merged.get("architecture")
+    if not (isinstance(arch, dict) and ("subtree" in arch or "nodes" in arch)):
+        return None                                   # our own spec: the built-in table is its definition
+    if merged.get("ERT") or merged.get("ERT_summary"):
+        return None
+    table = Path(*Path(DEFAULT_TABLES_PATH).parts[-4:])
+    return (f"note: no ERT among the files: energy per action from the built-in table {table} "
+            "(give Timeloop's *.ERT.yaml for its figures)")
+
+
+def _table_note(files) -> None:
+    note = energy_table_note(files)
+    if note:
+        print(note, file=sys.stderr)
+
+
+def _print_table(arch, work, mapping, ev, note, out=None):
+    out = out or sys.stdout                   # the current one (not the one at import)
     print(arch.summary(), file=out)
     print(f"workload {work.name}: " + ", ".join(f"{d}={work.bounds[d]}" for d in work.dims), file=out)
     print(note, file=out)
@@ -82,14 +105,15 @@ def _print_table(arch, work, mapping, ev, note, out=sys.stdout):
     print(f"\n{'level':<24}{'inst':>6}{'used':>6}  {'space':<8}{'reads':>14}{'fills':>14}"
           f"{'updates':>14}{'energy_pj':>16}", file=out)
     for lv in ev.levels:
-        first = True
-        for ds, c in lv.dataspaces.items():
-            head = f"{lv.name:<24}{lv.instances:>6}{lv.instances_used:>6}" if first else " " * 36
-            print(f"{head}  {ds:<8}{c['reads']:>14}{c['fills']:>14}{c['updates']:>14}"
-                  f"{c['energy_pj']:>16.2f}", file=out)
-            first = False
+        # the level's name on its first row, whatever that row is (a level that keeps no data space
+        # but leaks, e.g. a bypassed or dummy level, has its leakage row under its own name)
+        name = f"{lv.name:<24}{lv.instances:>6}{lv.instances_used:>6}"
+        rows = [f"{ds:<8}{c['reads']:>14}{c['fills']:>14}{c['updates']:>14}{c['energy_pj']:>16.2f}"
+                for ds, c in lv.dataspaces.items()]
         if lv.leak_pj:
-            print(f"{'':<36}  {'leak':<8}{'':>42}{lv.leak_pj:>16.2f}", file=out)
+            rows.append(f"{'leakage':<8}{'':>42}{lv.leak_pj:>16.2f}")
+        for j, row in enumerate(rows or [f"{'(none)':<8}"]):      # (none): keeps no data space
+            print(f"{name if j == 0 else ' ' * 36}  {row}".rstrip(), file=out)
     print(f"{arch.compute.name:<24}{arch.compute.instances:>6}{ev.macs_used:>6}  {'compute':<8}"
           f"{ev.computes:>14}{'':>28}{ev.mac_energy_pj:>16.2f}", file=out)
     print(f"\ncomputes {ev.computes}  cycles {ev.cycles}  utilization {100 * ev.utilization:.2f}%  "
@@ -103,6 +127,7 @@ def cmd_evaluate(args) -> int:
     if args.backend == "timeloop":
         return _evaluate_with_timeloop(args)
     arch, work, mapping, constraints = load_files(args.files)
+    _table_note(args.files)
     note = "mapping: as given"
     if mapping is None:
         res, note = _run_mapper(arch, work, constraints, args)
@@ -162,6 +187,7 @@ def cmd_map(args) -> int:
     from accelerators.model import evaluate
     from accelerators.timeloop import mapping_to_timeloop
     arch, work, _, constraints = load_files(args.files)
+    _table_note(args.files)
     if args.no_constraints:
         from accelerators.constraints import FREE
         constraints = FREE
