@@ -121,3 +121,32 @@ def test_last_partial_generation_is_marked(tmp_path):
     assert list(t.columns) == ["generation", "evaluations", "candidates", "hypervolume", "partial"]
     assert list(t["candidates"]) == [4, 4, 1] and list(t["evaluations"]) == [4, 8, 9]
     assert list(t["partial"]) == [False, False, True]
+
+
+# ------------------------------------------------------------------------------ evaluate-network --plot
+
+@pytest.mark.parametrize("layers", [3, 64, 400])
+def test_network_figure_is_readable_and_in_microseconds(layers):
+    """The figure was 0.45 inch per layer wide (3,456 px for MobileNetV3) with 8-point labels at a
+    slant and latency in cycles; now a fixed width, one row per layer, latency in us at the clock."""
+    import matplotlib.pyplot as plt
+
+    from accelerators.network import FIGURE_DPI, NetworkResult, network_figure
+    from accelerators.spec import load_architecture
+    arch = load_architecture("simba_like")
+    rows = [{"layer": f"block{i}.conv", "cycles": 1000 * (i % 7 + 1), "mac_energy_pj": 1e5,
+             **{f"energy_{lv.name}_pj": 2e5 for lv in arch.levels}} for i in range(layers)]
+    res = NetworkResult(arch, rows, {"energy_pj": sum(6e5 for _ in rows), "cycles": sum(r["cycles"] for r in rows)})
+    fig = network_figure(res)
+    try:
+        w, h = fig.get_size_inches() * FIGURE_DPI
+        assert w <= 1400 and h <= 25 * FIGURE_DPI
+        lat_ax = fig.axes[1]
+        assert "us" in lat_ax.get_xlabel() and f"{arch.clock_ghz:g} GHz" in lat_ax.get_xlabel()
+        assert max(lat_ax.patches[j].get_width() for j in range(layers)) == pytest.approx(
+            max(r["cycles"] for r in rows) / (arch.clock_ghz * 1e3))
+        fonts = [t.get_fontsize() for t in fig.axes[0].get_yticklabels()] + [fig.axes[0].xaxis.label.get_fontsize()]
+        assert min(fonts) >= 7
+        assert len(fig.axes[0].get_yticklabels()) == layers        # every layer named
+    finally:
+        plt.close(fig)
