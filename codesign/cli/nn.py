@@ -18,7 +18,7 @@ _SEED_HELP = "random seed"
 _JSON_HELP = "print one JSON object instead of text"
 _QUIET_HELP = "no progress bar"
 _CLIP_HELP = "quantization range calibration: minmax (full range) or mse (least squared error)"
-_BN_HELP = ("BN statistics of a quantized subnet: re-estimated on it (quantized, the default) or those of "
+_BN_HELP = ("BN statistics of a quantized subnet: re-estimated on it (quantized) or those of "
             "the float subnet (float; data measured before 2026-12-01)")
 
 
