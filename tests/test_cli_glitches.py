@@ -106,6 +106,22 @@ def test_map_says_when_it_uses_the_builtin_energy_table(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_map_names_the_components_a_partial_ert_leaves_to_the_builtin_table(tmp_path, capsys):
+    import yaml
+
+    from codesign.cli import main
+    d = _case("ispass2020_04-model-conv1d+oc-3levelspatial") / "ref-output" / "kp"
+    ert = yaml.safe_load((d / "timeloop-model.ERT.yaml").read_text())
+    tables = ert["ERT"]["tables"]
+    dropped = next(t for t in tables if ".RegisterFile[" in t["name"])
+    ert["ERT"]["tables"] = [t for t in tables if t is not dropped]
+    (tmp_path / "ert.yaml").write_text(yaml.safe_dump(ert))
+    assert main(["map", str(d / "parsed-processed-input.yaml"), str(tmp_path / "ert.yaml"), "--budget", "200",
+                 "--json"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "RegisterFile" in err[0] and "built-in" in err[0], err
+
+
 # ------------------------------------------------------------------------------ hypervolume.csv
 
 def test_last_partial_generation_is_marked(tmp_path):

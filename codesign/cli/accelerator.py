@@ -74,24 +74,33 @@ def _run_mapper(arch, work, constraints, args):
     return res, note
 
 
-def energy_table_note(files) -> str | None:
-    """One line when the files hold a Timeloop architecture but no ERT (nor ERT_summary): the
-    energies per action then come from the built-in table, which the user should know."""
+def energy_table_note(files, arch=None) -> str | None:
+    """One line when the files hold a Timeloop architecture whose energies per action come, in
+    whole or in part, from the built-in table (no ERT / ERT_summary among the files, or one without
+    an entry for some component of ``arch``): the user should know which figures are not theirs."""
     from accelerators.energy import DEFAULT_TABLES_PATH
-    from accelerators.timeloop import merge_files
+    from accelerators.timeloop import merge_files, parse_ert
     merged, _ = merge_files(files)
-    arch = merged.get("architecture")
-    if not (isinstance(arch, dict) and ("subtree" in arch or "nodes" in arch)):
+    spec = merged.get("architecture")
+    if not (isinstance(spec, dict) and ("subtree" in spec or "nodes" in spec)):
         return None                                   # our own spec: the built-in table is its definition
-    if merged.get("ERT") or merged.get("ERT_summary"):
-        return None
     table = Path(*Path(DEFAULT_TABLES_PATH).parts[-4:])
-    return (f"note: no ERT among the files: energy per action from the built-in table {table} "
-            "(give Timeloop's *.ERT.yaml for its figures)")
+    ert = merged.get("ERT") or merged.get("ERT_summary")
+    if not ert:
+        return (f"note: no ERT among the files: energy per action from the built-in table {table} "
+                "(give Timeloop's *.ERT.yaml for its figures)")
+    if arch is None:
+        return None
+    names = parse_ert(ert)
+    missing = [lv.name for lv in arch.levels if lv.kind != "dummy" and lv.name not in names]
+    missing += [arch.compute.name] if arch.compute.name not in names else []
+    if missing:
+        return f"note: the ERT has no entry for {', '.join(missing)}: their energy per action from the built-in table {table}"
+    return None
 
 
-def _table_note(files) -> None:
-    note = energy_table_note(files)
+def _table_note(files, arch) -> None:
+    note = energy_table_note(files, arch)
     if note:
         print(note, file=sys.stderr)
 
@@ -127,7 +136,7 @@ def cmd_evaluate(args) -> int:
     if args.backend == "timeloop":
         return _evaluate_with_timeloop(args)
     arch, work, mapping, constraints = load_files(args.files)
-    _table_note(args.files)
+    _table_note(args.files, arch)
     note = "mapping: as given"
     if mapping is None:
         res, note = _run_mapper(arch, work, constraints, args)
@@ -187,7 +196,7 @@ def cmd_map(args) -> int:
     from accelerators.model import evaluate
     from accelerators.timeloop import mapping_to_timeloop
     arch, work, _, constraints = load_files(args.files)
-    _table_note(args.files)
+    _table_note(args.files, arch)
     if args.no_constraints:
         from accelerators.constraints import FREE
         constraints = FREE
