@@ -138,12 +138,24 @@ class Architecture:
         levels = tuple(replace(lv, **changes_by_level.get(lv.name, {})) for lv in self.levels)
         return replace(self, levels=levels)
 
+    def bits_summary(self) -> str:
+        """The word widths the model uses, in words: the per-data-space bits of our own specs
+        (``bits weights 8, inputs 8, outputs 16``), or for a Timeloop architecture (one datawidth
+        per level, no per-data-space widths) its datawidth(s)."""
+        if any(lv.word_bits_per_role for lv in self.levels):
+            return "bits " + ", ".join(f"{k} {v}" for k, v in self.bits.items())
+        real = [lv for lv in self.levels if lv.kind != "dummy"] or list(self.levels)
+        widths = {lv.word_bits for lv in real}
+        if len(widths) == 1:
+            return f"datawidth {widths.pop()} bits"
+        return "datawidth " + ", ".join(f"{lv.name} {lv.word_bits}" for lv in real) + " bits"
+
     def summary(self) -> str:
         rows = [f"{self.name}: {self.compute.instances} MACs ({self.compute.mesh_x}x{self.compute.mesh_y}), "
-                f"{self.clock_ghz} GHz, {self.technology_nm} nm, bits {self.bits}"]
+                f"{self.clock_ghz} GHz, {self.technology_nm} nm, {self.bits_summary()}"]
         for lv in self.levels:
             size = "inf" if lv.size_words is None else f"{lv.size_words} words"
-            rows.append(f"  {lv.name:<24} x{lv.instances:<5} {lv.kind:<8} {size}")
+            rows.append(f"  {lv.name:<24} x{lv.instances:<5} {lv.kind:<8} {size} ({lv.word_bits}-bit words)")
         return "\n".join(rows)
 
 

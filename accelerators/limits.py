@@ -35,7 +35,7 @@ MAX = {
     "grid": 100_000,                 # points of one sweep (--allow-large: 1,000,000)
     "axis": 10_000,                  # values of one space / sweep parameter ({min, max, step} or a list)
     "workers": 256,
-    "samples": 1_000_000,            # --n of accuracy-data, cost-data, proxies; --limit of sweep
+    "samples": 1_000_000,            # accuracy-data --measurements, cost-data --genomes, proxies --subnets; sweep --limit
 }
 
 _allow_large = os.environ.get("CODESIGN_ALLOW_LARGE", "") not in ("", "0")

@@ -159,6 +159,11 @@ def to_batch(mappings, arch: Architecture, work: Workload) -> MappingBatch:
 
 
 def from_batch(batch: MappingBatch, i: int, arch: Architecture, work: Workload) -> Mapping:
+    """Mapping ``i`` of a batch (e.g. of ``accelerators.sampling.random_valid_batch``) as a scalar
+    :class:`Mapping`: for ``evaluate(arch, work, mapping)``, ``Mapping.loop_nest(arch)`` or
+    ``accelerators.timeloop.mapping_to_timeloop``. Example: the best of a batch,
+    ``from_batch(batch, int(res.edp[res.valid].argmin()), arch, work)`` -- careful, that index
+    counts valid ones only; ``np.flatnonzero(res.valid)[k]`` gives the batch index."""
     levels = []
     for l in range(len(arch.levels)):
         perm = tuple(work.dims[j] for j in batch.perm[i, l])

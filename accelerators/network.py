@@ -269,29 +269,63 @@ def network_totals(layers, arch: Architecture, constraints: Constraints | str | 
             "utilization": macs / (cycles * arch.compute.instances) if cycles else 0.0}
 
 
-def plot_network(result: NetworkResult, path) -> None:
-    """Per-layer energy split by level (stacked bars) and per-layer latency."""
+FIGURE_WIDTH_IN = 11.0          # network_figure: at most 1,320 pixels wide at 120 dpi
+FIGURE_MAX_HEIGHT_IN = 24.0
+FIGURE_DPI = 120
+
+
+def network_figure(result: NetworkResult):
+    """Per-layer energy split by level (stacked horizontal bars) beside per-layer latency, one row
+    per layer from the first (top) to the last: a fixed width however many layers, fonts of at
+    least 7 points. Latency in microseconds at the architecture's clock (the label names it);
+    in cycles where the architecture has no clock. Returns the matplotlib figure."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     rows = result.rows
+    n = max(1, len(rows))
     names = [r["layer"].split("/")[-1] for r in rows]
     levels = [lv.name for lv in result.arch.levels]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(8, 0.45 * len(rows)), 7), sharex=True)
-    bottom = [0.0] * len(rows)
-    x = range(len(rows))
-    for name in levels + ["MAC"]:
-        vals = [(r["mac_energy_pj"] if name == "MAC" else r.get(f"energy_{name}_pj", 0.0)) / 1e6 for r in rows]
-        ax1.bar(x, vals, bottom=bottom, label=name)
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    ax1.set_ylabel("energy (uJ)")
-    ax1.set_title(f"{result.arch.name}: total {result.totals['energy_pj'] / 1e6:.1f} uJ, "
-                  f"{result.totals['cycles']:,} cycles")
-    ax1.legend(fontsize=8, ncol=3)
-    ax2.bar(x, [r["cycles"] for r in rows], color="tab:gray")
-    ax2.set_ylabel("latency (cycles)")
-    ax2.set_xticks(list(x))
-    ax2.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+    row_in = min(0.22, (FIGURE_MAX_HEIGHT_IN - 1.8) / n)          # height per layer
+    font = max(7.0, min(9.0, row_in * 72 * 0.8))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH_IN, 1.8 + row_in * n), sharey=True,
+                                   gridspec_kw={"width_ratios": [3, 2]})
+    y = list(range(len(rows)))
+    left = [0.0] * len(rows)
+    colors = plt.get_cmap("tab10")
+    for k, name in enumerate(levels + [result.arch.compute.name]):
+        vals = [(r["mac_energy_pj"] if k == len(levels) else r.get(f"energy_{name}_pj", 0.0)) / 1e6 for r in rows]
+        if not any(vals):
+            continue
+        ax1.barh(y, vals, left=left, label=name, color=colors(k % 10), height=0.8)
+        left = [a + v for a, v in zip(left, vals)]
+    ax1.set_xlabel("energy (uJ)", fontsize=font + 1)
+    clock = getattr(result.arch, "clock_ghz", None)
+    if clock:
+        lat = [r["cycles"] / (clock * 1e3) for r in rows]
+        ax2.set_xlabel(f"latency (us at {clock:g} GHz)", fontsize=font + 1)
+        total = f"{result.totals['cycles'] / (clock * 1e3):,.1f} us"
+    else:
+        lat = [r["cycles"] for r in rows]
+        ax2.set_xlabel("latency (cycles; no clock given)", fontsize=font + 1)
+        total = f"{result.totals['cycles']:,} cycles"
+    ax2.barh(y, lat, color="tab:gray", height=0.8)
+    ax1.set_yticks(y)
+    ax1.set_yticklabels(names, fontsize=font)
+    ax1.set_ylim(len(rows) - 0.5, -0.5)                      # first layer on top
+    for ax in (ax1, ax2):
+        ax.tick_params(axis="x", labelsize=font)
+        ax.grid(axis="x", alpha=0.3)
+    ax1.legend(fontsize=font, loc="lower right")
+    fig.suptitle(f"{result.arch.name}: {len(rows)} layers, energy {result.totals['energy_pj'] / 1e6:,.1f} uJ, "
+                 f"latency {total}", fontsize=font + 2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_network(result: NetworkResult, path) -> None:
+    """Save :func:`network_figure` to ``path`` (any format matplotlib writes)."""
+    import matplotlib.pyplot as plt
+    fig = network_figure(result)
+    fig.savefig(path, dpi=FIGURE_DPI)
     plt.close(fig)

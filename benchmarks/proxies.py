@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "cifar10"))
-    ap.add_argument("--dataset", default=str(REPO / "codesign" / "weights" / "accuracy_data.jsonl"))
+    ap.add_argument("--accuracy-data", default=str(REPO / "codesign" / "weights" / "accuracy_data.jsonl"),
+                    help="measured subnets (codesign accuracy-data JSONL)")
+    ap.add_argument("--dataset", dest="accuracy_data", help=argparse.SUPPRESS)   # before issue #21
     ap.add_argument("--weights", default=str(REPO / "codesign" / "weights" / "supernet.pt"))
     ap.add_argument("--out", default=str(REPO / "experiments" / "proxies"))
     ap.add_argument("--batch", type=int, default=16, help="shared batch of validation images")
@@ -39,7 +41,7 @@ def main(argv=None) -> int:
     import torch
     torch.set_num_threads(1)
     from codesign.nn.proxy_study import run_study
-    return run_study(args.data, args.dataset, args.weights, args.out, batch=args.batch, ntk_batch=args.ntk_batch,
+    return run_study(args.data, args.accuracy_data, args.weights, args.out, batch=args.batch, ntk_batch=args.ntk_batch,
                      extra=args.extra, minutes=args.minutes, boot=args.boot, seed=args.seed, smoke=args.smoke)
 
 

@@ -76,7 +76,7 @@ def predictor_split(data, holdout: int = 5000, calib_images: int = 2000, eval_im
     """(BN-calibration images from the training part, held-out training images with labels):
     what the accuracy-predictor data is measured on (the test split stays for reporting).
 
-    ``holdout`` must be the supernet training's (``train-supernet --holdout``, 5000 by default):
+    ``holdout`` must be the supernet training's (``TrainConfig.holdout``, 5000 by default):
     the held-out part is drawn exactly as training drew it, so no evaluation image was trained
     on; ``eval_images`` takes a seeded, class-balanced subset of it (fewer images, faster
     measurement)."""

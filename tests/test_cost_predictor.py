@@ -180,10 +180,10 @@ def test_bad_files_raise_spec_errors(tmp_path, small, trained):
 def test_cli(small, tmp_path, capsys):
     _, space_file, data, _ = small
     out = tmp_path / "p.npz"
-    assert cost_main(["train-cost-predictor", "--dataset", str(data), "--space", str(space_file), "--out",
+    assert cost_main(["train-cost-predictor", "--cost-data", str(data), "--space", str(space_file), "--out",
                       str(out), "--json", "--members", "1", "--hidden", "16", "--epochs", "20"]) == 0
     m = json.loads(capsys.readouterr().out)["heldout"]
     assert 0 <= m["latency"]["within_10pct"] <= 1 and out.is_file()
-    assert cost_main(["train-cost-predictor", "--dataset", str(tmp_path / "none.jsonl"), "--out", str(out)]) == 2
+    assert cost_main(["train-cost-predictor", "--cost-data", str(tmp_path / "none.jsonl"), "--out", str(out)]) == 2
     assert "none.jsonl" in capsys.readouterr().err
-    assert cost_main(["cost-data", "--n", "-1", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert cost_main(["cost-data", "--genomes", "-1", "--out", str(tmp_path / "x.jsonl")]) == 2

@@ -210,6 +210,52 @@ def test_design_export_without_weights_writes_timeloop_part(run_dir, tmp_path, m
     assert len(notes) == 1 and "--weights" in notes[0]
 
 
+_NO_TORCH = """
+import sys
+class _NoTorch:                               # as on a machine without the torch / export extra
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision", "onnx"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _NoTorch())
+from codesign.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_design_export_without_torch_writes_timeloop_part_and_says_what_it_skipped(run_dir, tmp_path):
+    """``codesign export RUN --design N --out D`` with no torch installed: the Timeloop files and
+    design.json, one line naming what was skipped and the extra it needs, exit 0 (issue #21)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    env.pop("CODESIGN_DEBUG", None)
+    out = tmp_path / "d0"
+    weights = repo / "codesign" / "weights" / "supernet.pt"     # given, but unusable without torch
+    for argv in (["export", str(run_dir), "--design", "0", "--out", str(out)],
+                 ["export", str(run_dir), "--design", "0", "--out", str(out), "--weights", str(weights)]):
+        r = subprocess.run([sys.executable, "-c", _NO_TORCH, *argv], capture_output=True, text=True, env=env,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert "Traceback" not in r.stderr and "ModuleNotFoundError" not in r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "PyTorch" in lines[0] and "subnet.pt" in lines[0] and "export" in lines[0], lines
+        assert (out / "arch.yaml").stat().st_size > 0 and len(list((out / "layers").glob("*.yaml"))) > 10
+        assert json.loads((out / "design.json").read_text())["files"]["subnet"] is None
+        assert not (out / "subnet.pt").exists() and "wrote arch.yaml" in r.stdout
+
+
+def test_export_to_is_a_hidden_alias_of_out(run_dir, tmp_path, capsys, monkeypatch):
+    import codesign.artifacts
+    from codesign.cli import main
+    monkeypatch.setattr(codesign.artifacts, "WEIGHTS_DIR", tmp_path / "no_weights")
+    assert main(["export", str(run_dir), "--design", "0", "--to", str(tmp_path / "old")]) == 0
+    assert (tmp_path / "old" / "design.json").is_file()
+    assert "--to is now --out" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------- figures
 
 def _is_png(p):
@@ -267,11 +313,11 @@ def test_plots_and_export_of_a_sweep(tmp_path, capsys):
     (["export", "{empty}"], "DIR"),
     (["plot", "{missing}"], "DIR"),
     (["export", "{run}", "--format", "xml"], "--format"),
-    (["export", "{run}", "--design", "999", "--to", "{tmp}/x"], "--design"),
-    (["export", "{run}", "--design", "two", "--to", "{tmp}/x"], "--design"),
-    (["export", "{run}", "--design", "1"], "--to"),
-    (["export", "{run}", "--design", "1", "--to", "{tmp}/x", "--weights", "{tmp}/none.pt"], "--weights"),
-    (["export", "{run}", "--design", "1", "--to", "{tmp}/x", "--weights", "{run}/config.json"], "--weights"),
+    (["export", "{run}", "--design", "999", "--out", "{tmp}/x"], "--design"),
+    (["export", "{run}", "--design", "two", "--out", "{tmp}/x"], "--design"),
+    (["export", "{run}", "--design", "1"], "--out"),
+    (["export", "{run}", "--design", "1", "--out", "{tmp}/x", "--weights", "{tmp}/none.pt"], "--weights"),
+    (["export", "{run}", "--design", "1", "--out", "{tmp}/x", "--weights", "{run}/config.json"], "--weights"),
     (["plot", "{run}", "--format", "png,gif"], "--format"),
     (["plot", "{run}", "--design", "999"], "--design"),
     (["export", "{corrupt}"], "store"),

@@ -35,8 +35,8 @@ def add_accelerator_parsers(sub) -> None:
     n.add_argument("--arch", required=True, help="template name or architecture file")
     n.add_argument("--workload", required=True,
                    help="directory of Timeloop problem files, a Timeloop problem, or our layers YAML")
-    n.add_argument("--json", action="store_true")
-    n.add_argument("--plot", metavar="PNG", help="per-layer energy by level and latency")
+    n.add_argument("--json", action="store_true", help="print one JSON object (per-layer rows and totals)")
+    n.add_argument("--plot", metavar="PNG", help="also draw per-layer energy by level and latency into this image")
     n.add_argument("--no-constraints", action="store_true", help="ignore the architecture's dataflow")
     _mapper_options(n)
     n.set_defaults(func=cmd_evaluate_network)
@@ -57,10 +57,10 @@ def add_templates_parser(sub) -> None:
 
 def _mapper_options(p):
     p.add_argument("--objective", default="edp",
-                   help="edp (default), energy, latency, or weights like 'energy=1,latency=2'")
-    p.add_argument("--budget", type=int, default=30_000, help="cost-model evaluations per layer")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per layer")
-    p.add_argument("--seed", type=int, default=0)
+                   help="mapper objective: edp, energy, latency, or weights like 'energy=1,latency=2'")
+    p.add_argument("--budget", type=int, default=30_000, help="mapper: cost-model evaluations per layer")
+    p.add_argument("--time-limit", type=float, default=None, help="mapper: seconds per layer (default: no limit)")
+    p.add_argument("--seed", type=int, default=0, help="mapper: random seed")
 
 
 def _run_mapper(arch, work, constraints, args):
@@ -74,7 +74,39 @@ def _run_mapper(arch, work, constraints, args):
     return res, note
 
 
-def _print_table(arch, work, mapping, ev, note, out=sys.stdout):
+def energy_table_note(files, arch=None) -> str | None:
+    """One line when the files hold a Timeloop architecture whose energies per action come, in
+    whole or in part, from the built-in table (no ERT / ERT_summary among the files, or one without
+    an entry for some component of ``arch``): the user should know which figures are not theirs."""
+    from accelerators.energy import DEFAULT_TABLES_PATH
+    from accelerators.timeloop import merge_files, parse_ert
+    merged, _ = merge_files(files)
+    spec = merged.get("architecture")
+    if not (isinstance(spec, dict) and ("subtree" in spec or "nodes" in spec)):
+        return None                                   # our own spec: the built-in table is its definition
+    table = Path(*Path(DEFAULT_TABLES_PATH).parts[-4:])
+    ert = merged.get("ERT") or merged.get("ERT_summary")
+    if not ert:
+        return (f"note: no ERT among the files: energy per action from the built-in table {table} "
+                "(give Timeloop's *.ERT.yaml for its figures)")
+    if arch is None:
+        return None
+    names = parse_ert(ert)
+    missing = [lv.name for lv in arch.levels if lv.kind != "dummy" and lv.name not in names]
+    missing += [arch.compute.name] if arch.compute.name not in names else []
+    if missing:
+        return f"note: the ERT has no entry for {', '.join(missing)}: their energy per action from the built-in table {table}"
+    return None
+
+
+def _table_note(files, arch) -> None:
+    note = energy_table_note(files, arch)
+    if note:
+        print(note, file=sys.stderr)
+
+
+def _print_table(arch, work, mapping, ev, note, out=None):
+    out = out or sys.stdout                   # the current one (not the one at import)
     print(arch.summary(), file=out)
     print(f"workload {work.name}: " + ", ".join(f"{d}={work.bounds[d]}" for d in work.dims), file=out)
     print(note, file=out)
@@ -82,14 +114,15 @@ def _print_table(arch, work, mapping, ev, note, out=sys.stdout):
     print(f"\n{'level':<24}{'inst':>6}{'used':>6}  {'space':<8}{'reads':>14}{'fills':>14}"
           f"{'updates':>14}{'energy_pj':>16}", file=out)
     for lv in ev.levels:
-        first = True
-        for ds, c in lv.dataspaces.items():
-            head = f"{lv.name:<24}{lv.instances:>6}{lv.instances_used:>6}" if first else " " * 36
-            print(f"{head}  {ds:<8}{c['reads']:>14}{c['fills']:>14}{c['updates']:>14}"
-                  f"{c['energy_pj']:>16.2f}", file=out)
-            first = False
+        # the level's name on its first row, whatever that row is (a level that keeps no data space
+        # but leaks, e.g. a bypassed or dummy level, has its leakage row under its own name)
+        name = f"{lv.name:<24}{lv.instances:>6}{lv.instances_used:>6}"
+        rows = [f"{ds:<8}{c['reads']:>14}{c['fills']:>14}{c['updates']:>14}{c['energy_pj']:>16.2f}"
+                for ds, c in lv.dataspaces.items()]
         if lv.leak_pj:
-            print(f"{'':<36}  {'leak':<8}{'':>42}{lv.leak_pj:>16.2f}", file=out)
+            rows.append(f"{'leakage':<8}{'':>42}{lv.leak_pj:>16.2f}")
+        for j, row in enumerate(rows or [f"{'(none)':<8}"]):      # (none): keeps no data space
+            print(f"{name if j == 0 else ' ' * 36}  {row}".rstrip(), file=out)
     print(f"{arch.compute.name:<24}{arch.compute.instances:>6}{ev.macs_used:>6}  {'compute':<8}"
           f"{ev.computes:>14}{'':>28}{ev.mac_energy_pj:>16.2f}", file=out)
     print(f"\ncomputes {ev.computes}  cycles {ev.cycles}  utilization {100 * ev.utilization:.2f}%  "
@@ -103,6 +136,7 @@ def cmd_evaluate(args) -> int:
     if args.backend == "timeloop":
         return _evaluate_with_timeloop(args)
     arch, work, mapping, constraints = load_files(args.files)
+    _table_note(args.files, arch)
     note = "mapping: as given"
     if mapping is None:
         res, note = _run_mapper(arch, work, constraints, args)
@@ -162,6 +196,7 @@ def cmd_map(args) -> int:
     from accelerators.model import evaluate
     from accelerators.timeloop import mapping_to_timeloop
     arch, work, _, constraints = load_files(args.files)
+    _table_note(args.files, arch)
     if args.no_constraints:
         from accelerators.constraints import FREE
         constraints = FREE

@@ -24,6 +24,9 @@ _INTS = {
     "workers": (1, "workers"),
     "limit": (0, "samples"),
     "n": (1, "samples"),
+    "measurements": (1, "samples"),          # accuracy-data
+    "genomes": (1, "samples"),               # cost-data
+    "subnets": (1, "samples"),               # proxies
     "batch_size": (1, 65_536),
     "threads": (0, 4_096),
     "sandwich_random": (0, 64),
@@ -63,10 +66,10 @@ def check_args(args) -> None:
         _int(v["bits"], "bits", 1, 32)
     if isinstance(v.get("epochs"), int):
         _int(v["epochs"], "epochs", 1, 1_000_000)
-    if isinstance(v.get("holdout"), int) and not isinstance(v["holdout"], bool):
+    if isinstance(v.get("holdout"), int) and not isinstance(v["holdout"], bool):     # a count of images
         _int(v["holdout"], "holdout", 0, None)
-    elif isinstance(v.get("holdout"), float):
-        _float(v["holdout"], "holdout", 0.0, 1.0, hi_open=True)
+    if v.get("holdout_fraction") is not None:                                      # a share
+        _float(v["holdout_fraction"], "holdout_fraction", 0.0, 1.0, hi_open=True)
     for name in ("mutation", "crossover"):
         if v.get(name) is not None:
             _float(v[name], name, 0.0, 1.0)
@@ -76,10 +79,10 @@ def check_args(args) -> None:
     for name in _IN_FILES:
         if v.get(name):
             input_file(v[name], "--" + name.replace("_", "-"))
-    for name in ("dataset",):
+    for name in ("accuracy_data", "cost_data"):
         if v.get(name):
             for f in (v[name] if isinstance(v[name], list) else [v[name]]):
-                input_file(f, "--dataset")
+                input_file(f, "--" + name.replace("_", "-"))
     if v.get("space"):
         input_file(v["space"], "--space")
         from codesign.space.joint import read_space
@@ -98,7 +101,8 @@ def check_args(args) -> None:
                             v["plot"])
     if cmd == "map" and v.get("out"):
         output_file(v["out"], "--out")
-    if cmd in _FILE_OUT_COMMANDS and v.get("out") and Path(v["out"]).is_dir():
+    if cmd in _FILE_OUT_COMMANDS and v.get("out") and Path(v["out"]).is_dir() \
+            and not (cmd == "export" and v.get("design") is not None):      # export --design: a folder
         raise SpecError("--out", "is a directory (give a file name)", v["out"])
     if cmd in ("search", "sweep", "train-supernet") and v.get("out") and Path(v["out"]).is_file():
         raise SpecError("--out", "is a file (give a run directory)", v["out"])
@@ -106,9 +110,13 @@ def check_args(args) -> None:
         from codesign.search.executors import probe_scheduler
         probe_scheduler(check_scheduler_address(v["scheduler"]))     # a live Dask scheduler, before any work
     for name, flag in (("weights", "--weights"), ("init_from", "--init-from")):
+        if v.get(name) and cmd == "export":
+            from codesign.report.design import torch_available
+            if not torch_available():               # the design's Timeloop files need no torch
+                continue
         if v.get(name):
             check_checkpoint(v[name], flag)
-    if cmd in ("search", "sweep") and v.get("resume"):
+    if cmd in ("search", "sweep", "train-supernet") and v.get("resume"):
         d = Path(v["resume"])
         if not d.is_dir():
             raise SpecError("--resume", "no such run directory", str(d))

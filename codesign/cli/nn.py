@@ -10,11 +10,15 @@ import numpy as np
 
 from accelerators.errors import SpecError
 from codesign.artifacts import WEIGHTS_DIR
+from codesign.cli.runner import add_renamed
 from codesign.nn.quant_ranges import BN_MODES, CLIPS, DEFAULT_BN, DEFAULT_CLIP
 from codesign.space.genome import named_genome
 
+_SEED_HELP = "random seed"
+_JSON_HELP = "print one JSON object instead of text"
+_QUIET_HELP = "no progress bar"
 _CLIP_HELP = "quantization range calibration: minmax (full range) or mse (least squared error)"
-_BN_HELP = ("BN statistics of a quantized subnet: re-estimated on it (quantized, the default) or those of "
+_BN_HELP = ("BN statistics of a quantized subnet: re-estimated on it (quantized) or those of "
             "the float subnet (float; data measured before 2026-12-01)")
 
 
@@ -29,12 +33,15 @@ def add_nn_parsers(sub) -> None:
     """``train-supernet``, ``accuracy``, ``accuracy-data``, ``train-predictor`` and ``proxies``."""
     tr = sub.add_parser("train-supernet", help="train the Once-for-All supernet (progressive shrinking)")
     tr.add_argument("--data", required=True, help="ImageFolder dir/zips (train, test) or cifar-10-batches-py")
-    tr.add_argument("--out", required=True, help="run directory (checkpoint.pt, train_log.jsonl, supernet.pt)")
+    tr.add_argument("--out", metavar="DIR", help="run directory (checkpoint.pt, train_log.jsonl, supernet.pt); "
+                    "required unless --resume DIR")
     tr.add_argument("--epochs", default="full=15,kernel=5,depth=5,expand=8", help="epochs per phase")
-    tr.add_argument("--batch-size", type=int, default=128)
-    tr.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    tr.add_argument("--batch-size", type=int, default=128, help="training images per step")
+    tr.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    tr.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
+    tr.add_argument("--resume", metavar="DIR", nargs="?", const="",
+                    help="continue the run in DIR from DIR/checkpoint.pt (the other options as when it started); "
+                    "a bare --resume continues the run in --out")
     tr.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the full phase (cosine)")
     tr.add_argument("--elastic-lr", type=float, default=0.03, help="peak learning rate of the elastic phases")
     tr.add_argument("--init-from", metavar="FILE",
@@ -42,59 +49,67 @@ def add_nn_parsers(sub) -> None:
     tr.add_argument("--sandwich-random", type=int, default=1,
                     help="sandwich phase (BigNAS): random subnets per step besides the largest and smallest")
     tr.add_argument("--max-batches", type=int, default=None, help="batches per epoch (smoke runs)")
-    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("--quiet", action="store_true", help=_QUIET_HELP)
     tr.set_defaults(func=cmd_train_supernet)
     a = sub.add_parser("accuracy", help="top-1 of one subnet: measured (--data) or predicted")
     a.add_argument("--genome", required=True, help="JSON genome, or max / min")
-    a.add_argument("--bits", type=int, default=8)
+    a.add_argument("--bits", type=int, default=8, help="bit-width of weights and activations (4, 6, 8 or 16)")
     a.add_argument("--data", help="data set root (train/test); measures on the validation split (the held-out "
                    "training images) unless --split test")
     a.add_argument("--split", choices=("validation", "test"), default="validation",
                    help="validation for anything a decision rests on; test only for a final report")
     a.add_argument("--weights", help="supernet state_dict (default: the shipped one)")
     a.add_argument("--predictor", help="predictor .npz (default: the shipped one)")
-    a.add_argument("--json", action="store_true")
+    a.add_argument("--json", action="store_true", help=_JSON_HELP)
     _quant_options(a)
     a.set_defaults(func=cmd_accuracy)
     ad = sub.add_parser("accuracy-data", help="measure random subnets for the predictor (resumable)")
-    ad.add_argument("--data", required=True)
-    ad.add_argument("--weights")
+    ad.add_argument("--data", required=True, help="data set root (train/test, as train-supernet --data)")
+    ad.add_argument("--weights", help="supernet state_dict (default: the shipped one)")
     ad.add_argument("--out", required=True, help="JSONL file; re-running continues it")
-    ad.add_argument("--n", type=int, default=4000,
-                    help="(genome, bit-width) measurements; every genome is measured at 4, 6, 8 and 16 bits")
+    ad.add_argument("--measurements", type=int, default=4000,
+                    help="count of (genome, bit-width) measurements; every genome is measured at each of --bits")
+    add_renamed(ad, "--n", "--measurements")
     ad.add_argument("--holdout", type=int, default=5000,
-                    help="the supernet training's held-out count (train-supernet --holdout): measured only on those")
+                    help="count of training images the supernet training held out (the validation split; "
+                    "train-supernet holds out 5000): measured only on those")
     ad.add_argument("--eval-images", type=int, default=None,
                     help="measure on a class-balanced subset of that many held-out images (default: all)")
-    ad.add_argument("--seed", type=int, default=0)
+    ad.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
     ad.add_argument("--shard", default="0/1", help="I/K: measure every K-th genome of the plan, from the I-th "
                     "(K processes or machines, one file each; concatenate them afterwards)")
     ad.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     ad.add_argument("--eval-batch", type=int, default=None, help="evaluation batch (speed only)")
-    ad.add_argument("--quiet", action="store_true")
+    ad.add_argument("--quiet", action="store_true", help=_QUIET_HELP)
     ad.add_argument("--bits", default="4,6,8,16", help="bit-widths to measure (the genomes stay the full "
-                    "plan's; --n counts genome x bit-width pairs)")
+                    "plan's; --measurements counts genome x bit-width pairs)")
     ad.add_argument("--draws", type=int, default=1, help="independent calibration draws per measurement "
                     "(top1 = their mean; e.g. --bits 4 --draws 3, where 4-bit results depend on the draw)")
     _quant_options(ad)
     ad.set_defaults(func=cmd_accuracy_data)
     tp = sub.add_parser("train-predictor", help="fit the accuracy predictor on measured subnets")
-    tp.add_argument("--dataset", required=True, nargs="+", help="accuracy-data JSONL file(s); a later "
-                    "file's row for the same genome and bit-width replaces an earlier file's")
-    tp.add_argument("--out", required=True)
-    tp.add_argument("--seed", type=int, default=0)
-    tp.add_argument("--holdout", type=float, default=0.2, help="share of the genomes held out for the report")
-    tp.add_argument("--kind", default="kernel", help="kernel (kernel ridge, default), ridge (linear) or mlp (ensemble)")
+    tp.add_argument("--accuracy-data", required=True, nargs="+", metavar="FILE",
+                    help="measured subnets: codesign accuracy-data JSONL file(s); a later file's row for the same "
+                    "genome and bit-width replaces an earlier file's")
+    add_renamed(tp, "--dataset", "--accuracy-data")
+    tp.add_argument("--out", required=True, help="predictor .npz file")
+    tp.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
+    tp.add_argument("--holdout-fraction", type=float, default=0.2,
+                    help="fraction of the genomes held out for the report (0 < F < 1)")
+    add_renamed(tp, "--holdout", "--holdout-fraction")
+    tp.add_argument("--kind", default="kernel", help="kernel (kernel ridge), ridge (linear) or mlp (ensemble)")
     tp.add_argument("--no-summary", action="store_true", help="one-hot code only (no log-MACs / size features)")
     tp.add_argument("--hidden", type=int, default=128, help="mlp: hidden units")
     tp.add_argument("--epochs", type=int, default=400, help="mlp: epochs")
     tp.add_argument("--members", type=int, default=5, help="mlp: ensemble size (mean of the members)")
-    tp.add_argument("--json", action="store_true")
+    tp.add_argument("--json", action="store_true", help=_JSON_HELP)
     tp.set_defaults(func=cmd_train_predictor)
     px = sub.add_parser("proxies", help="zero-shot proxies' correlation with measured accuracy")
     px.add_argument("--data", help="the data set root (required unless --study --smoke)")
-    px.add_argument("--dataset", nargs="+", help="measured subnets (accuracy-data output, one or more files; "
-                    "--study: default the shipped codesign/weights/accuracy_data.jsonl)")
+    px.add_argument("--accuracy-data", nargs="+", metavar="FILE",
+                    help="measured subnets: codesign accuracy-data JSONL file(s) (--study: default the shipped "
+                    "codesign/weights/accuracy_data.jsonl)")
+    add_renamed(px, "--dataset", "--accuracy-data")
     px.add_argument("--study", action="store_true", help="the full study of issue #23 (every proxy, fresh and "
                     "trained weights, bootstrap intervals, ensembles, noise ceiling; = benchmarks/proxies.py)")
     px.add_argument("--out", default="experiments/proxies", help="--study: where scores, table and plots go")
@@ -102,23 +117,25 @@ def add_nn_parsers(sub) -> None:
     px.add_argument("--minutes", type=float, help="--study: stop cleanly after this long (a rerun continues)")
     px.add_argument("--weights", help="--study: supernet weights (default: the shipped ones)")
     px.add_argument("--smoke", action="store_true", help="--study: a few small genomes, synthetic data")
-    px.add_argument("--bits", type=int, default=16)
-    px.add_argument("--n", type=int, default=200)
-    px.add_argument("--seed", type=int, default=0)
-    px.add_argument("--json", action="store_true")
+    px.add_argument("--bits", type=int, default=16, help="correlate with the accuracy measured at this bit-width")
+    px.add_argument("--subnets", type=int, default=200, help="count of measured subnets to score (the first ones "
+                    "at --bits)")
+    add_renamed(px, "--n", "--subnets")
+    px.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
+    px.add_argument("--json", action="store_true", help=_JSON_HELP)
     px.set_defaults(func=cmd_proxies)
 
 
 def add_model_card_parser(sub) -> None:
     mc = sub.add_parser("model-card", help="measure a trained supernet and write its model card")
     mc.add_argument("--run", required=True, help="the train-supernet run directory (train_state.json)")
-    mc.add_argument("--data", required=True)
-    mc.add_argument("--weights", help="default: RUN/supernet.pt")
+    mc.add_argument("--data", required=True, help="data set root (train/test)")
+    mc.add_argument("--weights", help="supernet state_dict (default: RUN/supernet.pt)")
     mc.add_argument("--out", required=True, help="Markdown file (a .json twin is written beside it)")
-    mc.add_argument("--samples", type=int, default=8, help="random subnets besides the smallest and largest")
-    mc.add_argument("--test-images", type=int, default=None, help="first N test images (default: all)")
-    mc.add_argument("--seed", type=int, default=0)
-    mc.add_argument("--quiet", action="store_true")
+    mc.add_argument("--samples", type=int, default=8, help="count of random subnets besides the smallest and largest")
+    mc.add_argument("--test-images", type=int, default=None, help="count of test images, the first ones (default: all)")
+    mc.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
+    mc.add_argument("--quiet", action="store_true", help=_QUIET_HELP)
     _quant_options(mc)
     mc.set_defaults(func=cmd_model_card)
 
@@ -136,7 +153,12 @@ def cmd_train_supernet(args) -> int:
             raise SpecError("--epochs", f"unknown phase {k!r} or negative epochs (phases: {', '.join(PHASES)})")
     if not Path(args.data).exists():
         raise SpecError("--data", "no such file or directory", args.data)
-    cfg = TrainConfig(data=args.data, out=args.out, epochs={**TrainConfig.__dataclass_fields__["epochs"].default_factory(), **epochs},
+    out = args.resume or args.out             # --resume DIR, or a bare --resume (""): continue in --out
+    if not out:
+        raise SpecError("--out", "required: the run directory (or --resume DIR to continue one)")
+    if args.resume and args.out and Path(args.resume).resolve() != Path(args.out).resolve():
+        raise SpecError("--resume", f"names another run directory than --out {args.out}", args.resume)
+    cfg = TrainConfig(data=args.data, out=out, epochs={**TrainConfig.__dataclass_fields__["epochs"].default_factory(), **epochs},
                       batch_size=args.batch_size, seed=args.seed, threads=args.threads,
                       max_batches=args.max_batches, lr=args.lr, elastic_lr=args.elastic_lr,
                       init_from=args.init_from, sandwich_random=args.sandwich_random)
@@ -144,7 +166,7 @@ def cmd_train_supernet(args) -> int:
         raise SpecError("--sandwich-random", f"must be >= 0, got {args.sandwich_random}")
     if args.init_from and not Path(args.init_from).is_file():
         raise SpecError("--init-from", "no such file", args.init_from)
-    path = train_supernet(cfg, resume=args.resume, progress=not args.quiet)
+    path = train_supernet(cfg, resume=args.resume is not None, progress=not args.quiet)
     print(f"wrote {path}")
     return 0
 
@@ -207,7 +229,7 @@ def cmd_accuracy_data(args) -> int:
     write_dataset_meta(args.out, weights=_weights(args.weights), data=args.data, holdout=args.holdout,
                        eval_images=len(hold.labels), calib_images=len(calib), seed=args.seed, clip=args.clip,
                        bits=bits, draws=args.draws, bn=args.bn)
-    rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.n, seed=args.seed,
+    rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.measurements, seed=args.seed,
                             progress=not args.quiet, shard=shard, device=device, eval_batch=args.eval_batch,
                             clip=args.clip, bits=bits, draws=args.draws, bn=args.bn)
     print(f"{len(rows)} measured subnets in {args.out}")
@@ -248,9 +270,9 @@ def _device(name: str) -> str:
 
 def cmd_train_predictor(args) -> int:
     from codesign.predictors.accuracy import read_datasets, train_predictor
-    pred, m = train_predictor(read_datasets(args.dataset), seed=args.seed, kind=args.kind, hidden=args.hidden,
+    pred, m = train_predictor(read_datasets(args.accuracy_data), seed=args.seed, kind=args.kind, hidden=args.hidden,
                               epochs=args.epochs, members=args.members, use_summary=not args.no_summary,
-                              holdout=args.holdout)
+                              holdout=args.holdout_fraction)
     pred.save(args.out)
     print(json.dumps({"heldout": m, "out": args.out}) if args.json else
           f"held-out ({m['n']} subnets): Kendall tau {m['kendall_tau']:.3f}, Spearman {m['spearman']:.3f}, "
@@ -273,14 +295,15 @@ def cmd_proxies(args) -> int:
         torch.set_num_threads(1)
         if not args.smoke and not args.data:
             raise SpecError("--data", "required with --study (or use --smoke)")
-        return run_study(args.data or "", (args.dataset or [str(WEIGHTS_DIR / "accuracy_data.jsonl")])[0],
+        return run_study(args.data or "", (args.accuracy_data or [str(WEIGHTS_DIR / "accuracy_data.jsonl")])[0],
                          args.weights or str(WEIGHTS_DIR / "supernet.pt"), args.out, extra=args.extra,
                          minutes=args.minutes, seed=args.seed, smoke=args.smoke)
-    if not args.data or not args.dataset:
-        raise SpecError("--data" if not args.data else "--dataset", "required (without --study)")
-    rows = [r for r in read_datasets(args.dataset) if r.get("bits", 16) == args.bits][: args.n]
+    if not args.data or not args.accuracy_data:
+        raise SpecError("--data" if not args.data else "--accuracy-data", "required (without --study)")
+    rows = [r for r in read_datasets(args.accuracy_data) if r.get("bits", 16) == args.bits][: args.subnets]
     if len(rows) < 3:
-        raise SpecError("--dataset", f"needs at least 3 measured subnets at {args.bits} bits", args.dataset[0])
+        raise SpecError("--accuracy-data", f"needs at least 3 measured subnets at {args.bits} bits",
+                        args.accuracy_data[0])
     test = load_split(args.data, "test")
     if len(test) < 64:
         raise SpecError("data", f"the test split has {len(test)} images; the proxies need at least 64", args.data)

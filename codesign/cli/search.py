@@ -22,28 +22,29 @@ def add_search_parser(sub) -> None:
                     "differs only in its budget: extend the run to this many. nsga2, scalar, random and hw-only then "
                     "reuse every stored candidate and end with the front of a fresh run of this budget and seed; "
                     "sequential ends with that front too but re-evaluates part of its hardware phase (its halves move)")
-    se.add_argument("--population", type=int, default=24)
-    se.add_argument("--algorithm", choices=("nsga2", "scalar", "random", "sequential", "hw-only"), default="nsga2")
+    se.add_argument("--population", type=int, default=24, help="candidates per generation")
+    se.add_argument("--algorithm", choices=("nsga2", "scalar", "random", "sequential", "hw-only"), default="nsga2",
+                    help="search algorithm (sequential: network first, then its accelerator; hw-only: --net fixed)")
     se.add_argument("--scalarize", help="with --algorithm scalar: acc-lat:alpha=A (top1 - A*latency_ms) or "
                     "mnas:target_ms=T,w=-0.07 (top1*(latency/T)^w)")
     se.add_argument("--net", help="with --algorithm hw-only: the fixed network (JSON genome, max or min; default max)")
     se.add_argument("--mutation", type=float, default=0.08, help="per-gene mutation probability")
-    se.add_argument("--crossover", type=float, default=0.9)
+    se.add_argument("--crossover", type=float, default=0.9, help="crossover probability per pair of parents")
     se.add_argument("--accuracy", default="predictor", metavar="{predictor,measured,naswot,macs,proxy:NAME}",
                     help="accuracy source: the shipped predictor, measured on the supernet (--data), or a "
                     "zero-shot proxy (naswot needs --data; macs needs nothing; proxy:NAME a proxy of the "
                     "study, e.g. proxy:trained:zen, or proxy:vote, needs --data)")
-    se.add_argument("--predictor")
-    se.add_argument("--weights")
-    se.add_argument("--data")
+    se.add_argument("--predictor", help="accuracy predictor .npz (default: the shipped one)")
+    se.add_argument("--weights", help="supernet state_dict for --accuracy measured / proxies (default: the shipped one)")
+    se.add_argument("--data", help="data set root (train/test) for --accuracy measured, naswot, proxy:NAME")
     se.add_argument("--mapper-budget", type=int, default=1500, help="mapper evaluations per layer shape")
     se.add_argument("--cost", choices=("model", "predictor"), default="model",
-                    help="latency/energy from the mapped model (default) or the learned cost predictor (fast path)")
+                    help="latency/energy from the mapped model or the learned cost predictor (fast path)")
     se.add_argument("--cost-predictor", help="cost predictor .npz (default: the shipped one)")
     se.add_argument("--screen", type=int, default=0, metavar="K",
                     help="multi-fidelity: breed K x population children per generation, screen them with the "
                     "learned cost predictor and evaluate only the best population exactly (nsga2, scalar)")
-    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--seed", type=int, default=0, help="random seed")
     se.add_argument("--out", default="runs/search", help="run directory (config.json, store.sqlite, front.csv)")
     se.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own configuration (only "
                     "--budget, --workers, --scheduler and the output options may be given with it)")

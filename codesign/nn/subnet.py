@@ -18,6 +18,23 @@ def build_subnet(net_genome: dict, state_dict=None):
     return sub.eval()
 
 
+def load_subnet(design_dir):
+    """The subnet of a design exported by ``codesign export RUN --design ID --out DIR``: its genome
+    from ``DIR/design.json``, its weights from ``DIR/subnet.pt`` (``torch.load(weights_only=True)``:
+    no code runs), in eval mode. Input: images at ``design.json``'s ``files.input_resolution``."""
+    import json
+
+    import torch
+    from accelerators.errors import SpecError
+    d = Path(design_dir)
+    for f in ("design.json", "subnet.pt"):
+        if not (d / f).is_file():
+            raise SpecError("design", f"no {f} here (export the design with PyTorch installed and supernet weights)",
+                            str(d))
+    genome = json.loads((d / "design.json").read_text())["genome"]["net"]
+    return build_subnet(genome, torch.load(d / "subnet.pt", weights_only=True, map_location="cpu"))
+
+
 def export_subnet(net_genome: dict, weights, outdir, onnx: bool = True, log=print, supernet=None) -> dict:
     """``subnet.pt`` (state_dict) and, when the onnx package is present, ``subnet.onnx``."""
     import torch

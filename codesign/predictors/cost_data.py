@@ -81,7 +81,7 @@ def cost_dataset(space, n: int, out_path, seed: int = 0, mapper_budget: int = 15
     (resumable: rows already there are checked and kept, a cut-off last line is redone)."""
     from accelerators.network import MappingCache
     if not isinstance(n, int) or n < 0:
-        raise SpecError("--n", f"must be a non-negative integer, got {n!r}")
+        raise SpecError("--genomes", f"must be a non-negative integer, got {n!r}")
     if not isinstance(mapper_budget, int) or mapper_budget < 1:
         raise SpecError("--mapper-budget", f"must be a positive integer, got {mapper_budget!r}")
     p = Path(out_path)

@@ -27,6 +27,16 @@ from codesign.jsonio import plain_value
 from codesign.rundir.search import load_run
 
 
+def torch_available() -> bool:
+    """Whether PyTorch can be imported (``codesign export --design`` writes the Timeloop files
+    without it and skips the subnet)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def find_row(res, design_id) -> dict:
     try:
         i = int(design_id)
@@ -182,8 +192,11 @@ def load_layer(arch_file, layer_file):
 
 
 def export_design(directory, design_id, outdir, weights=None, onnx: bool = True, log=print) -> dict:
-    """Write the design's Timeloop files, ``design.json`` and (with supernet weights) the PyTorch
-    subnet into ``outdir``. Returns ``design.json``'s content."""
+    """Write the design's Timeloop files, ``design.json`` and (with supernet weights and PyTorch
+    installed) the PyTorch subnet into ``outdir``. Returns ``design.json``'s content.
+
+    Without PyTorch the Timeloop files and ``design.json`` are still written and ``log`` gets one
+    line saying what was skipped (``subnet.pt`` / ``subnet.onnx``; the ``export`` extra)."""
     import yaml
 
     from accelerators.model import evaluate
@@ -198,9 +211,9 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
         raise SpecError("--weights", "no such file", str(wpath))
     out = Path(outdir)
     if out.exists() and not out.is_dir():
-        raise SpecError("--to", "exists and is not a directory", str(out))
-    supernet = None
-    if wpath.is_file():                                   # a bad weights file fails before the work
+        raise SpecError("--out", "exists and is not a directory", str(out))
+    supernet, have_torch = None, torch_available()
+    if wpath.is_file() and have_torch:                    # a bad weights file fails before the work
         from codesign.nn.supernet import load_supernet
         supernet = load_supernet(wpath)
     d = evaluate_design(directory, design_id)
@@ -290,6 +303,10 @@ def export_design(directory, design_id, outdir, weights=None, onnx: bool = True,
     if supernet is not None:
         from codesign.nn.subnet import export_subnet
         design["files"].update(export_subnet(row["genome"]["net"], wpath, out, onnx=onnx, log=log, supernet=supernet))
+    elif not have_torch:
+        torch_note = ("note: PyTorch is not installed: wrote the Timeloop files and design.json, skipped "
+                      "subnet.pt / subnet.onnx (they need the 'export' extra: pip install 'codesign-sim[export]')")
+        design["files"]["subnet"] = None
     else:
         torch_note = (f"note: no supernet weights at {wpath}: wrote the Timeloop files only (the PyTorch subnet "
                       f"needs --weights FILE)")

@@ -182,9 +182,14 @@ def hypervolume_figure(res, cfg, out: Path, formats) -> list[Path]:
     if res.hypervolume:
         g, n, hv = zip(*res.hypervolume)
         ax.plot(g, hv, "o-", color="tab:blue", ms=4)
+        last = n[-1] - (n[-2] if len(n) > 1 else 0)          # candidates of the last generation
+        partial = bool(cfg.get("population")) and last < cfg["population"]
+        if partial:                                           # cut short by the budget: not a whole step
+            ax.plot(g[-1:], hv[-1:], "o", mfc="white", color="tab:blue", ms=6)
         for gi, ni, hi in list(zip(g, n, hv))[-1:]:
-            ax.annotate(f"{ni} evaluations", (gi, hi), textcoords="offset points", xytext=(-4, -14), ha="right",
-                        fontsize=8)
+            what = f" (last generation partial: {last} of {cfg['population']})" if partial else ""
+            ax.annotate(f"{ni} evaluations{what}", (gi, hi), textcoords="offset points", xytext=(-4, -14),
+                        ha="right", fontsize=8)
         ax.set_ylim(bottom=0, top=max(max(hv) * 1.08, 1e-12))
         if len(g) < 15:
             ax.set_xticks(list(g))

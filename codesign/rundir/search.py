@@ -210,13 +210,28 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResul
                 kw.update(screen=cfg["screen"], screener=Screener(space, ev_cfg))
             res = ALGORITHMS[cfg["algorithm"]].run(space, evaluate, scalarize=cfg.get("scalarize"),
                                                    fixed_net=cfg.get("fixed_net"), **kw)
-        write_outputs(d, res)
+        write_outputs(d, res, population=cfg["population"])
         return res
     finally:
         store.close()
 
 
-def write_outputs(d: Path, res: SearchResult) -> None:
+def hypervolume_table(res: SearchResult, population: int | None = None):
+    """``hypervolume.csv``: one row per generation with ``evaluations`` (all so far), ``candidates``
+    (evaluated in that generation), ``hypervolume`` (of the feasible front so far) and ``partial``:
+    True for a last generation the budget cut short (fewer candidates than ``population``, e.g.
+    the 1 candidate of budget 9 with population 4). Its hypervolume is that of the front after
+    those evaluations: honest, but not a whole generation's step."""
+    import pandas as pd
+    t = pd.DataFrame(res.hypervolume, columns=["generation", "evaluations", "hypervolume"])
+    t.insert(2, "candidates", t["evaluations"].diff().fillna(t["evaluations"]).astype(int))
+    t["partial"] = False
+    if population and len(t) and t["candidates"].iloc[-1] < population:
+        t.loc[t.index[-1], "partial"] = True
+    return t
+
+
+def write_outputs(d: Path, res: SearchResult, population: int | None = None) -> None:
     """``front.csv``, ``all.csv``, ``hypervolume.csv`` (and ``screened.csv``); where designs were
     re-measured (``codesign.rundir.verify``) the tables carry ``top1_measured`` beside
     ``top1_predicted``."""
@@ -232,9 +247,7 @@ def write_outputs(d: Path, res: SearchResult) -> None:
                 table.insert(at + j, col, extra[col])
     front.to_csv(d / "front.csv", index=False)
     everything.to_csv(d / "all.csv", index=False)
-    import pandas as pd
-    pd.DataFrame(res.hypervolume, columns=["generation", "evaluations", "hypervolume"]).to_csv(
-        d / "hypervolume.csv", index=False)
+    hypervolume_table(res, population).to_csv(d / "hypervolume.csv", index=False)
     if res.screened:               # screened out: predicted figures only, never on a front
         t = front_table([{"id": i, "genome": r["genome"], "metrics": r["predicted"], "generation": r["generation"]}
                          for i, r in enumerate(res.screened)])

@@ -79,7 +79,7 @@ def verify_front(directory, data=None, *, weights=None, images: int | None = Non
         measured = store.measured(protocol)
     finally:
         store.close()
-    write_outputs(d, res)
+    write_outputs(d, res, cfg.get("population"))
     summary = {"protocol": protocol, "source": acc["source"], "designs": len(front),
                "measured_now": len(todo), "data": str(Path(data).resolve()),
                "error": front_error(front, measured) if acc["source"] == "predictor" else None}

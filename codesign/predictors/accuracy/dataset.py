@@ -24,7 +24,7 @@ def read_datasets(paths) -> list[dict]:
         paths = [paths]
     rows = {}
     for path in paths:
-        for r in read_jsonl(path, cut_last="error", field="--dataset", check=check_row,
+        for r in read_jsonl(path, cut_last="error", field="--accuracy-data", check=check_row,
                             what="a measured subnet row ({genome, bits, top1})"):
             key = (json.dumps(r.get("genome"), sort_keys=True), r.get("bits"))
             if key in rows and rows[key][0] == path:
