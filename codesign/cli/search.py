@@ -42,7 +42,9 @@ def add_search_parser(sub) -> None:
     se.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): evaluate on that cluster")
     se.add_argument("--no-plot", action="store_true", help="skip DIR/plots (Pareto front, hypervolume, "
                     "per-layer energy of the lowest-EDP design)")
-    se.add_argument("--quiet", action="store_true")
+    se.add_argument("--no-report", action="store_true", help="skip DIR/report.html (the interactive HTML report; "
+                    "codesign report DIR writes it later)")
+    se.add_argument("--quiet", action="store_true", help="no progress bar")
     se.set_defaults(func=cmd_search)
 
 
@@ -81,6 +83,11 @@ def cmd_search(args) -> int:
         from codesign.report.plots import plot_dir
         paths = plot_dir(out, formats=("png",), log=lambda *a: None)
         print(f"plots: {', '.join(str(p) for p in paths)}")
+    if not args.no_report:
+        from codesign.cli.report import write_run_report
+        report = write_run_report(out, quiet=args.quiet)
+        if report is not None:
+            print(f"report: {report} (interactive, self-contained HTML; open it in a browser)")
     return 0
 
 

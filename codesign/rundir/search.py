@@ -153,15 +153,23 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResul
                 kw.update(screen=cfg["screen"], screener=Screener(space, ev_cfg))
             res = ALGORITHMS[cfg["algorithm"]].run(space, evaluate, scalarize=cfg.get("scalarize"),
                                                    fixed_net=cfg.get("fixed_net"), **kw)
-        write_outputs(d, res)
+        write_outputs(d, res, space.constraints)
         return res
     finally:
         store.close()
 
 
-def write_outputs(d: Path, res: SearchResult) -> None:
+def write_outputs(d: Path, res: SearchResult, constraints=()) -> None:
+    """front.csv, all.csv (plus a ``violates`` column: the constraints of ``constraints``, the
+    space's, that each design breaks, ``;``-joined; empty when feasible, ``failed`` without metrics),
+    hypervolume.csv and, with screening, screened.csv."""
     front_table(res.front()).to_csv(d / "front.csv", index=False)
-    front_table(res.rows).to_csv(d / "all.csv", index=False)
+    every = front_table(res.rows)
+    if len(every):
+        from codesign.search.problem import violated_constraints
+        pos = list(every.columns).index("violation") + 1 if "violation" in every.columns else len(every.columns)
+        every.insert(pos, "violates", [violated_constraints(constraints, r["metrics"]) for r in res.rows])
+    every.to_csv(d / "all.csv", index=False)
     import pandas as pd
     pd.DataFrame(res.hypervolume, columns=["generation", "evaluations", "hypervolume"]).to_csv(
         d / "hypervolume.csv", index=False)
