@@ -475,8 +475,9 @@ def sweep_report(directory) -> str:
             details[int(pid)] = _clean({"layers": part["layer"].astype(str).tolist(),
                                         "latency_us": (cycles * scale_us).tolist() if scale_us else None,
                                         "cycles": cycles.tolist(),
-                                        "energy_uj": {"total": part["energy_uj"].astype(float).tolist()},
-                                        "level_energy_uj": None})
+                                        "energy_uj": {"layer": part["energy_uj"].astype(float).tolist()},
+                                        "level_energy_uj": None, "total_latency_ms": total_ms,
+                                        "total_energy_uj": float(part["energy_uj"].astype(float).sum())})
     nets = list(dict.fromkeys(ok["network"].astype(str)))
     failed = int((~ok_mask).sum())
     summary = [("sweep", str(d.resolve())), ("points", f"{len(df)} stored: {len(ok)} evaluated, {failed} failed"),
@@ -585,7 +586,8 @@ _JS = r"""
     if (!d) { text.innerHTML = 'no data for ' + id; return; }
     text.innerHTML = d.hover;
     const b = DATA.details[String(id)];
-    Plotly.purge(layers); Plotly.purge(levels);
+    layers.querySelectorAll('.js-plotly-plot').forEach(g => Plotly.purge(g));
+    Plotly.purge(levels);
     layers.innerHTML = ''; levels.innerHTML = '';
     if (!b) {
       layers.innerHTML = '<p class="note">No per-layer breakdown embedded for this design (' + DATA.detailNote + ').</p>';
@@ -598,13 +600,20 @@ _JS = r"""
     const lat = b.latency_us || b.cycles;
     traces.push({type: 'bar', x: b.layers, y: lat, name: b.latency_us ? 'latency (us)' : 'cycles',
                  marker: {color: '#555'}, xaxis: 'x', yaxis: 'y2', showlegend: true});
-    Plotly.newPlot(layers, traces, {
-      barmode: 'stack', height: 520, margin: {l: 70, r: 20, t: 30, b: 120},
-      title: {text: 'design ' + id + ': per-layer energy and latency', font: {size: 13}},
+    const head = document.createElement('p');
+    head.className = 'note';
+    head.textContent = 'Design ' + id + ', per layer: energy stacked by storage level and MACs (top), latency ' +
+                       '(bottom); total ' + fmt(b.total_energy_uj) + ' uJ' +
+                       (b.total_latency_ms ? ', ' + fmt(b.total_latency_ms) + ' ms' : '') + '.';
+    layers.appendChild(head);
+    const plot = document.createElement('div');
+    layers.appendChild(plot);
+    Plotly.newPlot(plot, traces, {
+      barmode: 'stack', height: 520, margin: {l: 70, r: 20, t: 40, b: 120},
       grid: {rows: 2, columns: 1, subplots: [['xy'], ['xy2']], roworder: 'top to bottom'},
       yaxis: {title: 'energy (uJ)', domain: [0.42, 1]},
       yaxis2: {title: b.latency_us ? 'latency (us)' : 'cycles', domain: [0, 0.33]},
-      xaxis: {tickangle: -60, automargin: true}, legend: {orientation: 'h', y: 1.12}
+      xaxis: {tickangle: -60, automargin: true}, legend: {orientation: 'h', x: 0, y: 1.02, yanchor: 'bottom'}
     }, {displaylogo: false, responsive: true});
     if (b.level_energy_uj) {
       const names = Object.keys(b.level_energy_uj);
