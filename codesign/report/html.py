@@ -213,8 +213,11 @@ def search_report(directory, *, max_details: int = MAX_DETAIL_DESIGNS, log=print
              "Every evaluated design; the front highlighted (colour: energy), infeasible designs marked x by the "
              "constraint they break. Hover for a design, click it for its per-layer breakdown."),
             ("Pareto front (3-D)", "pareto-3d", pareto_3d_figure(ok, designs, front_ids, acc),
-             "Accuracy, latency and energy; drag to rotate, click a design for its breakdown."),
-            ("Hypervolume over evaluations", "hypervolume", hypervolume_figure(hv, res.objectives), "")]
+             "Accuracy, latency and energy; infeasible designs as diamonds; drag to rotate, click a design for "
+             "its breakdown."),
+            ("Hypervolume over evaluations", "hypervolume", hypervolume_figure(hv),
+             f"Hypervolume of the feasible front after each generation; objectives {', '.join(res.objectives)}, "
+             "reference point " + ", ".join(f"{o} {v:g}" for o, v in space.reference if o in res.objectives) + ".")]
     front_df = front_table_frame(front, designs, acc)
     return render_page(f"codesign report: search {d.name}", summary, figs, front_df,
                        table_title=f"Pareto front ({len(front)} designs; click a header to sort, a row to show it)",
@@ -370,24 +373,30 @@ def pareto_3d_figure(rows, designs, front_ids, acc: AccuracySource):
     if dominated:
         fig.add_trace(_hover_trace(go, dominated, designs, met(dominated, "latency_ms"), met(dominated, "energy_uj"),
                                    z=accv(dominated), name=f"dominated ({len(dominated)})", uid="dominated-3d",
-                                   marker=dict(color="rgba(120,120,120,0.5)", size=3)))
+                                   marker=dict(color="rgba(110,110,110,0.7)", size=4)))
     for k, (viol, rs) in enumerate(sorted(infeasible.items())):
         fig.add_trace(_hover_trace(go, rs, designs, met(rs, "latency_ms"), met(rs, "energy_uj"), z=accv(rs),
                                    name=f"infeasible: {viol.replace(';', ' + ')} ({len(rs)})", uid=f"infeasible{k}-3d",
-                                   marker=dict(symbol="x", size=4, color=CONSTRAINT_COLORS[k % len(CONSTRAINT_COLORS)])))
+                                   marker=dict(symbol="diamond", size=5,
+                                               color=CONSTRAINT_COLORS[k % len(CONSTRAINT_COLORS)])))
     if front:
         fig.add_trace(_hover_trace(go, front, designs, met(front, "latency_ms"), met(front, "energy_uj"), z=accv(front),
                                    name=f"Pareto front ({len(front)})", uid="front-3d",
                                    marker=dict(size=6, color=met(front, "energy_uj"), colorscale="Viridis",
                                                line=dict(color="black", width=1))))
     fig.update_layout(height=600, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h"),
-                      scene=dict(xaxis=dict(title="latency (ms)", type=_axis_type(met(rows, "latency_ms"))),
-                                 yaxis=dict(title="energy (uJ)", type=_axis_type(met(rows, "energy_uj"))),
+                      scene=dict(xaxis=_axis_3d("latency (ms)", met(rows, "latency_ms")),
+                                 yaxis=_axis_3d("energy (uJ)", met(rows, "energy_uj")),
                                  zaxis=dict(title=acc.label)))
     return fig
 
 
-def hypervolume_figure(hv, objectives):
+def _axis_3d(title: str, values) -> dict:
+    kind = _axis_type(values)
+    return dict(title=title, type=kind, **({"dtick": 1} if kind == "log" else {}))     # log: decades only
+
+
+def hypervolume_figure(hv):
     import plotly.graph_objects as go
     fig = go.Figure()
     if len(hv):
@@ -397,7 +406,7 @@ def hypervolume_figure(hv, objectives):
                                  hovertemplate="generation %{customdata}: %{x} evaluations<br>hypervolume %{y:.6g}"
                                                "<extra></extra>"))
     fig.update_layout(height=360, xaxis_title="evaluations", margin=dict(l=60, r=30, t=20, b=40),
-                      yaxis_title=f"hypervolume of the feasible front ({', '.join(objectives)})")
+                      yaxis_title="hypervolume (feasible front)")
     return fig
 
 
@@ -565,7 +574,8 @@ p.note { color: #555; font-size: 0.9em; margin: 0.2em 0; }
 table.sortable { border-collapse: collapse; font-size: 0.85em; }
 table.sortable th { cursor: pointer; background: #eee; position: sticky; top: 0; }
 table.sortable th.asc::after { content: " \\25B2"; } table.sortable th.desc::after { content: " \\25BC"; }
-table.sortable td, table.sortable th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
+table.sortable td, table.sortable th { border: 1px solid #ddd; padding: 2px 6px; text-align: right;
+                                       white-space: nowrap; }
 table.sortable tbody tr:hover { background: #eef5ff; cursor: pointer; }
 table.sortable tbody tr.selected { background: #ffe9b3; }
 .tablewrap { max-height: 36em; overflow: auto; }
