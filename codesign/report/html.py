@@ -175,8 +175,6 @@ def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, 
 
 def search_report(directory, *, max_details: int = MAX_DETAIL_DESIGNS, log=print) -> str:
     """The HTML text of a search run's report."""
-    import pandas as pd
-
     from codesign.rundir.search import load_run
     from codesign.search.algorithms import front_table
     from codesign.space.joint import space_from_dict
