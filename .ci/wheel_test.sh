@@ -2,7 +2,8 @@
 # The wheel works on its own: build it, install it (plain `pip install`, not editable) into a fresh
 # venv outside the checkout, and from a directory with no specs/ run `codesign templates` and a
 # 4-candidate `codesign search` (shipped templates, energy table, default space and predictor all
-# come from the installed package). Usage: .ci/wheel_test.sh [WORKDIR]  (default: a new temp dir)
+# come from the installed package; the search writes its report.html too).
+# Usage: .ci/wheel_test.sh [WORKDIR]  (default: a new temp dir)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-$(mktemp -d)}"
@@ -21,4 +22,5 @@ grep -q eyeriss_like templates.txt
 "$work/venv/bin/codesign" search --budget 4 --population 4 --seed 0 --out run --quiet
 test "$(wc -l < run/all.csv)" -eq 5        # header + 4 candidates
 test -s run/front.csv
+grep -q 'id="pareto-2d"' run/report.html     # the HTML report, written by the search (no torch in this venv)
 echo "wheel test passed ($work)"

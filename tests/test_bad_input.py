@@ -27,8 +27,8 @@ from codesign.cli import main
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "specs"
 COMMANDS = ("evaluate", "map", "evaluate-network", "train-supernet", "accuracy", "accuracy-data", "train-predictor",
-            "proxies", "search", "model-card", "sweep", "export", "plot", "cost-data", "train-cost-predictor",
-            "templates")
+            "proxies", "search", "model-card", "sweep", "export", "plot", "report", "cost-data",
+            "train-cost-predictor", "templates")
 
 
 # ----------------------------------------------------------------------------- hostile files
@@ -347,6 +347,9 @@ MISTAKES = [
     ("export-missing", ["export", "{dir}/none"], ["none"]),
     ("plot-missing", ["plot", "{dir}/none"], ["none"]),
     ("plot-not-a-run", ["plot", "{small}"], ["small"]),
+    ("report-missing", ["report", "{dir}/none"], ["none"]),
+    ("report-not-a-run", ["report", "{small}"], ["small"]),
+    ("report-max-details-negative", ["report", "{dir}", "--max-details", "-1"], ["--max-details"]),
     ("cost-data-out-is-a-dir", ["cost-data", "--genomes", "2", "--out", "{dir}"], ["--out", "directory"]),
     ("search-out-is-a-file", ["search", "--out", "{layer}", "--accuracy", "macs"], ["--out", "file"]),
     ("cost-data-genomes-0", ["cost-data", "--genomes", "0", "--out", "{dir}/c.jsonl"], ["--genomes"]),

@@ -1,5 +1,5 @@
 """The ``codesign`` command line: one entry point for the whole project, one module per command
-group (``accelerator``, ``nn``, ``search``, ``sweep``, ``export``, ``cost``); each command parses its
+group (``accelerator``, ``nn``, ``search``, ``sweep``, ``export``, ``report``, ``cost``); each command parses its
 arguments, calls the library and prints.
 
 Bad input never produces a traceback: it prints one line naming the file and the field and
@@ -14,6 +14,7 @@ from codesign.cli.accelerator import add_accelerator_parsers, add_templates_pars
 from codesign.cli.cost import add_cost_parsers
 from codesign.cli.export import add_export_parsers
 from codesign.cli.nn import add_model_card_parser, add_nn_parsers
+from codesign.cli.report import add_report_parser
 from codesign.cli.runner import Parser, add_allow_large, run
 from codesign.cli.search import add_search_parser
 from codesign.cli.sweep import add_sweep_parser
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_card_parser(sub)
     add_sweep_parser(sub)
     add_export_parsers(sub)               # export, plot
+    add_report_parser(sub)                # report (interactive HTML)
     add_cost_parsers(sub)                 # cost-data, train-cost-predictor
     add_templates_parser(sub)
     add_allow_large(sub)

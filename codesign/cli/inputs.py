@@ -39,6 +39,7 @@ _INTS = {
     "samples": (0, 100_000),
     "test_images": (1, None),
     "seed": (0, 2 ** 63 - 1),
+    "max_details": (0, 100_000),
 }
 # commands whose --budget is the mapper's (per layer); search's is its candidate count
 _MAPPER_BUDGET_COMMANDS = ("evaluate", "map", "evaluate-network")
@@ -47,7 +48,8 @@ _PLOT_EXTENSIONS = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".eps", ".ps", ".ti
 _IN_FILES = ("weights", "init_from", "predictor", "cost_predictor")
 _OUT_FILES = ("plot", "export_timeloop")
 # commands whose --out is a file (their folders are created as needed)
-_FILE_OUT_COMMANDS = ("accuracy-data", "train-predictor", "model-card", "cost-data", "train-cost-predictor", "export")
+_FILE_OUT_COMMANDS = ("accuracy-data", "train-predictor", "model-card", "cost-data", "train-cost-predictor", "export",
+                      "report")
 
 
 def check_args(args) -> None:

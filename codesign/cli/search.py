@@ -52,6 +52,8 @@ def add_search_parser(sub) -> None:
     se.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): evaluate on that cluster")
     se.add_argument("--no-plot", action="store_true", help="skip DIR/plots (Pareto front, hypervolume, "
                     "per-layer energy of the lowest-EDP design)")
+    se.add_argument("--no-report", action="store_true", help="skip DIR/report.html (the interactive HTML report; "
+                    "codesign report DIR writes it later)")
     se.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
                     help="re-measure every front design on the supernet, on the validation split, and write "
                     "top1_measured beside top1_predicted in front.csv (default: on when --data is given and torch "
@@ -111,6 +113,11 @@ def cmd_search(args) -> int:
         from codesign.report.plots import plot_dir
         paths = plot_dir(out, formats=("png",), log=lambda *a: None)
         print(f"plots: {', '.join(str(p) for p in paths)}")
+    if not args.no_report:
+        from codesign.cli.report import write_run_report
+        report = write_run_report(out, quiet=args.quiet)
+        if report is not None:
+            print(f"report: {report} (interactive, self-contained HTML; open it in a browser)")
     return 0
 
 

@@ -27,6 +27,8 @@ def add_sweep_parser(sub) -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): evaluate on that cluster")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.add_argument("--json", action="store_true", help="print one JSON object (rows and paths) instead of a table")
+    sw.add_argument("--no-report", action="store_true", help="skip DIR/report.html (the interactive HTML report; "
+                    "codesign report DIR writes it later)")
     sw.set_defaults(func=cmd_sweep)
     return sw
 
@@ -47,14 +49,21 @@ def cmd_sweep(args) -> int:
         raise SpecError("sweep", "give a sweep FILE (e.g. specs/sweeps/smoke.yaml) or --resume DIR")
     table = res.table()
     csv = res.directory / "results.csv"
+    report = None
+    if not args.no_report and res.rows:
+        from codesign.cli.report import write_run_report
+        report = write_run_report(res.directory, quiet=args.quiet or args.json)
     if args.json:
         print(json.dumps({"results_csv": str(csv), "layers_csv": str(res.directory / "layers.csv"),
+                          "report_html": None if report is None else str(report),
                           "points": res.total, "stored": len(res.rows), "evaluated_now": res.evaluated,
                           "failed": res.failed, "rows": json.loads(table.to_json(orient="records"))}))
         return 0
     print_table(table, {r['id']: r['error'] for r in res.rows if r['status'] != 'ok'})
     print(f"{len(res.rows)} of {res.total} points stored ({res.evaluated} evaluated now, "
           f"{len(res.rows) - res.evaluated} from the store, {res.failed} failed); results: {csv}")
+    if report is not None:
+        print(f"report: {report} (interactive, self-contained HTML; open it in a browser)")
     if not res.complete:
         print(f"not complete: continue with  codesign sweep --resume {res.directory}")
     return 0

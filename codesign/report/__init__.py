@@ -1,2 +1,2 @@
-"""Getting results out of run directories: tables, design export (Timeloop YAML, PyTorch subnet)
-and plots."""
+"""Getting results out of run directories: tables, design export (Timeloop YAML, PyTorch subnet),
+plots and the interactive HTML report (``html``)."""

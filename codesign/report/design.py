@@ -60,23 +60,36 @@ def best_edp_id(res) -> int | None:
     return min(front, key=lambda r: (r["metrics"]["violation"] > 0, r["metrics"]["edp_uj_ms"]))["id"]
 
 
+def design_network(space, evaluator_cfg: dict, row: dict, cache=None):
+    """``(architecture, layers, NetworkResult)`` of a stored design (``row``): every layer of its
+    subnet mapped on its accelerator as the run mapped it (the run's mapper budget, the
+    architecture's dataflow, seed 0; deterministic). The NetworkResult's rows are the per-layer
+    breakdown: cycles, energy_pj, mac_energy_pj and ``energy_<level>_pj`` per storage level."""
+    from accelerators.network import MappingCache, evaluate_network
+
+    from codesign.space.layers import genome_layers
+    net, hw = row["genome"]["net"], row["genome"]["hw"]
+    arch = space.hw.architecture(hw)
+    layers = genome_layers(net)
+    nr = evaluate_network(layers, arch, "dataflow", budget=int(evaluator_cfg["mapper_budget"]),
+                          cache=cache if cache is not None else MappingCache())
+    return arch, layers, nr
+
+
 def map_design(space, genome: dict, mapper_budget: int, cache=None) -> dict:
     """Every layer of ``genome``'s subnet mapped on its hardware point exactly as the evaluator maps
     it (the space's template, ``mapper_budget``, seed 0, the architecture's dataflow; ``cache`` a
     ``MappingCache`` shared between calls, default a fresh one). Returns ``arch``, ``layers``,
     ``network`` (a NetworkResult: one row per layer), ``mappings`` (one per layer) and
     ``metrics`` (latency, energy, EDP, area, ... as the evaluator's mapped cost gives them)."""
-    from accelerators.network import MappingCache, evaluate_network
+    from accelerators.network import MappingCache
 
     from codesign.search.problem import Evaluator
-    from codesign.space.layers import genome_layers
     net, hw = genome["net"], genome["hw"]
     cache = MappingCache() if cache is None else cache
     budget = int(mapper_budget)
     metrics = Evaluator(space, None, mapper_budget=budget, cache=cache).hardware(hw, net)
-    arch = space.hw.architecture(hw)
-    layers = genome_layers(net)
-    nr = evaluate_network(layers, arch, "dataflow", budget=budget, cache=cache)   # all cache hits
+    arch, layers, nr = design_network(space, {"mapper_budget": budget}, {"genome": genome}, cache)  # all cache hits
     # the mappings themselves: the same cache entries again (evaluate_network's key: 'dataflow', edp, seed 0)
     mappings = [cache.get_or_map(l.work, arch, "dataflow", objective="edp", budget=budget, seed=0)[0].mapping
                 for l in layers]

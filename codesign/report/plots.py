@@ -113,7 +113,9 @@ def plot_search(directory, out: Path, design=None, formats=("png",), log=print) 
     chosen = int(design) if design is not None else best_edp_id(res)
     out.mkdir(parents=True, exist_ok=True)
     source = cfg["evaluator"]["accuracy"]["source"]
-    paths = pareto_figure(res, out, formats, source, chosen)
+    from codesign.space.joint import space_from_dict
+    space = space_from_dict(cfg["evaluator"]["space"], cfg["evaluator"].get("space_name", "space"))
+    paths = pareto_figure(res, out, formats, source, chosen, constraints=space.constraints)
     paths += hypervolume_figure(res, cfg, out, formats)
     if chosen is not None:
         d = evaluate_design(directory, chosen)
@@ -127,7 +129,39 @@ def _ok_rows(rows):
     return [r for r in rows if r["metrics"].get("latency_ms") is not None]
 
 
-def pareto_figure(res, out: Path, formats, source: str, chosen=None) -> list[Path]:
+INFEASIBLE_MARKERS = "xP^vD<>*"
+INFEASIBLE_COLORS = ("tab:red", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
+def infeasible_groups(rows, constraints) -> dict:
+    """{"area_mm2" / "area_mm2 + min_accuracy": [rows]}: the infeasible rows grouped by the
+    constraints they break (``codesign.search.problem.violated_constraints``; "unknown" for a row
+    with a violation but no constraint of ``constraints`` broken, e.g. a changed space)."""
+    from codesign.search.problem import violated_constraints
+    groups: dict = {}
+    for r in rows:
+        if r["metrics"]["violation"] > 0:
+            key = violated_constraints(constraints, r["metrics"]).replace(";", " + ") or "unknown constraint"
+            groups.setdefault(key, []).append(r)
+    return dict(sorted(groups.items()))
+
+
+def _constraint_label(key: str, constraints) -> str:
+    limits = dict(constraints)
+    parts = []
+    for k in key.split(" + "):
+        if k not in limits:
+            parts.append(k)
+        elif k == "min_accuracy":
+            parts.append(f"accuracy < {limits[k]:g}")
+        else:
+            parts.append(f"{k} > {limits[k]:g}")
+    return " and ".join(parts)
+
+
+def pareto_figure(res, out: Path, formats, source: str, chosen=None, constraints=()) -> list[Path]:
+    """``constraints``: the space's ((key, limit), ...); infeasible designs get one marker and
+    legend entry per combination of constraints they break."""
     plt = _plt()
     rows = _ok_rows(res.rows)
     front = _ok_rows(res.front())
@@ -142,9 +176,10 @@ def pareto_figure(res, out: Path, formats, source: str, chosen=None) -> list[Pat
         if feas:
             ax.scatter(get(feas, xk), get(feas, "top1_pct"), s=14, c="0.6", alpha=0.45, lw=0,
                        label=f"dominated ({len(feas)})")
-        if infeas:
-            ax.scatter(get(infeas, xk), get(infeas, "top1_pct"), s=16, c="tab:red", alpha=0.35, marker="x", lw=1,
-                       label=f"infeasible ({len(infeas)})")
+        for k, (key, group) in enumerate(infeasible_groups(infeas, constraints).items()):
+            ax.scatter(get(group, xk), get(group, "top1_pct"), s=20, c=INFEASIBLE_COLORS[k % len(INFEASIBLE_COLORS)],
+                       alpha=0.55, marker=INFEASIBLE_MARKERS[k % len(INFEASIBLE_MARKERS)], lw=1,
+                       label=f"infeasible: {_constraint_label(key, constraints)} ({len(group)})")
         if front:
             cv = get(front, ck)
             sc = ax.scatter(get(front, xk), get(front, "top1_pct"), s=46, c=cv, cmap="viridis", norm=_norm(cv),

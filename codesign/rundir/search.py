@@ -210,7 +210,7 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResul
                 kw.update(screen=cfg["screen"], screener=Screener(space, ev_cfg))
             res = ALGORITHMS[cfg["algorithm"]].run(space, evaluate, scalarize=cfg.get("scalarize"),
                                                    fixed_net=cfg.get("fixed_net"), **kw)
-        write_outputs(d, res, population=cfg["population"])
+        write_outputs(d, res, population=cfg["population"], constraints=space.constraints)
         return res
     finally:
         store.close()
@@ -231,11 +231,18 @@ def hypervolume_table(res: SearchResult, population: int | None = None):
     return t
 
 
-def write_outputs(d: Path, res: SearchResult, population: int | None = None) -> None:
-    """``front.csv``, ``all.csv``, ``hypervolume.csv`` (and ``screened.csv``); where designs were
+def write_outputs(d: Path, res: SearchResult, population: int | None = None, constraints=()) -> None:
+    """``front.csv``, ``all.csv`` (plus a ``violates`` column: the constraints of ``constraints``,
+    the space's, that each design breaks, ``;``-joined; empty when feasible, ``failed`` without
+    metrics), ``hypervolume.csv`` and, with screening, ``screened.csv``; where designs were
     re-measured (``codesign.rundir.verify``) the tables carry ``top1_measured`` beside
     ``top1_predicted``."""
     front, everything = front_table(res.front()), front_table(res.rows)
+    if len(everything):
+        from codesign.search.problem import violated_constraints
+        pos = list(everything.columns).index("violation") + 1 if "violation" in everything.columns \
+            else len(everything.columns)
+        everything.insert(pos, "violates", [violated_constraints(constraints, r["metrics"]) for r in res.rows])
     measured, source = _measurements(d)
     if measured:
         from codesign.rundir.verify import measured_columns

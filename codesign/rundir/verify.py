@@ -79,7 +79,9 @@ def verify_front(directory, data=None, *, weights=None, images: int | None = Non
         measured = store.measured(protocol)
     finally:
         store.close()
-    write_outputs(d, res, cfg.get("population"))
+    from codesign.space.joint import space_from_dict
+    space = space_from_dict(cfg["evaluator"]["space"], cfg["evaluator"].get("space_name", "space"))
+    write_outputs(d, res, cfg.get("population"), space.constraints)
     summary = {"protocol": protocol, "source": acc["source"], "designs": len(front),
                "measured_now": len(todo), "data": str(Path(data).resolve()),
                "error": front_error(front, measured) if acc["source"] == "predictor" else None}

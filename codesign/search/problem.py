@@ -81,12 +81,30 @@ class Evaluator:
     def violation(self, m: dict) -> float:
         """Sum of relative constraint excesses (0 when feasible): never dropped, only ranked last."""
         v = 0.0
-        for key, limit in self.space.constraints:
-            if key == "min_accuracy":
-                v += max(0.0, 1.0 - m["top1_pct"] / limit)
-            else:
-                v += max(0.0, m[CONSTRAINT_COLUMNS[key]] / limit - 1.0)
+        for _, excess in constraint_excesses(self.space.constraints, m):
+            v += excess
         return v
+
+
+def constraint_excesses(constraints, m: dict) -> tuple:
+    """``((key, relative excess), ...)`` per constraint of a space (``JointSpace.constraints``), in
+    its order; the excess is 0.0 where ``m`` meets the constraint (``min_accuracy``: 1 - top1/limit,
+    the others: value/limit - 1)."""
+    out = []
+    for key, limit in constraints:
+        if key == "min_accuracy":
+            out.append((key, max(0.0, 1.0 - m["top1_pct"] / limit)))
+        else:
+            out.append((key, max(0.0, m[CONSTRAINT_COLUMNS[key]] / limit - 1.0)))
+    return tuple(out)
+
+
+def violated_constraints(constraints, m: dict | None) -> str:
+    """The keys of the constraints ``m`` breaks, ``";"``-joined (``"area_mm2;min_accuracy"``), ``""``
+    when it meets them all, ``"failed"`` when the design has no metrics (it could not be mapped)."""
+    if not m or m.get("latency_ms") is None or m.get("top1_pct") is None:
+        return "failed"
+    return ";".join(key for key, excess in constraint_excesses(constraints, m) if excess > 0)
 
 
 def evaluator_config(space_dict: dict, space_name: str = "space", accuracy: str = "predictor", *,
