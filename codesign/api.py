@@ -456,14 +456,22 @@ class Result:
         """The feasible Pareto front as a pandas DataFrame: the columns of ``front.csv`` (``id``,
         ``generation``, genome columns ``net_*`` / ``hw_*``, metric columns with units in their names,
         ``genome_json``), one row per design, in the order :meth:`design` counts."""
-        from codesign.search.algorithms import front_table
-        return front_table(self.front_rows)
+        return self._tables()["front"]
 
     @property
     def all(self):
         """Every evaluated candidate as a DataFrame (``all.csv``'s columns)."""
-        from codesign.search.algorithms import front_table
-        return front_table(self.search.rows)
+        return self._tables()["all"]
+
+    def _tables(self) -> dict:
+        """``codesign.rundir.search.run_tables``: what the run directory's CSVs hold (with the
+        store's re-measured accuracies when the result has a directory)."""
+        from codesign.rundir.search import _measurements, run_tables
+        measured, source = _measurements(Path(self.directory)) if self.directory is not None else ({}, "")
+        from codesign.space.joint import space_from_dict
+        ev = self.config["evaluator"]
+        space = space_from_dict(ev["space"], ev.get("space_name", "space"))
+        return run_tables(self.search, self.config.get("population"), space.constraints, measured, source)
 
     @property
     def hypervolume(self) -> float:

@@ -27,7 +27,7 @@ from codesign.cli import main
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "specs"
 COMMANDS = ("evaluate", "map", "evaluate-network", "train-supernet", "accuracy", "accuracy-data", "train-predictor",
-            "proxies", "search", "model-card", "sweep", "export", "plot", "report", "cost-data",
+            "proxies", "search", "model-card", "sweep", "export", "plot", "report", "verify", "cost-data",
             "train-cost-predictor", "templates")
 
 
@@ -360,6 +360,10 @@ MISTAKES = [
     ("train-cost-predictor-members-0", ["train-cost-predictor", "--cost-data", "{rows_ok}", "--out", "{dir}/c.npz",
                                         "--members", "0"], ["--members"]),
     ("templates-extra-argument", ["templates", "--bogus"], ["--bogus"]),
+    ("verify-missing", ["verify", "{dir}/none"], ["none"]),
+    ("verify-not-a-run", ["verify", "{small}"], ["small"]),
+    ("verify-images-too-few", ["verify", "{dir}", "--images", "3"], ["--images"]),
+    ("search-verify-images-too-few", ["search", "--verify-images", "3", "--out", "{dir}/s"], ["--verify-images"]),
     ("no-command", [], []),
 ]
 

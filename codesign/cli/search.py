@@ -77,6 +77,9 @@ def add_search_parser(sub) -> None:
 
 def cmd_search(args) -> int:
     from codesign.rundir.search import resume_search, search_config, start_search
+    if args.verify_images is not None:             # before the search, not after it
+        from accelerators.limits import check_int
+        check_int(args.verify_images, "--verify-images", lo=10)
     if args.resume:
         _check_resume_options(args)
         out = Path(args.resume)
@@ -153,6 +156,9 @@ def _maybe_verify(args, out: Path) -> None:
 
 def cmd_verify(args) -> int:
     from codesign.rundir.verify import verify_front
+    if args.images is not None:
+        from accelerators.limits import check_int
+        check_int(args.images, "--images", lo=10)
     verify_front(args.run, args.data, weights=args.weights, images=args.images, progress=not args.quiet)
     return 0
 

@@ -115,7 +115,9 @@ def plot_search(directory, out: Path, design=None, formats=("png",), log=print) 
     source = cfg["evaluator"]["accuracy"]["source"]
     from codesign.space.joint import space_from_dict
     space = space_from_dict(cfg["evaluator"]["space"], cfg["evaluator"].get("space_name", "space"))
-    paths = pareto_figure(res, out, formats, source, chosen, constraints=space.constraints)
+    from codesign.rundir.search import _measurements
+    measured, _ = _measurements(Path(directory))
+    paths = pareto_figure(res, out, formats, source, chosen, constraints=space.constraints, measured=measured)
     paths += hypervolume_figure(res, cfg, out, formats)
     if chosen is not None:
         d = evaluate_design(directory, chosen)
@@ -159,9 +161,11 @@ def _constraint_label(key: str, constraints) -> str:
     return " and ".join(parts)
 
 
-def pareto_figure(res, out: Path, formats, source: str, chosen=None, constraints=()) -> list[Path]:
+def pareto_figure(res, out: Path, formats, source: str, chosen=None, constraints=(), measured=None) -> list[Path]:
     """``constraints``: the space's ((key, limit), ...); infeasible designs get one marker and
-    legend entry per combination of constraints they break."""
+    legend entry per combination of constraints they break. ``measured`` {(key, bits): top-1}
+    (``codesign.rundir.verify``): front designs re-measured on the supernet are drawn at their
+    measured accuracy too, joined to the search's figure by a line."""
     plt = _plt()
     rows = _ok_rows(res.rows)
     front = _ok_rows(res.front())
@@ -185,6 +189,15 @@ def pareto_figure(res, out: Path, formats, source: str, chosen=None, constraints
             sc = ax.scatter(get(front, xk), get(front, "top1_pct"), s=46, c=cv, cmap="viridis", norm=_norm(cv),
                             edgecolors="k", linewidths=0.6, zorder=3, label=f"Pareto front ({len(front)})")
             _colorbar(fig, sc, ax, METRIC_LABELS[ck] + " (front)", pad=0.02)
+            meas = [(r, measured[(r.get("key"), int(r["genome"]["hw"]["bits"]))]) for r in front
+                    if measured and (r.get("key"), int(r["genome"]["hw"]["bits"])) in measured]
+            if meas:
+                mx = np.array([r["metrics"][xk] for r, _ in meas], float)
+                my = np.array([m for _, m in meas], float)
+                py = np.array([r["metrics"]["top1_pct"] for r, _ in meas], float)
+                ax.vlines(mx, np.minimum(my, py), np.maximum(my, py), colors="0.3", linewidths=0.7, zorder=2)
+                ax.scatter(mx, my, s=40, marker="^", facecolors="none", edgecolors="k", linewidths=1.0, zorder=3,
+                           label=f"front, measured on the validation split ({len(meas)})")
         if chosen is not None:
             c = [r for r in rows if r["id"] == chosen]
             if c:

@@ -231,19 +231,19 @@ def hypervolume_table(res: SearchResult, population: int | None = None):
     return t
 
 
-def write_outputs(d: Path, res: SearchResult, population: int | None = None, constraints=()) -> None:
-    """``front.csv``, ``all.csv`` (plus a ``violates`` column: the constraints of ``constraints``,
-    the space's, that each design breaks, ``;``-joined; empty when feasible, ``failed`` without
-    metrics), ``hypervolume.csv`` and, with screening, ``screened.csv``; where designs were
-    re-measured (``codesign.rundir.verify``) the tables carry ``top1_measured`` beside
-    ``top1_predicted``."""
+def run_tables(res: SearchResult, population: int | None = None, constraints=(), measured: dict | None = None,
+               source: str = "") -> dict:
+    """The run's tables as DataFrames: ``front`` and ``all`` (``front_table``; ``all`` with a
+    ``violates`` column: the constraints of ``constraints``, the space's, that each design breaks,
+    ``;``-joined, empty when feasible, ``failed`` without metrics; both with ``top1_predicted`` /
+    ``top1_measured`` / ``top1_error_pct`` where ``measured`` {(key, bits): top-1} has the
+    design, ``codesign.rundir.verify``) and ``hypervolume`` (:func:`hypervolume_table`)."""
     front, everything = front_table(res.front()), front_table(res.rows)
     if len(everything):
         from codesign.search.problem import violated_constraints
         pos = list(everything.columns).index("violation") + 1 if "violation" in everything.columns \
             else len(everything.columns)
         everything.insert(pos, "violates", [violated_constraints(constraints, r["metrics"]) for r in res.rows])
-    measured, source = _measurements(d)
     if measured:
         from codesign.rundir.verify import measured_columns
         import pandas as pd
@@ -252,9 +252,17 @@ def write_outputs(d: Path, res: SearchResult, population: int | None = None, con
             at = list(table.columns).index("top1_pct") + 1 if "top1_pct" in table.columns else len(table.columns)
             for j, col in enumerate(c for c in ("top1_predicted", "top1_measured", "top1_error_pct") if c in extra):
                 table.insert(at + j, col, extra[col])
-    front.to_csv(d / "front.csv", index=False)
-    everything.to_csv(d / "all.csv", index=False)
-    hypervolume_table(res, population).to_csv(d / "hypervolume.csv", index=False)
+    return {"front": front, "all": everything, "hypervolume": hypervolume_table(res, population)}
+
+
+def write_outputs(d: Path, res: SearchResult, population: int | None = None, constraints=()) -> None:
+    """``front.csv``, ``all.csv``, ``hypervolume.csv`` (:func:`run_tables`, with the run's
+    re-measurements from its store) and, with screening, ``screened.csv``."""
+    measured, source = _measurements(d)
+    t = run_tables(res, population, constraints, measured, source)
+    t["front"].to_csv(d / "front.csv", index=False)
+    t["all"].to_csv(d / "all.csv", index=False)
+    t["hypervolume"].to_csv(d / "hypervolume.csv", index=False)
     if res.screened:               # screened out: predicted figures only, never on a front
         t = front_table([{"id": i, "genome": r["genome"], "metrics": r["predicted"], "generation": r["generation"]}
                          for i, r in enumerate(res.screened)])

@@ -1,0 +1,114 @@
+"""Measured fronts (issue #20): a search with --data re-measures every front design on the
+supernet, on the validation split, and front.csv carries top1_measured beside top1_predicted;
+the measurements are committed to the store (a second verify measures nothing); the test split
+is never read by search, verify or accuracy's default (only model-card and --split test)."""
+import io
+import json
+import sqlite3
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[torch]')")
+
+from codesign.cli import main                 # noqa: E402
+
+
+def _tiny_imagefolder(root, per_class=16, test_per_class=2):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", per_class), ("test", test_per_class)):
+        with zipfile.ZipFile(root / f"{split}.zip", "w") as z:
+            for c in range(10):
+                for i in range(n):
+                    buf = io.BytesIO()
+                    Image.fromarray((rng.random((32, 32, 3)) * 40 + c * 20).astype(np.uint8)).save(buf, format="PNG")
+                    z.writestr(f"{split}/class{c}/{i:03d}.png", buf.getvalue())
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return _tiny_imagefolder(tmp_path_factory.mktemp("data") / "tiny")
+
+
+@pytest.fixture
+def splits_read(monkeypatch):
+    """Every split any loader is asked for, in order."""
+    import codesign.nn.data as D
+    seen, real = [], D.load_split
+
+    def spy(root, split, *a, **kw):
+        seen.append(split)
+        return real(root, split, *a, **kw)
+    monkeypatch.setattr(D, "load_split", spy)
+    return seen
+
+
+SEARCH = ["search", "--budget", "6", "--population", "3", "--cost", "predictor", "--seed", "2", "--no-plot",
+          "--no-report", "--quiet"]
+
+
+def test_search_with_data_measures_the_front_on_the_validation_split(tmp_path, data, splits_read, capsys):
+    d = tmp_path / "run"
+    assert main([*SEARCH, "--data", str(data), "--out", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "front re-measured on the validation split" in out and "predictor error on the front" in out
+    front = pd.read_csv(d / "front.csv")
+    assert len(front) >= 1 and front["top1_measured"].notna().all()
+    assert (front["top1_predicted"] == front["top1_pct"]).all()
+    assert np.allclose(front["top1_error_pct"], front["top1_predicted"] - front["top1_measured"])
+    # a measurement on 80 held-out images is a multiple of 1/80
+    assert np.allclose((front["top1_measured"] * 80 / 100) % 1, 0)
+    summary = json.loads((d / "front_verification.json").read_text())
+    assert summary["designs"] == len(front) == summary["measured_now"]
+    assert summary["protocol"]["split"] == "validation" and summary["error"]["n"] == len(front)
+    err = front["top1_error_pct"].to_numpy()
+    assert summary["error"]["rmse_pct"] == pytest.approx(float(np.sqrt((err ** 2).mean())))
+    with sqlite3.connect(d / "store.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM measured").fetchone()[0] == len(front)
+    assert "test" not in splits_read and "train" in splits_read
+
+    # resumable: a second verification measures nothing, the front keeps its column
+    assert main(["verify", str(d), "--quiet"]) == 0
+    assert "(0 measured now)" in capsys.readouterr().out
+    again = pd.read_csv(d / "front.csv")
+    pd.testing.assert_frame_equal(again, front)
+    all_rows = pd.read_csv(d / "all.csv")
+    assert all_rows["top1_measured"].notna().sum() == len(front)
+
+
+def test_measured_value_is_the_supernet_measurement(tmp_path, data):
+    """The stored figure is exactly what measure() gives for that design and protocol."""
+    from codesign.artifacts import predictor_split, supernet_path
+    from codesign.nn.measure import measure
+    from codesign.nn.supernet import load_supernet
+    d = tmp_path / "run"
+    assert main([*SEARCH, "--budget", "3", "--data", str(data), "--out", str(d)]) == 0
+    row = pd.read_csv(d / "front.csv").iloc[0]
+    g = json.loads(row["genome_json"])
+    calib, val = predictor_split(data, 5000, seed=0)
+    top1 = measure(load_supernet(supernet_path()), g["net"], g["hw"]["bits"], calib, val.images, val.labels)
+    assert row["top1_measured"] == top1
+
+
+def test_no_verify_and_missing_data(tmp_path, data, capsys):
+    d = tmp_path / "run"
+    assert main([*SEARCH, "--budget", "3", "--data", str(data), "--no-verify", "--out", str(d)]) == 0
+    assert "top1_measured" not in pd.read_csv(d / "front.csv").columns
+    e = tmp_path / "nodata"
+    assert main([*SEARCH, "--budget", "3", "--out", str(e)]) == 0
+    assert main(["verify", str(e)]) == 2
+    assert "--data" in capsys.readouterr().err
+
+
+def test_measured_search_reads_no_test_images(tmp_path, data, splits_read):
+    assert main([*SEARCH, "--budget", "2", "--accuracy", "measured", "--data", str(data), "--no-verify",
+                 "--out", str(tmp_path / "m")]) == 0
+    assert main(["accuracy", "--genome", "min", "--bits", "8", "--data", str(data)]) == 0
+    assert "test" not in splits_read
+    assert main(["accuracy", "--genome", "min", "--bits", "8", "--data", str(data), "--split", "test"]) == 0
+    assert splits_read[-1] == "test"
