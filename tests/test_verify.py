@@ -15,6 +15,8 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 
 from codesign.cli import main                 # noqa: E402
 
+pytestmark = pytest.mark.slow          # measures subnets (fast subset: pytest -m "not slow")
+
 
 def _tiny_imagefolder(root, per_class=16, test_per_class=2):
     from PIL import Image

@@ -29,12 +29,12 @@ def cmd_report(args) -> int:
     return 0
 
 
-def write_run_report(directory, quiet: bool = False) -> Path | None:
+def write_run_report(directory, quiet: bool = False, cache=None) -> Path | None:
     """The report at the end of ``codesign search`` / ``codesign sweep``: written into the run
     directory; a failure is a warning (the run itself succeeded), never the command's error."""
     from codesign.report.html import write_report
     try:
-        return write_report(directory, log=(lambda *a: None) if quiet else (lambda m: print(m, file=sys.stderr)))
+        return write_report(directory, cache=cache, log=(lambda *a: None) if quiet else (lambda m: print(m, file=sys.stderr)))
     except Exception as e:                              # noqa: BLE001 -- the run's results are written already
         print(f"warning: no report.html ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); "
               f"codesign report {directory} retries", file=sys.stderr)

@@ -153,9 +153,10 @@ def _clean(x):
 
 # ---------------------------------------------------------------------------------------------- entry point
 
-def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, log=print) -> Path:
+def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, log=print, cache=None) -> Path:
     """Write the report of a search or sweep directory to ``out`` (default ``DIR/report.html``);
-    returns its path."""
+    returns its path. ``cache``: a ``MappingCache`` that already holds the run's mappings (the
+    search's own, right after it ran): the per-layer breakdowns are then looked up, not mapped."""
     from codesign.rundir.base import run_kind
     kind = run_kind(directory)
     path = Path(out) if out else Path(directory) / REPORT_FILE
@@ -163,7 +164,7 @@ def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, 
         raise SpecError("--out", "is a directory (give a file name)", str(path))
     if isinstance(max_details, bool) or not isinstance(max_details, int) or max_details < 0:
         raise SpecError("--max-details", f"must be an integer >= 0, got {max_details!r}")
-    text = sweep_report(directory) if kind == "sweep" else search_report(directory, max_details=max_details, log=log)
+    text = sweep_report(directory) if kind == "sweep" else search_report(directory, max_details=max_details, log=log, cache=cache)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -173,7 +174,7 @@ def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, 
 
 # ---------------------------------------------------------------------------------------------- search runs
 
-def search_report(directory, *, max_details: int = MAX_DETAIL_DESIGNS, log=print) -> str:
+def search_report(directory, *, max_details: int = MAX_DETAIL_DESIGNS, log=print, cache=None) -> str:
     """The HTML text of a search run's report."""
     from codesign.rundir.search import load_run
     from codesign.search.algorithms import front_table
@@ -188,7 +189,7 @@ def search_report(directory, *, max_details: int = MAX_DETAIL_DESIGNS, log=print
     table = front_table(rows)
     acc = accuracy_source(table.columns, ev_cfg["accuracy"]["source"])
     designs = {r["id"]: design_record(r, space.constraints, acc, r["id"] in front_ids) for r in rows}
-    details, detail_note = front_details(space, ev_cfg, front, max_details, log=log)
+    details, detail_note = front_details(space, ev_cfg, front, max_details, log=log, cache=cache)
     hv = hypervolume_table(d, res)
     ok = [r for r in rows if designs[r["id"]]["ok"]]
     infeasible = [r for r in ok if designs[r["id"]]["infeasible"]]
@@ -252,7 +253,7 @@ def design_record(row: dict, constraints, acc: AccuracySource, on_front: bool) -
                    "genome": g, "hover": "<br>".join(lines)})
 
 
-def front_details(space, ev_cfg: dict, front, max_details: int, log=print) -> tuple[dict, str]:
+def front_details(space, ev_cfg: dict, front, max_details: int, log=print, cache=None) -> tuple[dict, str]:
     """({design id: per-layer breakdown}, a note saying which designs have one): the front designs
     (the lowest EDP first, at most ``max_details``) mapped again, one shared mapping cache."""
     from accelerators.errors import MappingError
@@ -262,7 +263,7 @@ def front_details(space, ev_cfg: dict, front, max_details: int, log=print) -> tu
     ok = [r for r in front if r["metrics"].get("latency_ms") is not None]
     ok.sort(key=lambda r: (r["metrics"]["violation"] > 0, r["metrics"].get("edp_uj_ms") or math.inf))
     chosen = ok[:max_details]
-    cache = MappingCache()
+    cache = MappingCache() if cache is None else cache
     out = {}
     for r in chosen:
         try:

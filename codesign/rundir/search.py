@@ -210,6 +210,7 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResul
                 kw.update(screen=cfg["screen"], screener=Screener(space, ev_cfg))
             res = ALGORITHMS[cfg["algorithm"]].run(space, evaluate, scalarize=cfg.get("scalarize"),
                                                    fixed_net=cfg.get("fixed_net"), **kw)
+            res.mapping_cache = getattr(getattr(evaluate, "cost", None), "cache", None)
         write_outputs(d, res, population=cfg["population"], constraints=space.constraints)
         return res
     finally:
@@ -231,6 +232,24 @@ def hypervolume_table(res: SearchResult, population: int | None = None):
     return t
 
 
+def measured_columns(rows, measured: dict, source: str) -> list[dict]:
+    """Per row: ``top1_predicted`` (the search's figure, when it came from the predictor),
+    ``top1_measured`` and ``top1_error_pct`` (predicted - measured) where it was measured."""
+    out = []
+    for r in rows:
+        k = (r.get("key"), int(r["genome"]["hw"]["bits"]))
+        rec = {}
+        top1 = (r["metrics"] or {}).get("top1_pct")
+        if source == "predictor":
+            rec["top1_predicted"] = top1
+        if k in measured:
+            rec["top1_measured"] = measured[k]
+            if source == "predictor" and top1 is not None:
+                rec["top1_error_pct"] = top1 - measured[k]
+        out.append(rec)
+    return out
+
+
 def run_tables(res: SearchResult, population: int | None = None, constraints=(), measured: dict | None = None,
                source: str = "") -> dict:
     """The run's tables as DataFrames: ``front`` and ``all`` (``front_table``; ``all`` with a
@@ -245,7 +264,6 @@ def run_tables(res: SearchResult, population: int | None = None, constraints=(),
             else len(everything.columns)
         everything.insert(pos, "violates", [violated_constraints(constraints, r["metrics"]) for r in res.rows])
     if measured:
-        from codesign.rundir.verify import measured_columns
         import pandas as pd
         for table, rows in ((front, res.front()), (everything, res.rows)):
             extra = pd.DataFrame(measured_columns(rows, measured, source), index=table.index)

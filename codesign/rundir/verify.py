@@ -126,21 +126,3 @@ def summary_line(summary: dict) -> str:
     tau = "n/a" if e["kendall_tau"] is None else f"{e['kendall_tau']:.2f}"
     return (f"{head}; predictor error on the front: bias {e['bias_pct']:+.2f} points, RMSE {e['rmse_pct']:.2f}, "
             f"largest {e['max_abs_pct']:.2f}, Kendall tau {tau} (n={e['n']})")
-
-
-def measured_columns(rows, measured: dict, source: str) -> list[dict]:
-    """Per row: ``top1_predicted`` (the search's figure, when it came from the predictor),
-    ``top1_measured`` and ``top1_error_pct`` (predicted - measured) where it was measured."""
-    out = []
-    for r in rows:
-        k = (r.get("key"), int(r["genome"]["hw"]["bits"]))
-        rec = {}
-        top1 = (r["metrics"] or {}).get("top1_pct")
-        if source == "predictor":
-            rec["top1_predicted"] = top1
-        if k in measured:
-            rec["top1_measured"] = measured[k]
-            if source == "predictor" and top1 is not None:
-                rec["top1_error_pct"] = top1 - measured[k]
-        out.append(rec)
-    return out

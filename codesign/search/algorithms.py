@@ -101,6 +101,7 @@ class SearchResult:
     seconds: float = 0.0
     scalarize: dict | None = None
     evaluated: int = 0                               # evaluations run here (not taken from the store)
+    mapping_cache: object = field(default=None, repr=False, compare=False)   # the serial evaluator's (reports reuse it)
 
     def front(self) -> list[dict]:
         if self.scalarize is not None:
