@@ -44,7 +44,7 @@ def test_names_are_reexported_lazily_without_torch():
 def test_store_is_the_cli_run_directory(stored, tmp_path):
     cli = tmp_path / "cli"
     subprocess.run([sys.executable, "-m", "codesign.cli", "search", "--budget", "12", "--population", "4",
-                    "--mapper-budget", "150", "--seed", "1", "--out", str(cli), "--no-plot", "--quiet"],
+                    "--mapper-budget", "150", "--seed", "1", "--out", str(cli), "--no-plot", "--no-report", "--quiet"],
                    check=True, cwd=REPO)
     api = stored.directory
     for f in ("front.csv", "all.csv", "hypervolume.csv"):

@@ -396,7 +396,7 @@ def test_every_subcommand_is_in_the_catalogue():
 def search_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("run") / "run"
     code, out = _cli(["search", "--budget", "4", "--population", "2", "--accuracy", "macs", "--mapper-budget", "60",
-                      "--out", d, "--no-plot", "--quiet"], cwd=d.parent, timeout=300)
+                      "--out", d, "--no-plot", "--no-report", "--quiet"], cwd=d.parent, timeout=300)
     assert code == 0, out
     return d
 

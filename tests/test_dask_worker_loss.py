@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 ARGS = ["search", "--budget", "12", "--population", "4", "--accuracy", "macs", "--mapper-budget", "400",
-        "--seed", "5", "--no-plot", "--quiet"]
+        "--seed", "5", "--no-plot", "--no-report", "--quiet"]
 
 
 def _env():

@@ -16,7 +16,7 @@ from codesign.cli import main
 from codesign.rundir.store import RunStore
 
 ARGS = ["search", "--accuracy", "macs", "--budget", "14", "--population", "4", "--mapper-budget", "100",
-        "--seed", "5", "--quiet", "--no-plot"]
+        "--seed", "5", "--quiet", "--no-plot", "--no-report"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -59,7 +59,7 @@ def test_kill_9_and_resume_gives_the_uninterrupted_front(tmp_path, reference, ki
     p.wait()
     partial = _stored(d)
     assert partial >= kill_after
-    assert main(["search", "--resume", str(d), "--quiet", "--no-plot"]) == 0
+    assert main(["search", "--resume", str(d), "--quiet", "--no-plot", "--no-report"]) == 0
     assert _rows(d) == _rows(reference)                          # none lost, none repeated, same values
     assert (d / "front.csv").read_text() == (reference / "front.csv").read_text()
     ids = [r[0] for r in _rows(d)]
@@ -85,7 +85,7 @@ def _extend_and_compare(tmp_path, args, small, large, via):
     ext, fresh = tmp_path / "ext", tmp_path / "fresh"
     assert main([*args, "--budget", str(small), "--out", str(ext)]) == 0
     if via == "resume":
-        assert main(["search", "--resume", str(ext), "--budget", str(large), "--quiet", "--no-plot"]) == 0
+        assert main(["search", "--resume", str(ext), "--budget", str(large), "--quiet", "--no-plot", "--no-report"]) == 0
     else:
         assert main([*args, "--budget", str(large), "--out", str(ext)]) == 0
     assert main([*args, "--budget", str(large), "--out", str(fresh)]) == 0
@@ -103,7 +103,7 @@ def test_extending_a_16_candidate_run_to_32_gives_the_fresh_32_front(tmp_path, c
     exact model) extended from 16 to 32 candidates equals a fresh 32-candidate run, and only the
     16 new candidates are evaluated; the same through --out with the cost predictor's fast path."""
     args = ["search", "--population", "8", "--mapper-budget", "150", "--seed", "3", "--cost", cost, "--quiet",
-            "--no-plot"]
+            "--no-plot", "--no-report"]
     _extend_and_compare(tmp_path, args, 16, 32, via)
     out = capsys.readouterr()
     assert "32 candidates (16 evaluated now, 16 from the store)" in out.out
@@ -114,12 +114,12 @@ def test_extending_a_sequential_run_keeps_what_the_new_trajectory_leaves(tmp_pat
     """The sequential baseline's halves move with the budget: the extended run still equals the
     fresh one, and the earlier hardware-phase rows it does not meet again stay in the store."""
     args = ["search", "--algorithm", "sequential", "--population", "8", "--cost", "predictor", "--seed", "1",
-            "--quiet", "--no-plot"]
+            "--quiet", "--no-plot", "--no-report"]
     ext = _extend_and_compare(tmp_path, args, 16, 30, "resume")
     with sqlite3.connect(ext / "store.sqlite") as db:
         kept = db.execute("SELECT count(*) FROM earlier").fetchone()[0]
     assert kept > 0
-    assert main(["search", "--resume", str(ext), "--quiet", "--no-plot"]) == 0   # and it resumes as it is
+    assert main(["search", "--resume", str(ext), "--quiet", "--no-plot", "--no-report"]) == 0   # and it resumes as it is
 
 
 def test_resume_refuses_options_that_would_be_ignored(tmp_path, reference, capsys):
@@ -189,7 +189,7 @@ def test_cost_predictor_fast_path_search(tmp_path):
         pytest.skip("no shipped cost predictor")
     d = tmp_path / "fast"
     assert main(["search", "--accuracy", "macs", "--cost", "predictor", "--budget", "40", "--population", "8",
-                 "--out", str(d), "--quiet"]) == 0
+                 "--out", str(d), "--quiet", "--no-report"]) == 0
     assert {p.name for p in (d / "plots").iterdir()} >= {"pareto.png", "hypervolume.png"}   # written by default
     rows = RunStore(d / "store.sqlite").rows()
     assert len(rows) == 40 and all(r["metrics"]["latency_ms"] > 0 and r["metrics"]["area_mm2"] > 0 for r in rows)
@@ -210,7 +210,7 @@ def test_progress_moves_per_candidate(tmp_path, monkeypatch):
     real_call = algorithms.ProgressBar.__call__
     monkeypatch.setattr(algorithms.ProgressBar, "__call__",
                         lambda self, res, gen: (seen.append(("gen", gen)), real_call(self, res, gen)))
-    assert main(["search", "--budget", "12", "--population", "6", "--cost", "predictor", "--no-plot",
+    assert main(["search", "--budget", "12", "--population", "6", "--cost", "predictor", "--no-plot", "--no-report",
                  "--out", str(tmp_path / "run")]) == 0
     assert [e for e in seen if e[0] == "tick"].__len__() == 12
     assert seen[:7] == [("tick", 0)] * 6 + [("gen", 0)]       # six results heard before generation 0 ends
