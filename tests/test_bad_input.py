@@ -216,7 +216,7 @@ HOSTILE = [
      ["refusing"]),
     ("accuracy-data-evil-weights", ["accuracy-data", "--data", "{small}", "--weights", "{evil_torch}", "--out",
                                     "{dir}/ad2.jsonl", "--measurements", "4"], ["evil_zip.pt"]),
-    ("proxies-too-few-test-images", ["proxies", "--data", "{small}", "--accuracy-data", "{rows_ok}", "--subnets", "5"],
+    ("proxies-too-few-validation-images", ["proxies", "--data", "{small}", "--accuracy-data", "{rows_ok}", "--subnets", "5"],
      ["64"]),
     ("proxies-evil-cifar", ["proxies", "--data", "{cifar_evil}", "--accuracy-data", "{rows_ok}", "--subnets", "5"],
      ["refusing"]),

@@ -111,6 +111,14 @@ def test_measured_search_reads_no_test_images(tmp_path, data, splits_read):
     assert main([*SEARCH, "--budget", "2", "--accuracy", "measured", "--data", str(data), "--no-verify",
                  "--out", str(tmp_path / "m")]) == 0
     assert main(["accuracy", "--genome", "min", "--bits", "8", "--data", str(data)]) == 0
+    assert main([*SEARCH, "--budget", "2", "--accuracy", "naswot", "--data", str(data), "--no-verify",
+                 "--out", str(tmp_path / "n")]) == 0
+    rows = tmp_path / "rows.jsonl"
+    from codesign.space.genome import DEFAULT_SPACE as S
+    rng = np.random.default_rng(0)
+    rows.write_text("".join(json.dumps({"genome": S.canonical(S.sample(rng)), "bits": 8, "top1": 80.0 + i}) + "\n"
+                            for i in range(4)))
+    assert main(["proxies", "--data", str(data), "--accuracy-data", str(rows), "--subnets", "4", "--bits", "8", "--json"]) == 0
     assert "test" not in splits_read
     assert main(["accuracy", "--genome", "min", "--bits", "8", "--data", str(data), "--split", "test"]) == 0
     assert splits_read[-1] == "test"

@@ -286,7 +286,6 @@ def cmd_train_predictor(args) -> int:
 
 def cmd_proxies(args) -> int:
     from codesign.predictors.accuracy import read_datasets
-    from codesign.nn.data import load_split
     from codesign.nn.proxies import correlations
     if args.study:
         import torch
@@ -304,10 +303,12 @@ def cmd_proxies(args) -> int:
     if len(rows) < 3:
         raise SpecError("--accuracy-data", f"needs at least 3 measured subnets at {args.bits} bits",
                         args.accuracy_data[0])
-    test = load_split(args.data, "test")
-    if len(test) < 64:
-        raise SpecError("data", f"the test split has {len(test)} images; the proxies need at least 64", args.data)
-    images = test.images[np.random.default_rng(args.seed).choice(len(test), 64, replace=False)]
+    from codesign.artifacts import measure_split
+    _, val = measure_split(args.data, "validation")      # the held-out training images, never the test split
+    if len(val) < 64:
+        raise SpecError("data", f"the validation split has {len(val)} images; the proxies need at least 64",
+                        args.data)
+    images = val.images[np.random.default_rng(args.seed).choice(len(val), 64, replace=False)]
     res = correlations(rows, images, seed=args.seed, progress=not args.json)
     if args.json:
         print(json.dumps(res))
