@@ -5,9 +5,10 @@ accelerator and bit-width, its front of measured validation top-1 against exact 
     python3 benchmarks/darts.py [--data ../shared/data/cifar10] [--lambdas 0,0.02,0.1,0.5] [--out DIR]
 
 Last lines: ``darts_front_points:`` (the sweep's non-dominated (latency_ms, top1) points), then
-``darts_vs_evolution_hv_ratio:`` and ``hw_space_edp_vs_baseline:``, which are not measured yet
-(the comparison with NSGA-II / random search at comparable wall time and the differentiable
-co-search ``--hw-space`` of issue #22 items 2-3 are still to do): they print ``n/a`` and why.
+``darts_vs_evolution_hv_ratio:`` (not measured yet: the comparison with NSGA-II / random search at
+comparable wall time, issue #22 item 3, is still to do; it prints ``n/a`` and why) and
+``hw_space_edp_vs_baseline:`` (one ``--hw-space`` co-search at the last lambda: the derived pair's
+EDP over the baseline accelerator's on the same network, both mapped exactly).
 """
 from __future__ import annotations
 
@@ -81,10 +82,17 @@ def main(argv=None) -> int:
         print(f"lambda {r['lambda']:g}: top1_val {r['top1_val_pct']:.2f}%  latency {r['latency_ms']:.4f} ms  "
               f"energy {r['energy_uj']:.2f} uJ  genome {json.dumps(r['genome'])}")
     print(f"# {len(results)} sub-runs in {time.time() - t:.0f} s" + (f"; sweep in {out}" if args.out else ""))
+    from dataclasses import replace
+    from codesign.darts.run import run_darts
+    hw_cfg = replace(cfg, hw_space=True, lam=lambdas[-1], surrogate_samples=200 if args.smoke else 3000)
+    hw_res = run_darts(hw_cfg, out / "hw_space", progress=False, log=lambda *a: None)
+    print(f"# --hw-space: accelerator {json.dumps(hw_res['hw'])}, area {hw_res['area_mm2']:.2f} mm^2 "
+          f"(within the space's limit: {hw_res['within_area_limit']}); network {json.dumps(hw_res['genome'])}")
     pts = front([(r["latency_ms"], r["top1_val_pct"]) for r in results])
     print("darts_front_points: " + " ".join(f"({lat:.4f} ms, {acc:.2f}%)" for lat, acc in pts))
     print("darts_vs_evolution_hv_ratio: n/a (the comparison with NSGA-II and random search is not implemented yet)")
-    print("hw_space_edp_vs_baseline: n/a (--hw-space differentiable co-search is not implemented yet)")
+    print(f"hw_space_edp_vs_baseline: {hw_res['edp_vs_baseline']:.4f} (EDP of the co-searched pair / the baseline "
+          "accelerator running the same network, both mapped exactly)")
     if not args.out:
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)

@@ -63,6 +63,14 @@ def add_darts_parser(sub) -> None:
     d.add_argument("--eval-images", type=int, default=2000, help="validation images of the final measurement "
                    "(a class-balanced subset of the 5,000 held-out ones)")
     d.add_argument("--checkpoint-every", type=int, default=10, help="steps between checkpoints")
+    d.add_argument("--hw-space", action="store_true", help="differentiable co-search: relax the accelerator's genes "
+                   "(PE rows and columns, DRAM bandwidth and type, dataflow, buffer sizes; bits stay --bits) too, "
+                   "with a torch MLP surrogate of latency, energy and area distilled from the shipped cost "
+                   "predictor; the derived pair is then mapped exactly beside the baseline accelerator (--hw)")
+    d.add_argument("--area-weight", type=float, default=10.0, help="with --hw-space: weight of the penalty "
+                   "max(0, area / the space's area_mm2 limit - 1)")
+    d.add_argument("--surrogate-samples", type=int, default=3000, help="with --hw-space: joint genomes the "
+                   "surrogate is trained on")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_darts)
 
@@ -122,6 +130,9 @@ def config_from_args(args):
     for flag, v in (("--tau", args.tau), ("--w-lr", args.w_lr), ("--arch-lr", args.arch_lr)):
         if not math.isfinite(v) or v <= 0:
             raise SpecError(flag, "must be a finite number > 0", str(v))
+    _positive(args.surrogate_samples, "--surrogate-samples", 20)
+    if not math.isfinite(args.area_weight) or args.area_weight < 0:
+        raise SpecError("--area-weight", "must be a finite number >= 0", str(args.area_weight))
     if not math.isfinite(args.entropy_reg):
         raise SpecError("--entropy-reg", "must be finite", str(args.entropy_reg))
     if args.loss == "target":
@@ -156,7 +167,8 @@ def config_from_args(args):
                       warmup_epochs=args.warmup_epochs, entropy_reg=args.entropy_reg, w_lr=args.w_lr,
                       arch_lr=args.arch_lr, resolution=res, mapper_budget=args.mapper_budget,
                       eval_images=args.eval_images, checkpoint_every=args.checkpoint_every,
-                      weights=args.weights, space=args.space)
+                      weights=args.weights, space=args.space, hw_space=args.hw_space,
+                      surrogate_samples=args.surrogate_samples, area_weight=args.area_weight)
     return cfg, lams
 
 
@@ -199,6 +211,11 @@ def _print_result(res: dict, out: Path) -> None:
     print(f"derived genome: {json.dumps(res['genome'])}")
     print(f"top1_val_pct: {res['top1_val_pct']:.2f} ({res['val_images']} validation images, {res['bits']} bits)")
     print(f"latency_ms: {res['latency_ms']:.4f}  energy_uj: {res['energy_uj']:.2f}  (every layer mapped)")
+    if "hw" in res:
+        print(f"derived accelerator: {json.dumps(res['hw'])}")
+        print(f"edp_vs_baseline: {res['edp_vs_baseline']:.4f} (EDP {res['edp_uj_ms']:.2f} uJ*ms against "
+              f"{res['baseline_hw']['edp_uj_ms']:.2f} on the baseline accelerator, same network; area "
+              f"{res['area_mm2']:.2f} mm^2)")
     print(f"search {res['search_s']:.0f} s, measure {res['measure_s']:.0f} s; written to {out}/ (genome.json, "
           "result.json, trajectory.jsonl, trajectory.png)")
 

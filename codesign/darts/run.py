@@ -54,6 +54,9 @@ class DartsConfig:
     weights: str | None = None            # supernet state_dict (None: the shipped one)
     space: str | None = None              # joint space YAML (None: the default)
     threads: int = 1
+    hw_space: bool = False                # relax the accelerator's genes too (hwspace.py)
+    surrogate_samples: int = 3000         # --hw-space: joint genomes the cost surrogate is trained on
+    area_weight: float = 10.0             # --hw-space: weight of the hinge max(0, area / limit - 1)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -115,7 +118,7 @@ def run_darts(cfg: DartsConfig, out, resume: bool = False, progress: bool = True
     from accelerators.network import MappingCache
     from codesign.artifacts import supernet_path
     from codesign.darts.relax import ArchParams, derive_genome, expected_cost, probs_record
-    from codesign.darts.search import StepConfig, arch_step, batch, weight_params, weight_step
+    from codesign.darts.search import StepConfig, arch_step, batch, table_cost, weight_params, weight_step
     from codesign.nn.supernet import load_supernet
     from codesign.nn.transforms import augment, normalize
 
@@ -141,7 +144,13 @@ def run_darts(cfg: DartsConfig, out, resume: bool = False, progress: bool = True
     net = load_supernet(supernet_path(cfg.weights)).train()
     arch = ArchParams(space.net, cfg.resolution)
     w_opt = torch.optim.SGD(weight_params(net), lr=cfg.w_lr, momentum=0.9)
-    a_opt = torch.optim.Adam(arch.parameters(), lr=cfg.arch_lr, betas=(0.5, 0.999))
+    hw_relax, cost_fn = None, table_cost(arch, table)
+    if cfg.hw_space:
+        from codesign.darts.hwspace import HwRelax
+        hw_relax = HwRelax(space.hw, cfg.bits)
+        cost_fn = _surrogate_cost_fn(cfg, out, space, arch, hw_relax, log)
+    a_opt = torch.optim.Adam(list(arch.parameters()) + (list(hw_relax.parameters()) if hw_relax else []),
+                             lr=cfg.arch_lr, betas=(0.5, 0.999))
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)            # augmentation and path draws
     step = 0
@@ -150,6 +159,8 @@ def run_darts(cfg: DartsConfig, out, resume: bool = False, progress: bool = True
         ck = torch.load(ck_path, weights_only=False, map_location="cpu")
         net.load_state_dict(ck["net"])
         arch.load_state_dict(ck["arch"])
+        if hw_relax is not None:
+            hw_relax.load_state_dict(ck["hw_relax"])
         w_opt.load_state_dict(ck["w_opt"])
         a_opt.load_state_dict(ck["a_opt"])
         rng.bit_generator.state = ck["np_rng"]
@@ -166,7 +177,8 @@ def run_darts(cfg: DartsConfig, out, resume: bool = False, progress: bool = True
     def save():
         _atomic_torch_save({"net": net.state_dict(), "arch": arch.state_dict(), "w_opt": w_opt.state_dict(),
                             "a_opt": a_opt.state_dict(), "np_rng": rng.bit_generator.state,
-                            "torch_gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step}, ck_path)
+                            "torch_gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
+                            "hw_relax": hw_relax.state_dict() if hw_relax is not None else None}, ck_path)
 
     bar = None
     if progress and step < total:
@@ -187,13 +199,19 @@ def run_darts(cfg: DartsConfig, out, resume: bool = False, progress: bool = True
             xv, yv = normalize(torch.from_numpy(xv)), torch.from_numpy(yv)
             row = {"step": step + 1, "epoch": epoch}
             if epoch >= cfg.warmup_epochs:
-                row.update(arch_step(net, arch, table, xt, yt, xv, yv, a_opt, scfg, gen))
+                row.update(arch_step(net, arch, cost_fn, xt, yt, xv, yv, a_opt, scfg, gen,
+                                     hw_relax.parameters() if hw_relax is not None else ()))
             row["ce_train"] = weight_step(net, arch, xt, yt, w_opt, cfg.mode, gen, cfg.tau)
             with torch.no_grad():
                 row["expected_cost"] = float(expected_cost(arch, table))
                 row["entropy"] = float(arch.entropy())
             row["probs"] = probs_record(arch)
             row["argmax"] = derive_genome(arch)
+            if hw_relax is not None:
+                with torch.no_grad():
+                    row["hw_probs"] = [[round(float(v), 6) for v in p] for p in hw_relax.probs()]
+                    row["surrogate"] = [round(float(v), 6) for v in cost_fn(raw=True)]
+                row["hw_argmax"] = hw_relax.derive()
             fh.write(json.dumps(row) + "\n")
             fh.flush()
             step += 1
@@ -204,7 +222,36 @@ def run_darts(cfg: DartsConfig, out, resume: bool = False, progress: bool = True
     if bar is not None:
         bar.close()
     search_s = time.time() - t0
-    return finish(cfg, out, net, arch, lut, hw_arch, cache, search_s, log)
+    return finish(cfg, out, net, arch, lut, hw_arch, cache, search_s, log, hw_relax=hw_relax, space=space)
+
+
+def _surrogate_cost_fn(cfg: DartsConfig, out: Path, space, arch, hw_relax, log):
+    """--hw-space: the surrogate (trained once, kept in DIR/surrogate.pt) and the cost function
+    of the relaxed pair: (the metric, area hinge penalty)."""
+    import torch
+    from codesign.darts.hwspace import Surrogate, surrogate_cost, surrogate_data, train_surrogate
+    path = out / "surrogate.pt"
+    if path.is_file():
+        state = torch.load(path, weights_only=True)
+        sur = Surrogate(state["mlp.0.weight"].shape[1])
+        sur.load_state_dict(state)
+        sur.eval()
+    else:
+        x, y = surrogate_data(space, arch, hw_relax, cfg.surrogate_samples, seed=cfg.seed)
+        sur = train_surrogate(x, y, seed=cfg.seed, log=log)
+        _atomic_torch_save(sur.state_dict(), path)
+    for p in sur.parameters():
+        p.requires_grad_(False)
+    limit = dict(space.constraints).get("area_mm2")
+    k = {"latency_ms": 0, "energy_uj": 1}[cfg.metric]
+
+    def cost_fn(raw: bool = False):
+        c = surrogate_cost(sur, arch, hw_relax)
+        if raw:
+            return c
+        pen = cfg.area_weight * torch.relu(c[2] / limit - 1.0) if limit else 0.0
+        return c[k], pen
+    return cost_fn
 
 
 def _truncate_trajectory(path: Path, step: int) -> None:
@@ -222,7 +269,8 @@ def _truncate_trajectory(path: Path, step: int) -> None:
     path.write_text("".join(l + "\n" for l in keep))
 
 
-def finish(cfg: DartsConfig, out: Path, net, arch, lut, hw_arch, cache, search_s: float, log=print) -> dict:
+def finish(cfg: DartsConfig, out: Path, net, arch, lut, hw_arch, cache, search_s: float, log=print,
+           hw_relax=None, space=None) -> dict:
     """The derived genome, its measured validation top-1 (with the run's shared weights) and its
     exact cost (every layer mapped), result.json, genome.json and the trajectory plot."""
     from accelerators.network import network_totals
@@ -249,6 +297,23 @@ def finish(cfg: DartsConfig, out: Path, net, arch, lut, hw_arch, cache, search_s
               "steps": cfg.epochs * cfg.steps_per_epoch, "search_s": round(search_s, 1), "measure_s": round(measure_s, 1),
               "top1_note": "measured with the run's shared weights on the validation split (held-out training "
                            "images), BN recalibrated, fake-quantized at bits"}
+    if hw_relax is not None:                     # --hw-space: the derived accelerator, exactly, against the baseline
+        hw = hw_relax.derive()
+        _write_json(out / "hw.json", hw)
+        arch_d = space.hw.architecture(hw)
+        m = mapped_metrics(arch_d, network_totals(genome_layers(genome), arch_d, "dataflow", budget=cfg.mapper_budget,
+                                                  cache=cache))
+        result["baseline_hw"] = {k: metrics[k] for k in ("latency_ms", "energy_uj", "edp_uj_ms", "area_mm2")}
+        result.update({k: m[k] for k in ("latency_ms", "energy_uj", "edp_uj_ms", "area_mm2", "onchip_kib",
+                                         "utilization")})
+        result["hw"] = hw
+        result["edp_vs_baseline"] = m["edp_uj_ms"] / metrics["edp_uj_ms"]
+        limit = dict(space.constraints).get("area_mm2")
+        result["area_limit_mm2"] = limit
+        result["within_area_limit"] = None if limit is None else bool(m["area_mm2"] <= limit)
+        log(f"derived accelerator {json.dumps(hw)}: EDP {m['edp_uj_ms']:.2f} uJ*ms vs the baseline's "
+            f"{metrics['edp_uj_ms']:.2f} for the same network (x{result['edp_vs_baseline']:.3f}), area "
+            f"{m['area_mm2']:.2f} mm^2")
     _write_json(out / "result.json", result)
     try:
         plot_trajectory(out / "trajectory.jsonl", out / "trajectory.png", cfg.metric)

@@ -77,10 +77,16 @@ def _logits(net, arch, x, mode, path):
     return soft_forward(net, x, arch) if mode == "soft" else path_forward(net, arch, x, path)
 
 
-def arch_loss(net, arch, table: CostTable, x, y, cfg: StepConfig, path) -> tuple[torch.Tensor, dict]:
+def table_cost(arch: ArchParams, table: CostTable):
+    """The cost function of a fixed accelerator: (E[cost] from the look-up table, no penalty)."""
+    return lambda: (expected_cost(arch, table), 0.0)
+
+
+def arch_loss(net, arch, cost_fn, x, y, cfg: StepConfig, path) -> tuple[torch.Tensor, dict]:
+    """``cost_fn()``: (the differentiable cost, a penalty added as it is, e.g. an area hinge)."""
     ce = F.cross_entropy(_logits(net, arch, x, cfg.mode, path), y)
-    cost = expected_cost(arch, table)
-    loss = hardware_loss(ce, cost, cfg.loss, cfg.lam, cfg.target)
+    cost, penalty = cost_fn()
+    loss = hardware_loss(ce, cost, cfg.loss, cfg.lam, cfg.target) + penalty
     if cfg.entropy_reg:
         loss = loss - cfg.entropy_reg * arch.entropy()
     return loss, {"ce_val": float(ce.detach()), "expected_cost": float(cost.detach())}
@@ -104,19 +110,20 @@ def weight_step(net, arch, x, y, w_opt, mode: str, gen: torch.Generator, tau: fl
     return float(loss.detach())
 
 
-def arch_step(net, arch, table, xt, yt, xv, yv, a_opt, cfg: StepConfig, gen: torch.Generator) -> dict:
+def arch_step(net, arch, cost_fn, xt, yt, xv, yv, a_opt, cfg: StepConfig, gen: torch.Generator,
+              extra_params=()) -> dict:
     """One step of the architecture parameters on a validation batch. First-order: the gradient of
     the validation loss at the current weights. Second-order (DARTS eq. 7-8): at the weights after
     one virtual SGD step on the training batch, minus ``w_lr`` times the finite-difference
     Hessian-vector product; the same path is used throughout the step."""
     path = None if cfg.mode == "soft" else sample_path(arch, cfg.mode, gen, cfg.tau)
-    a_params = list(arch.parameters())
+    a_params = list(arch.parameters()) + list(extra_params)
     a_opt.zero_grad(set_to_none=True)
     if not cfg.second_order:
-        loss, info = arch_loss(net, arch, table, xv, yv, cfg, path)
+        loss, info = arch_loss(net, arch, cost_fn, xv, yv, cfg, path)
         grads = torch.autograd.grad(loss, a_params, allow_unused=True)
     else:
-        grads, info = _second_order_grads(net, arch, table, xt, yt, xv, yv, cfg, path, a_params)
+        grads, info = _second_order_grads(net, arch, cost_fn, xt, yt, xv, yv, cfg, path, a_params)
     for p, g in zip(a_params, grads):
         p.grad = torch.zeros_like(p) if g is None else g
     a_opt.step()
@@ -124,7 +131,7 @@ def arch_step(net, arch, table, xt, yt, xv, yv, a_opt, cfg: StepConfig, gen: tor
     return info
 
 
-def _second_order_grads(net, arch, table, xt, yt, xv, yv, cfg, path, a_params):
+def _second_order_grads(net, arch, cost_fn, xt, yt, xv, yv, cfg, path, a_params):
     w = weight_params(net)
     backup = [p.detach().clone() for p in w]
 
@@ -136,7 +143,7 @@ def _second_order_grads(net, arch, table, xt, yt, xv, yv, cfg, path, a_params):
         for p, g in zip(w, gw):
             if g is not None:
                 p.sub_(cfg.w_lr * g)
-    loss, info = arch_loss(net, arch, table, xv, yv, cfg, path)
+    loss, info = arch_loss(net, arch, cost_fn, xv, yv, cfg, path)
     g_all = torch.autograd.grad(loss, a_params + w, allow_unused=True)
     da, v = g_all[:len(a_params)], g_all[len(a_params):]
     norm = torch.sqrt(sum((g ** 2).sum() for g in v if g is not None)) if any(g is not None for g in v) else None
