@@ -276,3 +276,19 @@ def test_hw_space_cosearch_is_differentiable_resumable_and_scored_exactly(tiny, 
     assert whole["latency_ms"] == pytest.approx(_ms(arch_d, t), rel=1e-12)
     assert whole["edp_vs_baseline"] == pytest.approx(whole["edp_uj_ms"] / whole["baseline_hw"]["edp_uj_ms"])
     assert json.loads((tmp_path / "a" / "hw.json").read_text()) == whole["hw"]
+
+
+@pytest.mark.parametrize("kind", ["proxyless", "fbnet", "target"])
+def test_losses_grow_with_the_expected_cost(kind):
+    from codesign.darts.loss import hardware_loss
+    ce = torch.tensor(1.3)
+    cost = torch.tensor(1.5, requires_grad=True)
+    loss = hardware_loss(ce, cost, kind, 0.6, target=1.0)
+    loss.backward()
+    assert cost.grad > 0
+    expect = {"proxyless": 1.3 + 0.6 * 1.5, "fbnet": 1.3 * 0.2 * np.log(1500.0) ** 0.6, "target": 1.3 + 0.6 * 0.5}[kind]
+    assert float(loss.detach()) == pytest.approx(expect, rel=1e-6)
+    if kind == "target":                      # no pressure under the target
+        under = torch.tensor(0.8, requires_grad=True)
+        hardware_loss(ce, under, kind, 0.6, target=1.0).backward()
+        assert under.grad == 0

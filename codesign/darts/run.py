@@ -383,11 +383,13 @@ def sweep_lambdas(cfg: DartsConfig, lambdas, out, resume: bool = False, progress
         log(f"lambda {lam:g}: {sub}")
         results.append(run_darts(replace(cfg, lam=float(lam)), sub, resume=resume and (sub / "config.json").is_file(),
                                  progress=progress, log=log))
-    lines = ["lambda,top1_val_pct,latency_ms,energy_uj,genome"]
-    for r in results:
-        lines.append(f"{r['lambda']:g},{r['top1_val_pct']:.2f},{r['latency_ms']:.5f},{r['energy_uj']:.3f},"
-                     f"\"{json.dumps(r['genome'])}\"")
-    (out / "front.csv").write_text("\n".join(lines) + "\n")
+    import csv
+    with open(out / "front.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["lambda", "top1_val_pct", "latency_ms", "energy_uj", "genome"])
+        for r in results:
+            w.writerow([f"{r['lambda']:g}", f"{r['top1_val_pct']:.2f}", f"{r['latency_ms']:.5f}",
+                        f"{r['energy_uj']:.3f}", json.dumps(r["genome"])])
     try:
         import matplotlib
         matplotlib.use("Agg")
