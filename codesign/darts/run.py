@@ -171,6 +171,8 @@ def run_darts(cfg: DartsConfig, out, resume: bool = False, progress: bool = True
     traj_path = out / "trajectory.jsonl"
     _truncate_trajectory(traj_path, step)
     total = cfg.epochs * cfg.steps_per_epoch
+    if step >= total and (out / "result.json").is_file():        # finished: nothing to redo
+        return json.loads((out / "result.json").read_text())
     scfg = StepConfig(loss=cfg.loss, lam=cfg.lam, target=cfg.target, mode=cfg.mode, tau=cfg.tau,
                       entropy_reg=cfg.entropy_reg, second_order=cfg.second_order, w_lr=cfg.w_lr)
 
