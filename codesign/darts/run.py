@@ -4,10 +4,13 @@ DIR/config.json      the configuration (a resumed run keeps it)
 DIR/lut.json         the per-op cost table (cached: rebuilt only for another hardware / budget)
 DIR/checkpoint.pt    every ``checkpoint_every`` steps: weights, both optimizers, the architecture
                      parameters, the step and every random generator's state (atomic write)
-DIR/trajectory.jsonl one row per step: probabilities, E[cost], losses
+DIR/trajectory.jsonl one row per step: probabilities, E[cost] (on --hw, from the look-up table), losses;
+                     with --hw-space also the hardware probabilities and the surrogate's
+                     (latency_ms, energy_uj, area_mm2) of the relaxed pair
 DIR/trajectory.png   the trajectory plot
 DIR/genome.json      the derived (argmax) genome
 DIR/result.json      its measured validation top-1 at the bit-width, exact latency / energy
+DIR/hw.json, DIR/surrogate.pt   with --hw-space: the derived accelerator, the trained surrogate
 
 A run killed at any point (kill -9) and resumed gives the same result as an uninterrupted one:
 the run restarts from the last checkpoint with the same random states, and the trajectory rows
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -322,8 +325,8 @@ def finish(cfg: DartsConfig, out: Path, net, arch, lut, hw_arch, cache, search_s
     except ImportError:
         pass
     log(f"genome {json.dumps(genome)}")
-    log(f"top1 {top1:.2f}% (validation, {len(hold)} images, {cfg.bits} bits); latency {metrics['latency_ms']:.4f} ms; "
-        f"energy {metrics['energy_uj']:.2f} uJ")
+    log(f"top1 {top1:.2f}% (validation, {len(hold)} images, {cfg.bits} bits); latency {result['latency_ms']:.4f} ms; "
+        f"energy {result['energy_uj']:.2f} uJ" + (" (on the derived accelerator)" if hw_relax is not None else ""))
     return result
 
 
