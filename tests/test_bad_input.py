@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "specs"
 COMMANDS = ("evaluate", "map", "evaluate-network", "train-supernet", "accuracy", "accuracy-data", "train-predictor",
             "proxies", "search", "model-card", "sweep", "export", "plot", "report", "verify", "cost-data",
-            "train-cost-predictor", "templates")
+            "train-cost-predictor", "templates", "darts")
 
 
 # ----------------------------------------------------------------------------- hostile files
@@ -364,6 +364,15 @@ MISTAKES = [
     ("verify-not-a-run", ["verify", "{small}"], ["small"]),
     ("verify-images-too-few", ["verify", "{dir}", "--images", "3"], ["--images"]),
     ("search-verify-images-too-few", ["search", "--verify-images", "3", "--out", "{dir}/s"], ["--verify-images"]),
+    ("darts-lambda-not-a-number", ["darts", "--data", "{small}", "--lambda", "0.1,abc", "--out", "{dir}/d"],
+     ["--lambda"]),
+    ("darts-lambda-negative", ["darts", "--data", "{small}", "--lambda", "-1", "--out", "{dir}/d"], ["--lambda"]),
+    ("darts-steps-0", ["darts", "--data", "{small}", "--steps-per-epoch", "0", "--out", "{dir}/d"],
+     ["--steps-per-epoch"]),
+    ("darts-target-missing", ["darts", "--data", "{small}", "--loss", "target", "--out", "{dir}/d"], ["--target"]),
+    ("darts-bad-hw", ["darts", "--data", "{small}", "--hw", '{"pe_x": 3}', "--out", "{dir}/d"], ["--hw"]),
+    ("darts-bits-not-in-space", ["darts", "--data", "{small}", "--bits", "5", "--out", "{dir}/d"], ["--bits"]),
+    ("darts-resume-missing", ["darts", "--resume", "{dir}/no_run"], ["no_run"]),
     ("no-command", [], []),
 ]
 

@@ -120,8 +120,11 @@ def test_no_import_cycle():
 
 
 def test_only_codesign_nn_imports_torch_at_module_level():
+    # codesign.darts (issue #22) is torch's too: the relaxation, losses and loop are torch code;
+    # its look-up table (lut) and run directory (run) import torch only inside functions
+    torch_darts = ("codesign.darts.relax", "codesign.darts.loss", "codesign.darts.search", "codesign.darts.hwspace")
     for name, path in modules().items():
-        if name.startswith("codesign.nn.") or name == "accelerators.torch_frontend":
+        if name.startswith("codesign.nn.") or name == "accelerators.torch_frontend" or name in torch_darts:
             continue
         tree = ast.parse(path.read_text())
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]

@@ -1,5 +1,5 @@
 """The ``codesign`` command line: one entry point for the whole project, one module per command
-group (``accelerator``, ``nn``, ``search``, ``sweep``, ``export``, ``report``, ``cost``); each command parses its
+group (``accelerator``, ``nn``, ``search``, ``sweep``, ``export``, ``report``, ``cost``, ``darts``); each command parses its
 arguments, calls the library and prints.
 
 Bad input never produces a traceback: it prints one line naming the file and the field and
@@ -12,6 +12,7 @@ import sys
 
 from codesign.cli.accelerator import add_accelerator_parsers, add_templates_parser
 from codesign.cli.cost import add_cost_parsers
+from codesign.cli.darts import add_darts_parser
 from codesign.cli.export import add_export_parsers
 from codesign.cli.nn import add_model_card_parser, add_nn_parsers
 from codesign.cli.report import add_report_parser
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_accelerator_parsers(sub)          # evaluate, map, evaluate-network
     add_nn_parsers(sub)                   # train-supernet, accuracy, accuracy-data, train-predictor, proxies
     add_search_parser(sub)
+    add_darts_parser(sub)                 # darts (differentiable search, issue #22)
     add_model_card_parser(sub)
     add_sweep_parser(sub)
     add_export_parsers(sub)               # export, plot
