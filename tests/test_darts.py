@@ -208,7 +208,7 @@ def _cfg(tiny, **kw):
     return DartsConfig(**base)
 
 
-@pytest.mark.parametrize("second_order", [False, True])
+@pytest.mark.parametrize("second_order", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_resume_is_exact(tiny, tmp_path, second_order):
     from codesign.darts.run import run_darts
     cfg = _cfg(tiny, second_order=second_order, mode="gumbel" if second_order else "sample")
@@ -234,6 +234,7 @@ def test_resume_is_exact(tiny, tmp_path, second_order):
     assert (tmp_path / "a" / "trajectory.png").is_file()
 
 
+@pytest.mark.slow
 def test_cli_sweep_writes_a_front(tiny, tmp_path, capsys):
     from codesign.cli import main
     out = tmp_path / "sweep"
@@ -252,6 +253,7 @@ def test_cli_sweep_writes_a_front(tiny, tmp_path, capsys):
     assert main(["darts", "--resume", str(out), "--quiet"]) == 0
 
 
+@pytest.mark.slow
 def test_hw_space_cosearch_is_differentiable_resumable_and_scored_exactly(tiny, tmp_path):
     from codesign.darts.hwspace import HwRelax, Surrogate, surrogate_cost
     from codesign.darts.run import run_darts
