@@ -275,3 +275,22 @@ def test_report_in_a_headless_browser(run_dir, report, tmp_path):
         assert not errors, errors
     finally:
         driver.quit()
+
+
+def test_re_measured_front_designs_show_measured_accuracy(run_dir, tmp_path):
+    """Designs re-measured by codesign verify (rows of the store's ``measured`` table) show their
+    measured top-1, labelled measured; the others keep the predicted figure, labelled predicted."""
+    import shutil
+    from codesign.report.html import write_report
+    from codesign.rundir.search import load_run
+    from codesign.rundir.store import open_run
+    d = tmp_path / "run"
+    shutil.copytree(run_dir, d)
+    _, res = load_run(d)
+    r = res.front()[0]
+    with open_run(d) as store:
+        store.put_measured(r["key"], r["genome"]["hw"]["bits"], {"split": "validation", "images": 80}, 61.25)
+    data = page_data(write_report(d, d / "m.html", max_details=0, log=lambda *a: None))
+    text = json.dumps(data)
+    assert "accuracy (measured): 61.25" in text
+    assert "accuracy (predicted)" in text and text.count("accuracy (measured)") >= 1

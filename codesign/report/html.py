@@ -74,8 +74,10 @@ def accuracy_source(columns, source: str) -> AccuracySource:
     """The accuracy a search report shows: a measured column of the run where there is one, else
     ``top1_pct`` labelled by the run's accuracy source."""
     measured = next((c for c in MEASURED_COLUMNS if c in columns), None)
-    if measured is not None:
-        return AccuracySource("top1_pct", "measured", "top-1 accuracy, measured (%)", measured)
+    if measured is not None:         # designs without a measured value keep the run's own kind
+        base = accuracy_source((), source)
+        return AccuracySource("top1_pct", base.kind, f"top-1 accuracy (%): measured where re-measured, else "
+                              f"{base.kind}", measured)
     if source == "measured":
         return AccuracySource("top1_pct", "measured", "top-1 accuracy, measured on the supernet (%)")
     if source == "predictor":
@@ -183,7 +185,13 @@ def search_report(directory, *, max_details: int = MAX_DETAIL_DESIGNS, log=print
     cfg, res = load_run(d)
     ev_cfg = cfg["evaluator"]
     space = space_from_dict(ev_cfg["space"], ev_cfg.get("space_name", "space"))
-    rows = res.rows
+    from codesign.rundir.search import _measurements
+    measured, _ = _measurements(d)              # front designs re-measured (codesign verify / search --data)
+
+    def with_measured(r):
+        k = (r.get("key"), int(r["genome"]["hw"]["bits"]))
+        return dict(r, metrics={**r["metrics"], "top1_measured": measured[k]}) if k in measured else r
+    rows = [with_measured(r) for r in res.rows]
     front = res.front()
     front_ids = {r["id"] for r in front}
     table = front_table(rows)
