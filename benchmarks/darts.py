@@ -13,11 +13,9 @@ EDP over the baseline accelerator's on the same network, both mapped exactly).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import _common  # noqa: F401  (one pinned core, the repository on sys.path)
@@ -26,19 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _synthetic(root: Path) -> Path:
-    import numpy as np
-    from PIL import Image
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", 6), ("test", 2)):
-        with zipfile.ZipFile(root / f"{split}.zip", "w") as z:
-            for c in range(10):
-                for i in range(n):
-                    arr = (rng.random((32, 32, 3)) * 40 + c * 20).astype(np.uint8)
-                    buf = io.BytesIO()
-                    Image.fromarray(arr).save(buf, format="PNG")
-                    z.writestr(f"{split}/class{c}/{i:03d}.png", buf.getvalue())
-    return root
+    from codesign.nn.data import write_synthetic_imagefolder
+    return write_synthetic_imagefolder(root, per_class=6, test_per_class=2)
 
 
 def front(points):

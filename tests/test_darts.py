@@ -3,12 +3,12 @@ the expected cost is differentiable with gradients of the right sign, path sampl
 derived genomes are valid, resume is exact. Small synthetic data, seconds each."""
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import numpy as np
 import pytest
+
+from codesign.nn.data import write_synthetic_imagefolder
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)          # tiny tensors: threads only contend on a shared machine
@@ -179,24 +179,9 @@ def test_path_forward_is_the_subnet_and_gradients_reach_the_logits(supernet):
         assert torch.allclose(soft_forward(net, x, arch), ref, atol=1e-4)
 
 
-def _tiny_imagefolder(root, per_class=6):
-    from PIL import Image
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", per_class), ("test", 2)):
-        with zipfile.ZipFile(root / f"{split}.zip", "w") as z:
-            for c in range(10):
-                for i in range(n):
-                    arr = (rng.random((32, 32, 3)) * 40 + c * 20).astype(np.uint8)
-                    buf = io.BytesIO()
-                    Image.fromarray(arr).save(buf, format="PNG")
-                    z.writestr(f"{split}/class{c}/{i:03d}.png", buf.getvalue())
-    return root
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return _tiny_imagefolder(tmp_path_factory.mktemp("darts_data"))
+    return write_synthetic_imagefolder(tmp_path_factory.mktemp("darts_data"))
 
 
 def _cfg(tiny, **kw):

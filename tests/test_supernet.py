@@ -1,6 +1,5 @@
 """Supernet, genomes, data, quantization and training on tiny synthetic data (no real data)."""
 import json
-import zipfile
 
 import numpy as np
 import pytest
@@ -105,18 +104,8 @@ def test_fake_quant_error_bounds():
 
 
 def _tiny_imagefolder(tmp_path, per_class=6, test_per_class=2):
-    from PIL import Image
-    rng = np.random.default_rng(0)
-    for split, n in (("train", per_class), ("test", test_per_class)):
-        with zipfile.ZipFile(tmp_path / f"{split}.zip", "w") as z:
-            for c in range(10):
-                for i in range(n):
-                    arr = (rng.random((32, 32, 3)) * 40 + c * 20).astype(np.uint8)
-                    import io
-                    buf = io.BytesIO()
-                    Image.fromarray(arr).save(buf, format="PNG")
-                    z.writestr(f"{split}/class{c}/{i:03d}.png", buf.getvalue())
-    return tmp_path
+    from codesign.nn.data import write_synthetic_imagefolder
+    return write_synthetic_imagefolder(tmp_path, per_class, test_per_class)
 
 
 def test_data_formats(tmp_path):

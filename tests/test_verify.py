@@ -2,10 +2,8 @@
 supernet, on the validation split, and front.csv carries top1_measured beside top1_predicted;
 the measurements are committed to the store (a second verify measures nothing); the test split
 is never read by search, verify or accuracy's default (only model-card and --split test)."""
-import io
 import json
 import sqlite3
-import zipfile
 
 import numpy as np
 import pandas as pd
@@ -19,17 +17,8 @@ pytestmark = pytest.mark.slow          # measures subnets (fast subset: pytest -
 
 
 def _tiny_imagefolder(root, per_class=16, test_per_class=2):
-    from PIL import Image
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", per_class), ("test", test_per_class)):
-        with zipfile.ZipFile(root / f"{split}.zip", "w") as z:
-            for c in range(10):
-                for i in range(n):
-                    buf = io.BytesIO()
-                    Image.fromarray((rng.random((32, 32, 3)) * 40 + c * 20).astype(np.uint8)).save(buf, format="PNG")
-                    z.writestr(f"{split}/class{c}/{i:03d}.png", buf.getvalue())
-    return root
+    from codesign.nn.data import write_synthetic_imagefolder
+    return write_synthetic_imagefolder(root, per_class, test_per_class)
 
 
 @pytest.fixture(scope="module")

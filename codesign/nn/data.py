@@ -212,3 +212,23 @@ def holdout_split(data: ImageSet, n_holdout: int, seed: int = 0) -> tuple[ImageS
     mask = np.zeros(len(data), bool)
     mask[hold] = True
     return data.subset(~mask), data.subset(mask)
+
+
+def write_synthetic_imagefolder(root, per_class: int = 6, test_per_class: int = 2, classes: int = 10,
+                                seed: int = 0) -> Path:
+    """A tiny CIFAR-like data set for smoke runs and tests, in the layout :func:`load_split`
+    reads (``ROOT/train.zip``, ``ROOT/test.zip``, ImageFolder inside): class ``c``'s 32x32 PNG
+    images are seeded noise around grey level ``20 c`` (so classes are learnable). Returns ROOT."""
+    from PIL import Image
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", per_class), ("test", test_per_class)):
+        with zipfile.ZipFile(root / f"{split}.zip", "w") as z:
+            for c in range(classes):
+                for i in range(n):
+                    arr = (rng.random((32, 32, 3)) * 40 + c * 20).astype(np.uint8)
+                    buf = io.BytesIO()
+                    Image.fromarray(arr).save(buf, format="PNG")
+                    z.writestr(f"{split}/class{c}/{i:03d}.png", buf.getvalue())
+    return root
