@@ -46,7 +46,9 @@ cores for 5,000 images; ``--measure-images`` takes a seeded subset). In chunks o
         --data /work/shared/data/cifar10 | tee -a experiments/bench_cosearch/2026-12-02/chunk.log
     python3 benchmarks/cosearch.py --smoke              # seconds: macs proxy, cost predictor
 
-The last lines are ``joint_vs_sequential_p:``, ``joint_vs_random_p:`` (one-sided Wilcoxon
+``--throughput`` adds ``cold_candidates_per_min:`` and ``screened_candidates_per_min:`` (a
+2-worker ``codesign search`` from empty caches, without and with ``--screen 8``) before the last
+lines, which are ``joint_vs_sequential_p:``, ``joint_vs_random_p:`` (one-sided Wilcoxon
 p-values), ``joint_median_hv_gain_pct:`` (joint's median hypervolume over the best baseline's
 median), ``edp_reduction_vs_eyeriss_median:`` and ``edp_reduction_same_dram_median:``; ``nan``
 with a note where a figure is not computed (an unfinished run, no data)."""
@@ -106,6 +108,8 @@ def parse(argv):
     p.add_argument("--max-measure", type=int, default=25, help="candidates measured per seed at most")
     p.add_argument("--margin", type=float, default=3.0,
                    help="measure only designs predicted within 0.5 + this many points of the baseline")
+    p.add_argument("--throughput", action="store_true", help="also measure cold and screened candidates per "
+                   "minute (a 2-worker codesign search from empty caches, with and without --screen 8)")
     p.add_argument("--smoke", action="store_true", help="seconds (CI): macs proxy, cost predictor, budget 8, "
                    "2 seeds + 1 dev seed, a 2-setting grid")
     a = p.parse_args(argv)
@@ -289,6 +293,10 @@ def report(a, space, exact, methods, hv, chosen, out, missing) -> int:
         gain = 100.0 * (summary.loc["joint", "median"] - bmed) / bmed if bmed > 0 else float("nan")
         print(f"# best baseline by median hypervolume: {best_base}")
     edp, edp_dram = edp_like_for_like(a, space, exact, out, common if not missing else sorted(hv["joint"]))
+    if a.throughput:
+        cold, screened = cold_throughput(a)
+        print(f"cold_candidates_per_min: {cold:.0f}")
+        print(f"screened_candidates_per_min: {screened:.0f}")
     note = "" if common and not missing else "   (unfinished: fewer seeds than asked; rerun to continue)"
     print(f"joint_vs_sequential_p: {p_values.get('sequential', float('nan')):.4g}{note}")
     print(f"joint_vs_random_p: {p_values.get('random', float('nan')):.4g}{note}")
@@ -438,6 +446,33 @@ def edp_like_for_like(a, space, exact, out: Path, seeds, measured=None):
     return ((float(t["reduction"].median()) if n_ok else nan, note),
             (float(t["reduction_same_dram"].median()) if nd else nan,
              f"   (baseline with {dram_g['hw']['dram_type']}@{dram_g['hw']['dram_bw']}; {nd} of {len(t)} seeds)"))
+
+
+def cold_throughput(a, population: int = 16, mutation: float = 0.08) -> tuple[float, float]:
+    """New candidates per minute as a real run sees them: ``codesign search`` (NSGA-II, the
+    benchmark's mapper budget and accuracy source) with 2 worker processes that start with empty
+    mapping caches, in a fresh run directory; then the same with ``--screen 8`` (multi-fidelity),
+    counting every candidate considered: evaluated exactly or screened out."""
+    import tempfile
+    from codesign.rundir.search import search_config, start_search
+    from codesign.search.problem import evaluator_config
+    from codesign.space.joint import read_space
+    space_dict, name = read_space(a.space)
+    ev_cfg = evaluator_config(space_dict, name, a.accuracy, mapper_budget=a.mapper_budget)
+    budget = 8 if a.smoke else 64
+    out = []
+    for screen in (0, 8):
+        cfg = search_config(ev_cfg, budget=budget, population=population, seed=100, mutation=mutation, screen=screen)
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            res = start_search(Path(d) / "run", cfg, workers=2)
+            dt = time.perf_counter() - t
+        n = len(res.rows) + len(res.screened)
+        print(f"# {'screened (--screen 8)' if screen else 'cold'}: {len(res.rows)} evaluated exactly"
+              + (f" + {len(res.screened)} screened out" if screen else "")
+              + f" in {dt:.1f} s, 2 workers, empty caches, mapper budget {a.mapper_budget}")
+        out.append(60 * n / dt)
+    return out[0], out[1]
 
 
 def _chosen(out: Path, seed: int) -> dict:
