@@ -26,13 +26,15 @@ the baseline's EDP over that design's, median over seeds. The same with the base
 best DRAM of the space. And for each chosen design the one-at-a-time breakdown: each factor
 (bit-width, DRAM, network, PE array, buffer sizes, dataflow) changed alone from the baseline to
 the chosen design's value, EDP ratio baseline / that design, with the exact model. Candidates
-are measured in EDP order (at most ``--max-measure`` per seed, those predicted within
-``--margin`` points); measurements are kept in ``OUT/measured.jsonl``.
+are measured in EDP order (at most ``--max-measure`` per seed, those predicted within 0.5 +
+``--margin`` points of the baseline's predicted accuracy); measurements are kept in
+``OUT/measured.jsonl``.
 
 Runs and chunks: every finished (phase, seed, method, setting) run is appended to
 ``OUT/runs.jsonl`` and its evaluated candidates to ``OUT/rows/<run>.jsonl.gz`` (about 25 kB per
 200-candidate run), so the whole data set is a few MB and can be committed beside its log.
-``--max-runs N`` stops after N new runs; the same command continues (a different configuration
+``--max-runs N`` stops after N new runs (``--max-minutes M``: starts none after M minutes); the
+same command continues (a different configuration
 in OUT is refused; more ``--seeds`` extends it). The mapping cache is kept in
 ``OUT/mapping_cache.pkl`` (speed only; not data, do not commit it).
 
@@ -102,12 +104,14 @@ def parse(argv):
     p.add_argument("--space")
     p.add_argument("--out", help="results directory (default runs/bench_cosearch; a temporary one with --smoke)")
     p.add_argument("--max-runs", type=int, default=None, help="stop after this many new runs (a chunk)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="start no new run after this many minutes (a chunk that fits a session)")
     p.add_argument("--data", help="CIFAR-10 root: measure accuracy for the EDP comparison (needs torch)")
     p.add_argument("--weights", help="supernet weights (default: the shipped ones)")
     p.add_argument("--measure-images", type=int, default=None, help="seeded subset of validation images")
     p.add_argument("--max-measure", type=int, default=25, help="candidates measured per seed at most")
     p.add_argument("--margin", type=float, default=3.0,
-                   help="measure only designs predicted within 0.5 + this many points of the baseline")
+                   help="measure only designs predicted within 0.5 + this many points of the baseline's predicted top-1")
     p.add_argument("--throughput", action="store_true", help="also measure cold and screened candidates per "
                    "minute (a 2-worker codesign search from empty caches, with and without --screen 8)")
     p.add_argument("--smoke", action="store_true", help="seconds (CI): macs proxy, cost predictor, budget 8, "
@@ -198,7 +202,7 @@ def main(argv=None) -> int:
     print(f"# space {space.name}: objectives {', '.join(objectives)}, reference point {ref.tolist()}; budget "
           f"{a.budget} per run; accuracy from {a.accuracy}, cost from the {a.cost}; mapper budget {a.mapper_budget}; "
           f"dev seeds {dev_seeds}, benchmark seeds 0..{a.seeds - 1}; methods {', '.join(methods)}", flush=True)
-    new = {"n": 0}
+    new, t_start = {"n": 0}, time.perf_counter()
 
     def get(phase, seed, method, s):
         name = run_name(phase, seed, method, s)
@@ -206,6 +210,8 @@ def main(argv=None) -> int:
         if r is not None:
             return r
         if a.max_runs is not None and new["n"] >= a.max_runs:
+            return None
+        if a.max_minutes is not None and time.perf_counter() - t_start >= 60 * a.max_minutes:
             return None
         t0, n0, e0 = time.perf_counter(), ev.count, ev.seconds
         res = run_method(space, ev, method, seed, s, a)
@@ -352,11 +358,12 @@ def exact_metrics(exact, genome) -> dict | None:
 def pick_design(rows, base, base_top1, measured, exact, a, predicted_pct: bool):
     """The lowest-EDP row whose measured accuracy is within 0.5 points of ``base_top1`` at an area
     no larger than the baseline's: (row, its exact metrics, its measured top-1) or None. Rows in
-    order of their (search) EDP; with a predictor, only those predicted within 0.5 + margin."""
+    order of their (search) EDP; with a predictor, only those predicted within 0.5 + margin points
+    of the baseline's *predicted* accuracy (``base["top1_pct"]``: the predictor's bias cancels)."""
     cand = [r for r in rows if r["metrics"].get("edp_uj_ms") is not None and r["metrics"]["violation"] <= 0
             and r["metrics"]["area_mm2"] <= base["area_mm2"] + 1e-12]
     if predicted_pct:
-        cand = [r for r in cand if r["metrics"]["top1_pct"] >= base_top1 - 0.5 - a.margin]
+        cand = [r for r in cand if r["metrics"]["top1_pct"] >= base["top1_pct"] - 0.5 - a.margin]
     tried = 0
     for r in sorted(cand, key=lambda r: (r["metrics"]["edp_uj_ms"], r["id"])):
         if tried >= a.max_measure:
@@ -413,7 +420,8 @@ def edp_like_for_like(a, space, exact, out: Path, seeds, measured=None):
                 drams.append((m["edp_uj_ms"], t, bw, g, m))
     _, t, bw, dram_g, dram_m = min(drams, key=lambda x: x[0])
     print(f"# EDP baseline (largest subnet, {space.baseline['dram_type']}@{space.baseline['dram_bw']}, "
-          f"{space.baseline['bits']} bit, exact model): measured validation top-1 {base_top1:.2f}, EDP "
+          f"{space.baseline['bits']} bit, exact model): measured validation top-1 {base_top1:.2f} (search: "
+          f"{base['top1_pct']:.2f}), EDP "
           f"{base['edp_uj_ms']:.4g} uJ*ms, area {base['area_mm2']:.3f} mm2; with the best DRAM ({t}@{bw}): "
           f"EDP {dram_m['edp_uj_ms']:.4g}, area {dram_m['area_mm2']:.3f}")
     per_seed, parts = [], []

@@ -87,14 +87,18 @@ def test_cosearch_edp_like_for_like_with_a_stand_in_measurement(tmp_path):
                   and x["metrics"]["area_mm2"] <= base["area_mm2"]]
             assert r["metrics"]["edp_uj_ms"] == min(x["metrics"]["edp_uj_ms"] for x in ok)
             per_seed.append(base["edp_uj_ms"] / m["edp_uj_ms"])
+            a.margin = 1e9                 # the prefilter on the search's accuracy: wide open, then shut
+            assert bench.pick_design(rows, base, 90.0, only8, exact, a, True)[0] is r
+            a.margin = -1e9
+            assert bench.pick_design(rows, base, 90.0, only8, exact, a, True) is None
+            a.margin = 3.0
             parts = bench.breakdown(space, exact, base_g, r["genome"])
             assert set(parts) == {"bit-width", "DRAM", "PE array", "buffer sizes", "dataflow", "network",
                                   "all (the design)"}
             assert parts["all (the design)"] == pytest.approx(per_seed[-1])
-    if per_seed:
-        assert edp == pytest.approx(float(np.median(per_seed)))
-    else:
-        assert edp != edp
+    assert per_seed                            # (seeded: the smoke runs hold qualifying designs)
+    assert edp == pytest.approx(float(np.median(per_seed))) and f"over {len(per_seed)} of 2" in note
+    assert edp_d == edp_d
     none = lambda net, bits: 90.0 if int(bits) == 16 and net == base_g["net"] else 0.0
     (edp0, note0), _ = bench.edp_like_for_like(a, space, exact, tmp_path, [0, 1], measured=none)
     assert edp0 != edp0 and "0 of 2" in note0
