@@ -39,12 +39,16 @@ in OUT is refused; more ``--seeds`` extends it). The mapping cache is kept in
 ``OUT/mapping_cache.pkl`` (speed only; not data, do not commit it).
 
 Size of the full run (defaults: budget 200, grid 2 x 2, 3 dev seeds, 10 seeds, no hw-only):
-3 x (4 + 4 + 4 + 1) = 39 tuning runs, then 10 x 4 = 40 benchmark runs, 79 runs or about 15,800
-candidate evaluations; at 100-200 cold candidates per minute on one core (faster as the shared
-mapping cache warms), about 1.5-2.5 hours, plus the measurements (about a minute each on 2 CPU
-cores for 5,000 images; ``--measure-images`` takes a seeded subset). In chunks of ~20 runs::
+3 x (4 + 4 + 4 + 1) = 39 tuning runs, then 10 x 4 = 40 benchmark runs, 79 runs or 15,800
+candidate evaluations with the exact model. Measured 2026-12-02 on this 2-core machine shared
+with other jobs (load average 4): the first runs took 292 s and 418 s each (30-40 cold
+candidates per minute; later runs gain from the shared mapping cache), so the full run is about
+6-9 hours here, less on an idle core: chunks of ``--max-minutes 50`` (or ``--max-runs 8``) fit a
+session. Then the EDP part: one measurement (the largest subnet, 16 bits, 5,000 validation
+images, one torch thread) took 77 s, and 140-270 s on 500 images under that load; a few per seed
+(at most ``--max-measure``), shared across seeds by ``measured.jsonl``. In chunks::
 
-    python3 benchmarks/cosearch.py --out experiments/bench_cosearch/2026-12-02 --max-runs 20 \\
+    python3 benchmarks/cosearch.py --out experiments/bench_cosearch/2026-12-02 --max-minutes 50 \\
         --data /work/shared/data/cifar10 | tee -a experiments/bench_cosearch/2026-12-02/chunk.log
     python3 benchmarks/cosearch.py --smoke              # seconds: macs proxy, cost predictor
 

@@ -211,3 +211,27 @@ def test_sequential_topk_searches_hardware_for_the_nas_fronts_top_k_in_the_same_
     assert [s["net"] for s in k1.stages[1:]] == want[:1] and k1.stages[1]["budget"] == 12
     with pytest.raises(ValueError):
         ALGORITHMS["sequential-topk"].run(space, Evaluator(space, _fake_accuracy, cost=cost), budget=8, k=0)
+
+
+def test_sequential_topk_in_a_run_directory_and_the_api(tmp_path):
+    """--algorithm sequential-topk as a run directory (its k stored as ``topk``; a second start
+    takes everything from the store) and as ``SequentialTopK(k=...)`` of the API."""
+    from codesign.api import CoSearchProblem, SequentialTopK, minimize
+    from codesign.artifacts import WEIGHTS_DIR
+    from codesign.rundir.search import search_config, start_search
+    from codesign.search.problem import evaluator_config
+    from codesign.space.joint import read_space
+    space_dict, name = read_space(None)
+    ev_cfg = evaluator_config(space_dict, name, "macs", mapper_budget=100,
+                              cost_predictor=WEIGHTS_DIR / "cost_predictor.npz")
+    cfg = search_config(ev_cfg, algorithm="sequential-topk", budget=14, population=4, seed=3, topk=2)
+    assert cfg["topk"] == 2 and "topk" not in search_config(ev_cfg, budget=14)
+    res = start_search(tmp_path / "run", cfg)
+    assert len(res.rows) == 14 and [s["stage"] for s in res.stages] in (["nas", "hw", "hw"], ["nas", "hw"])
+    again = start_search(tmp_path / "run", cfg)
+    assert again.evaluated == 0 and [r["key"] for r in again.front()] == [r["key"] for r in res.front()]
+    with pytest.raises(SpecError, match="--topk"):
+        search_config(ev_cfg, algorithm="sequential-topk", topk=0)
+    problem = CoSearchProblem(accuracy="macs", cost="predicted", mapper_budget=100)
+    r = minimize(problem, SequentialTopK(pop=4, k=2), budget=14, seed=3)
+    assert r.config["topk"] == 2 and [x["genome"] for x in r.search.rows] == [x["genome"] for x in res.rows]
