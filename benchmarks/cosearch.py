@@ -41,9 +41,10 @@ in OUT is refused; more ``--seeds`` extends it). The mapping cache is kept in
 Size of the full run (defaults: budget 200, grid 2 x 2, 3 dev seeds, 10 seeds, no hw-only):
 3 x (4 + 4 + 4 + 1) = 39 tuning runs, then 10 x 4 = 40 benchmark runs, 79 runs or 15,800
 candidate evaluations with the exact model. Measured 2026-12-02 on this 2-core machine shared
-with other jobs (load average 4): the first runs took 292 s and 418 s each (30-40 cold
-candidates per minute; later runs gain from the shared mapping cache), so the full run is about
-6-9 hours here, less on an idle core: chunks of ``--max-minutes 50`` (or ``--max-runs 8``) fit a
+with other jobs (load average 4-5), from an empty mapping cache: the first runs took 290-450 s
+each (30-40 cold candidates per minute), later ones 35-200 s as the shared cache warmed; the
+first 28 runs took two chunks (10 runs in 42 min, 18 in 25 min), so the remaining 51 need about
+1-2 hours here: chunks of ``--max-minutes 50`` (or ``--max-runs 20``) fit a
 session. Then the EDP part: one measurement (the largest subnet, 16 bits, 5,000 validation
 images, one torch thread) took 77 s, and 140-270 s on 500 images under that load; a few per seed
 (at most ``--max-measure``), shared across seeds by ``measured.jsonl``. In chunks::
