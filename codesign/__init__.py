@@ -3,12 +3,12 @@
 ``rundir`` (run directories), ``report`` and ``cli`` (the ``codesign`` command).
 
 The Python API (``codesign.api``) is importable from here: ``load_space``, ``CoSearchProblem``,
-the algorithms ``NSGA2``, ``Scalar``, ``Random``, ``Sequential``, ``HardwareOnly``, ``minimize``,
-``load_result`` and the ``Space``, ``Result`` and ``Design`` classes (loaded on first use: importing
+the algorithms ``NSGA2``, ``Scalar``, ``Random``, ``Sequential``, ``SequentialTopK``, ``HardwareOnly``,
+``minimize``, ``load_result`` and the ``Space``, ``Result`` and ``Design`` classes (loaded on first use: importing
 ``codesign`` imports neither the API nor torch)."""
 
-_API = ("Space", "load_space", "CoSearchProblem", "NSGA2", "Scalar", "Random", "Sequential", "HardwareOnly",
-        "ALGORITHM_CLASSES", "minimize", "Result", "Design", "load_result")
+_API = ("Space", "load_space", "CoSearchProblem", "NSGA2", "Scalar", "Random", "Sequential", "SequentialTopK",
+        "HardwareOnly", "ALGORITHM_CLASSES", "minimize", "Result", "Design", "load_result")
 __all__ = list(_API)
 
 

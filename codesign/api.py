@@ -29,8 +29,8 @@ from typing import ClassVar
 
 from accelerators.errors import SpecError
 
-__all__ = ["Space", "load_space", "CoSearchProblem", "NSGA2", "Scalar", "Random", "Sequential", "HardwareOnly",
-           "ALGORITHM_CLASSES", "minimize", "Result", "Design", "load_result"]
+__all__ = ["Space", "load_space", "CoSearchProblem", "NSGA2", "Scalar", "Random", "Sequential", "SequentialTopK",
+           "HardwareOnly", "ALGORITHM_CLASSES", "minimize", "Result", "Design", "load_result"]
 
 COST_SOURCES = ("exact", "predicted")
 
@@ -316,6 +316,22 @@ class Sequential(_Algorithm):
 
 
 @dataclass(frozen=True)
+class SequentialTopK(_Algorithm):
+    """The stronger sequential baseline: NSGA-II over the network on the baseline accelerator (half
+    the budget), then over the hardware for each of the ``k`` most accurate networks of that front
+    (the rest of the budget split evenly)."""
+    pop: int = 24
+    crossover: float = 0.9
+    mutation: float = 0.08
+    k: int = 3
+    name: ClassVar[str] = "sequential-topk"
+
+    def options(self) -> dict:
+        return {"algorithm": self.name, "population": self.pop, "crossover": self.crossover,
+                "mutation": self.mutation, "topk": self.k}
+
+
+@dataclass(frozen=True)
 class HardwareOnly(_Algorithm):
     """The hardware-only baseline: NSGA-II over the hardware for one fixed network ``net`` (a
     network genome dict, ``"max"`` (the default) or ``"min"``)."""
@@ -332,7 +348,7 @@ class HardwareOnly(_Algorithm):
                 "fixed_net": named_genome(self.net, "net") if self.net is not None else None}
 
 
-ALGORITHM_CLASSES = {c.name: c for c in (NSGA2, Scalar, Random, Sequential, HardwareOnly)}
+ALGORITHM_CLASSES = {c.name: c for c in (NSGA2, Scalar, Random, Sequential, SequentialTopK, HardwareOnly)}
 
 
 # ---------------------------------------------------------------------- running
@@ -391,6 +407,8 @@ def _run_in_memory(cfg: dict, *, workers, scheduler, progress):
         scorer = Scorer(evaluate, executor=ex, task=evaluate_candidate, cfg_json=json.dumps(ev_cfg, sort_keys=True))
         kw = dict(budget=cfg["budget"], population=cfg["population"], seed=cfg["seed"], mutation=cfg["mutation"],
                   crossover=cfg["crossover"], objectives=cfg["objectives"], progress=progress, scorer=scorer)
+        if cfg.get("topk"):
+            kw["k"] = cfg["topk"]
         if cfg.get("screen"):
             from codesign.search.screening import Screener
             kw.update(screen=cfg["screen"], screener=Screener(space, ev_cfg))

@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import numpy as np
+
 import pytest
 
 from conftest import REPO
@@ -25,28 +27,81 @@ def test_benchmark_smoke(script, last):
         assert v > 0 or (l.startswith("zigzag") and v != v)     # ZigZag is not run by --smoke
 
 
-def test_cosearch_benchmark_smoke_and_resume(tmp_path):
-    cmd = [sys.executable, str(REPO / "benchmarks" / "cosearch.py"), "--smoke", "--out", str(tmp_path)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    lines = r.stdout.strip().splitlines()[-6:]
-    assert [l.split(":")[0] for l in lines] == ["joint_beats_sequential", "joint_beats_random",
-                                                "edp_reduction_vs_eyeriss", "candidates_per_min",
-                                                "cold_candidates_per_min", "screened_candidates_per_min"]
-    assert float(lines[4].split(": ")[1]) > 0 and float(lines[5].split(": ")[1]) > 0
-    k, n = lines[0].split(": ")[1].split("/")
-    assert 0 <= int(k) <= int(n) == 2
-    assert float(lines[3].split(": ")[1].split()[0]) > 0
-    # a second run (as after a kill) takes the finished runs from the directory: same figures
-    runs = (tmp_path / "runs.jsonl").read_text().splitlines()
-    (tmp_path / "runs.jsonl").write_text("\n".join(runs[:4]) + "\n" + runs[4][:50])   # torn last line
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+COSEARCH_LAST = ["joint_vs_sequential_p", "joint_vs_random_p", "joint_median_hv_gain_pct",
+                 "edp_reduction_vs_eyeriss_median", "edp_reduction_same_dram_median"]
+
+
+def test_cosearch_benchmark_smoke_chunks_and_resume(tmp_path):
+    """--smoke in two chunks (--max-runs) ends as one run does; a torn runs.jsonl line is rerun;
+    every run has its rows file; another configuration in the directory is refused."""
+    cmd = [sys.executable, str(REPO / "benchmarks" / "cosearch.py"), "--smoke"]
+    whole = subprocess.run(cmd + ["--out", str(tmp_path / "whole")], capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    lines = whole.stdout.strip().splitlines()[-5:]
+    assert [l.split(":")[0] for l in lines] == COSEARCH_LAST
+    assert 0 < float(lines[0].split()[1]) <= 1 and 0 < float(lines[1].split()[1]) <= 1
+    assert "nan" in lines[3] and "--data" in lines[3]            # no measured accuracy in the smoke run
+    assert "# chosen settings: joint population 4, mutation" in whole.stdout
+    out = tmp_path / "chunks"
+    first = subprocess.run(cmd + ["--out", str(out), "--max-runs", "6"], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "# runs: 6 of 15 done" in first.stdout and first.stdout.strip().splitlines()[-3].endswith("continue)")
+    runs = (out / "runs.jsonl").read_text().splitlines()
+    (out / "runs.jsonl").write_text("\n".join(runs[:5]) + "\n" + runs[5][:40])       # torn last line
+    again = subprocess.run(cmd + ["--out", str(out)], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert again.stdout.count("(from ") == 4 and again.stdout.splitlines()[-6:-3] == r.stdout.splitlines()[-6:-3]
-    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 6
-    (tmp_path / "config.json").write_text('{"other": 1}')
-    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert "# runs: 15 of 15 done (10 now)" in again.stdout
+    assert again.stdout.splitlines()[-5:] == whole.stdout.splitlines()[-5:]
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 15 == len(list((out / "rows").glob("*.jsonl.gz")))
+    (out / "config.json").write_text('{"other": 1}')
+    refused = subprocess.run(cmd + ["--out", str(out)], capture_output=True, text=True, timeout=600)
     assert refused.returncode == 2 and "config.json" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_cosearch_edp_like_for_like_with_a_stand_in_measurement(tmp_path):
+    """The EDP rule on a smoke run's joint rows, with a stand-in for the measured accuracy: the
+    chosen design is the lowest-EDP one that qualifies, its area no larger than the baseline's,
+    and the one-at-a-time breakdown ends with the design's own ratio."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_cosearch", REPO / "benchmarks" / "cosearch.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--smoke", "--out", str(tmp_path)]) == 0
+    a = bench.parse(["--smoke", "--out", str(tmp_path)])
+    from codesign.search.problem import Evaluator, accuracy_function
+    from codesign.space.joint import load_space
+    space = load_space()
+    exact = Evaluator(space, accuracy_function({"source": "macs"}), mapper_budget=a.mapper_budget)
+    base_g = {"net": space.net.canonical(space.net.max_genome()), "hw": dict(space.baseline)}
+    base = exact(base_g)
+    only8 = lambda net, bits: 90.0 if int(bits) in (8, 16) else 50.0        # the baseline runs at 16 bits
+    (edp, note), (edp_d, _) = bench.edp_like_for_like(a, space, exact, tmp_path, [0, 1], measured=only8)
+    per_seed = []
+    for sd in (0, 1):
+        rows = bench.read_rows(tmp_path, bench.run_name("bench", sd, "joint", bench._chosen(tmp_path, sd)))
+        got = bench.pick_design(rows, base, 90.0, only8, exact, a, False)
+        if got is not None:
+            r, m, top1 = got
+            assert r["genome"]["hw"]["bits"] in (8, 16) and m["area_mm2"] <= base["area_mm2"] and top1 == 90.0
+            ok = [x for x in rows if x["genome"]["hw"]["bits"] in (8, 16) and x["metrics"]["violation"] <= 0
+                  and x["metrics"]["area_mm2"] <= base["area_mm2"]]
+            assert r["metrics"]["edp_uj_ms"] == min(x["metrics"]["edp_uj_ms"] for x in ok)
+            per_seed.append(base["edp_uj_ms"] / m["edp_uj_ms"])
+            a.margin = 1e9                 # the prefilter on the search's accuracy: wide open, then shut
+            assert bench.pick_design(rows, base, 90.0, only8, exact, a, True)[0] is r
+            a.margin = -1e9
+            assert bench.pick_design(rows, base, 90.0, only8, exact, a, True) is None
+            a.margin = 3.0
+            parts = bench.breakdown(space, exact, base_g, r["genome"])
+            assert set(parts) == {"bit-width", "DRAM", "PE array", "buffer sizes", "dataflow", "network",
+                                  "all (the design)"}
+            assert parts["all (the design)"] == pytest.approx(per_seed[-1])
+    assert per_seed                            # (seeded: the smoke runs hold qualifying designs)
+    assert edp == pytest.approx(float(np.median(per_seed))) and f"over {len(per_seed)} of 2" in note
+    assert edp_d == edp_d
+    none = lambda net, bits: 90.0 if int(bits) == 16 and net == base_g["net"] else 0.0
+    (edp0, note0), _ = bench.edp_like_for_like(a, space, exact, tmp_path, [0, 1], measured=none)
+    assert edp0 != edp0 and "0 of 2" in note0
 
 
 def test_scalesim_peer_without_its_venv_says_how_to_make_it(tmp_path):

@@ -177,3 +177,61 @@ def test_screened_search_scores_every_kept_candidate_exactly(tmp_path):
         search_config(ev_cfg, algorithm="random", screen=3)
     with pytest.raises(SpecError):
         search_config(evaluator_config(space_dict, name, "measured", data=str(tmp_path), mapper_budget=200), screen=3)
+
+
+def test_sequential_topk_searches_hardware_for_the_nas_fronts_top_k_in_the_same_budget():
+    """sequential-topk: NAS on the baseline accelerator with half the budget, then one hardware
+    search per network of the k most accurate feasible NAS-front designs, the rest of the budget
+    split evenly; seeded (the cost predictor keeps it fast)."""
+    from codesign.artifacts import WEIGHTS_DIR
+    from codesign.predictors.cost import CostPredictor
+    from codesign.search.algorithms import ALGORITHMS, pareto_front
+    space = load_space()
+    cost = CostPredictor.load(WEIGHTS_DIR / "cost_predictor.npz")
+    runs = [ALGORITHMS["sequential-topk"].run(space, Evaluator(space, _fake_accuracy, cost=cost), budget=23,
+                                              population=4, seed=7, k=3) for _ in range(2)]
+    res = runs[0]
+    assert [r["genome"] for r in res.rows] == [r["genome"] for r in runs[1].rows]     # seeded
+    assert len(res.rows) == 23
+    nas, *hw = res.stages
+    assert nas["stage"] == "nas" and nas["rows"] == [0, 11]
+    assert all(r["genome"]["hw"] == space.baseline for r in res.rows[:11])
+    first = res.rows[:11]
+    front = [r for r in pareto_front(first, res.objectives) if r["metrics"]["violation"] <= 0]
+    want = [r["genome"]["net"] for r in sorted(front, key=lambda r: -r["metrics"]["top1_pct"])][:3]
+    assert [s["net"] for s in hw] == want and len(want) == min(3, len(front))
+    assert sum(s["budget"] for s in hw) == 12 and max(s["budget"] for s in hw) - min(s["budget"] for s in hw) <= 1
+    for s in hw:                               # each stage: its network only, within its share
+        a, b = s["rows"]
+        assert b - a <= s["budget"]
+        assert all(r["genome"]["net"] == s["net"] for r in res.rows[a:b])
+    assert hw[-1]["rows"][1] == 23
+    k1 = ALGORITHMS["sequential-topk"].run(space, Evaluator(space, _fake_accuracy, cost=cost), budget=23,
+                                           population=4, seed=7, k=1)
+    assert [s["net"] for s in k1.stages[1:]] == want[:1] and k1.stages[1]["budget"] == 12
+    with pytest.raises(ValueError):
+        ALGORITHMS["sequential-topk"].run(space, Evaluator(space, _fake_accuracy, cost=cost), budget=8, k=0)
+
+
+def test_sequential_topk_in_a_run_directory_and_the_api(tmp_path):
+    """--algorithm sequential-topk as a run directory (its k stored as ``topk``; a second start
+    takes everything from the store) and as ``SequentialTopK(k=...)`` of the API."""
+    from codesign.api import CoSearchProblem, SequentialTopK, minimize
+    from codesign.artifacts import WEIGHTS_DIR
+    from codesign.rundir.search import search_config, start_search
+    from codesign.search.problem import evaluator_config
+    from codesign.space.joint import read_space
+    space_dict, name = read_space(None)
+    ev_cfg = evaluator_config(space_dict, name, "macs", mapper_budget=100,
+                              cost_predictor=WEIGHTS_DIR / "cost_predictor.npz")
+    cfg = search_config(ev_cfg, algorithm="sequential-topk", budget=14, population=4, seed=3, topk=2)
+    assert cfg["topk"] == 2 and "topk" not in search_config(ev_cfg, budget=14)
+    res = start_search(tmp_path / "run", cfg)
+    assert len(res.rows) == 14 and [s["stage"] for s in res.stages] in (["nas", "hw", "hw"], ["nas", "hw"])
+    again = start_search(tmp_path / "run", cfg)
+    assert again.evaluated == 0 and [r["key"] for r in again.front()] == [r["key"] for r in res.front()]
+    with pytest.raises(SpecError, match="--topk"):
+        search_config(ev_cfg, algorithm="sequential-topk", topk=0)
+    problem = CoSearchProblem(accuracy="macs", cost="predicted", mapper_budget=100)
+    r = minimize(problem, SequentialTopK(pop=4, k=2), budget=14, seed=3)
+    assert r.config["topk"] == 2 and [x["genome"] for x in r.search.rows] == [x["genome"] for x in res.rows]

@@ -23,8 +23,9 @@ def add_search_parser(sub) -> None:
                     "reuse every stored candidate and end with the front of a fresh run of this budget and seed; "
                     "sequential ends with that front too but re-evaluates part of its hardware phase (its halves move)")
     se.add_argument("--population", type=int, default=24, help="candidates per generation")
-    se.add_argument("--algorithm", choices=("nsga2", "scalar", "random", "sequential", "hw-only"), default="nsga2",
-                    help="search algorithm (sequential: network first, then its accelerator; hw-only: --net fixed)")
+    se.add_argument("--algorithm", choices=("nsga2", "scalar", "random", "sequential", "sequential-topk", "hw-only"),
+                    default="nsga2", help="search algorithm (sequential: network first, then its accelerator; "
+                    "sequential-topk: then accelerators for the 3 most accurate networks; hw-only: --net fixed)")
     se.add_argument("--scalarize", help="with --algorithm scalar: acc-lat:alpha=A (top1 - A*latency_ms) or "
                     "mnas:target_ms=T,w=-0.07 (top1*(latency/T)^w)")
     se.add_argument("--net", help="with --algorithm hw-only: the fixed network (JSON genome, max or min; default max)")

@@ -38,7 +38,7 @@ RUN_KEYS = ("algorithm", "budget", "population", "seed", "mutation", "crossover"
 
 
 def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=24, seed=0, mutation=0.08,
-                  crossover=0.9, objectives=None, scalarize=None, fixed_net=None, screen=0) -> dict:
+                  crossover=0.9, objectives=None, scalarize=None, fixed_net=None, screen=0, topk=None) -> dict:
     space = space_from_dict(evaluator["space"], evaluator.get("space_name", "space"))
     if algorithm not in SEARCH_ALGORITHMS:
         raise SpecError("--algorithm", f"unknown algorithm {algorithm!r} (one of {', '.join(SEARCH_ALGORITHMS)})")
@@ -68,6 +68,11 @@ def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=
         from codesign.search.screening import Screener
         Screener(space, evaluator)                        # fail now (accuracy source, predictor, space)
         cfg["screen"] = screen
+    if algorithm == "sequential-topk":          # (only there: configs of other runs stay as they were)
+        topk = 3 if topk is None else topk
+        if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+            raise SpecError("--topk", f"must be an integer >= 1, got {topk!r}"[:120])
+        cfg["topk"] = topk
     return cfg
 
 
@@ -139,7 +144,7 @@ def check_config(cfg: dict, file: str) -> None:
         search_config(ev, algorithm=cfg["algorithm"], budget=cfg["budget"], population=cfg["population"],
                       seed=cfg["seed"], mutation=cfg["mutation"], crossover=cfg["crossover"],
                       objectives=cfg["objectives"], scalarize=_scalarize_text(cfg.get("scalarize")),
-                      fixed_net=cfg.get("fixed_net"))
+                      fixed_net=cfg.get("fixed_net"), topk=cfg.get("topk"))
     except SpecError as e:
         raise SpecError(f"config.{e.field.lstrip('-')}", e.message, file) from None
     except (TypeError, ValueError, KeyError, AttributeError) as e:
@@ -208,6 +213,8 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResul
             if cfg.get("screen"):
                 from codesign.search.screening import Screener
                 kw.update(screen=cfg["screen"], screener=Screener(space, ev_cfg))
+            if cfg.get("topk"):
+                kw["k"] = cfg["topk"]
             res = ALGORITHMS[cfg["algorithm"]].run(space, evaluate, scalarize=cfg.get("scalarize"),
                                                    fixed_net=cfg.get("fixed_net"), **kw)
             res.mapping_cache = getattr(getattr(evaluate, "cost", None), "cache", None)

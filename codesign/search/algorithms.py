@@ -3,8 +3,8 @@
 scalar score (``accuracy - alpha * latency`` or MnasNet's ``ACC * (LAT / T)^w``).
 
 A problem (the space, an evaluator, objectives), an algorithm object registered by name in
-``ALGORITHMS`` (``nsga2``, ``scalar``, ``random``, and the baselines ``sequential`` and
-``hw-only``, which compose ``run_search``), and callbacks called after every generation (the
+``ALGORITHMS`` (``nsga2``, ``scalar``, ``random``, and the baselines ``sequential``,
+``sequential-topk`` and ``hw-only``, which compose ``run_search``), and callbacks called after every generation (the
 hypervolume log, progress). Results are plain dicts, one per evaluated candidate. With a
 ``store`` every result is committed as it arrives and candidates already stored are not
 evaluated again, so a resumed run replays the same seeded search to the same front."""
@@ -102,6 +102,7 @@ class SearchResult:
     scalarize: dict | None = None
     evaluated: int = 0                               # evaluations run here (not taken from the store)
     mapping_cache: object = field(default=None, repr=False, compare=False)   # the serial evaluator's (reports reuse it)
+    stages: list = field(default_factory=list)       # composed baselines: {"stage", "net", "budget", "rows": [a, b]}
 
     def front(self) -> list[dict]:
         if self.scalarize is not None:
@@ -272,6 +273,15 @@ class Sequential(Algorithm):
         return run_sequential(space, evaluate, **kw)
 
 
+class SequentialTopK(Algorithm):
+    """The stronger sequential baseline (``run_sequential_topk``): NAS on the baseline hardware,
+    then a hardware search for each of the ``k`` most accurate networks of the NAS front."""
+    name = "sequential-topk"
+
+    def run(self, space, evaluate=None, *, scalarize=None, fixed_net=None, k: int = 3, **kw) -> "SearchResult":
+        return run_sequential_topk(space, evaluate, k=k, **kw)
+
+
 class HardwareOnly(Algorithm):
     """The hardware-only baseline for one fixed network (``run_hardware_only``)."""
     name = "hw-only"
@@ -280,7 +290,7 @@ class HardwareOnly(Algorithm):
         return run_hardware_only(space, evaluate, net=fixed_net, **kw)
 
 
-ALGORITHMS = {a.name: a for a in (NSGA2(), Scalar(), RandomSearch(), Sequential(), HardwareOnly())}
+ALGORITHMS = {a.name: a for a in (NSGA2(), Scalar(), RandomSearch(), Sequential(), SequentialTopK(), HardwareOnly())}
 
 
 def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", budget: int = 200,
@@ -400,6 +410,56 @@ def run_sequential(space: JointSpace, evaluate=None, *, budget: int = 200, seed:
     gen = res.hypervolume[-1][0] + 1 if res.hypervolume else 0
     return run_search(space, evaluate, budget=budget - len(res.rows), seed=seed + 1, fixed_net=chosen, result=res,
                       first_generation=gen, initial=[{"net": chosen, "hw": hw0}], **kw)
+
+
+def run_sequential_topk(space: JointSpace, evaluate=None, *, budget: int = 200, seed: int = 0, k: int = 3,
+                        baseline_hw: dict | None = None, **kw) -> SearchResult:
+    """Sequential design with k networks: NAS on the fixed baseline accelerator with half the
+    budget (as ``run_sequential``), then a hardware search for each of the ``k`` most accurate
+    feasible networks of the NAS front (fewer when the front has fewer), the rest of the budget
+    split evenly between them (the first ones get the remainder), seeds ``seed + 1 + i``. The same
+    total budget as every other method; ``result.stages`` records each stage's network, budget
+    and row range. Candidates met again cost nothing (each hardware search starts from its
+    network on the baseline hardware, already evaluated)."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    hw0 = baseline_hw or space.baseline
+    if hw0 is None:
+        from accelerators.errors import SpecError
+        raise SpecError("baseline", "the space has no baseline hardware for the sequential search")
+    first = budget // 2
+    res = run_search(space, evaluate, budget=first, seed=seed, fixed_hw=hw0, **kw)
+    res.stages.append({"stage": "nas", "net": None, "budget": first, "rows": [0, len(res.rows)]})
+    nets = topk_networks(res.rows, res.objectives, k)
+    rest = budget - len(res.rows)
+    for i, net in enumerate(nets):
+        share = rest // len(nets) + (1 if i < rest % len(nets) else 0)
+        gen = res.hypervolume[-1][0] + 1 if res.hypervolume else 0
+        a = len(res.rows)
+        run_search(space, evaluate, budget=share, seed=seed + 1 + i, fixed_net=net, result=res,
+                   first_generation=gen, initial=[{"net": net, "hw": hw0}], **kw)
+        res.stages.append({"stage": "hw", "net": net, "budget": share, "rows": [a, len(res.rows)]})
+    return res
+
+
+def topk_networks(rows, objectives, k: int) -> list[dict]:
+    """The networks of the ``k`` most accurate feasible designs of the front of ``rows`` (distinct
+    networks, ties by id); the most accurate feasible row's when nothing is feasible on the front."""
+    front = [r for r in pareto_front(rows, objectives) if r["metrics"]["violation"] <= 0
+             and r["metrics"].get("top1_pct") is not None]
+    if not front:
+        feas = [r for r in rows if r["metrics"]["violation"] <= 0] or rows
+        front = [max(feas, key=lambda r: r["metrics"].get("top1_pct") or -WORST)]
+    out, seen = [], set()
+    for r in sorted(front, key=lambda r: (-r["metrics"]["top1_pct"] if r["metrics"].get("top1_pct") is not None
+                                          else WORST, r["id"])):
+        key = json.dumps(r["genome"]["net"], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append(r["genome"]["net"])
+        if len(out) == k:
+            break
+    return out
 
 
 def run_hardware_only(space: JointSpace, evaluate=None, *, net: dict | None = None, **kw) -> SearchResult:
