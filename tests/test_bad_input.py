@@ -243,7 +243,12 @@ def _needs_torch(argv) -> bool:
     return argv[0] in TORCH_COMMANDS or any(a in ("--weights", "--init-from") for a in argv)
 
 
-@pytest.mark.parametrize("case", HOSTILE, ids=[c[0] for c in HOSTILE])
+# the cases that start torch in their subprocess take about 1.4 s each: in the full suite only
+# (the fast subset keeps the others, which cover the same input layer)
+HOSTILE_PARAMS = [pytest.param(c, marks=pytest.mark.slow) if _needs_torch(c[1]) else c for c in HOSTILE]
+
+
+@pytest.mark.parametrize("case", HOSTILE_PARAMS, ids=[c[0] for c in HOSTILE])
 def test_hostile_input_in_a_subprocess(files, case):
     _, argv, expect = case
     if _needs_torch(argv) and not HAVE_TORCH:
