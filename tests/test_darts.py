@@ -89,14 +89,9 @@ def test_expected_cost_of_a_one_hot_distribution_is_the_genome_cost(lut):
     arch = ArchParams(resolution=None)
     g = DEFAULT_SPACE.canonical(DEFAULT_SPACE.sample(np.random.default_rng(1)))
     g["r"] = 24
+    _point_at(arch, g, 60.0)
     with torch.no_grad():
-        arch.op.fill_(-60.0)
-        arch.depth.fill_(-60.0)
         arch.res.fill_(-60.0)
-        for i in range(DEFAULT_SPACE.slots):
-            arch.op[i, arch.choices.index((g["ks"][i], g["e"][i]))] = 60.0
-        for s, d in enumerate(g["d"]):
-            arch.depth[s, DEFAULT_SPACE.depths.index(d)] = 60.0
         arch.res[DEFAULT_SPACE.resolutions.index(24)] = 60.0
     # r=28 is not in the table: its probability is 0 here
     assert float(expected_cost(arch, table).detach()) == pytest.approx(genome_cost(lut, g), rel=1e-6)
@@ -169,13 +164,8 @@ def test_path_forward_is_the_subnet_and_gradients_reach_the_logits(supernet):
         assert arch.op.grad.abs().sum() > 0 and arch.depth.grad.abs().sum() > 0
     # soft mixing with (numerically) one-hot probabilities is the subnet too
     g = path.genome(arch)
+    _point_at(arch, g, 80.0)
     with torch.no_grad():
-        arch.op.fill_(-80.0)
-        arch.depth.fill_(-80.0)
-        for i in range(DEFAULT_SPACE.slots):
-            arch.op[i, arch.choices.index((g["ks"][i], g["e"][i]))] = 80.0
-        for s, d in enumerate(g["d"]):
-            arch.depth[s, DEFAULT_SPACE.depths.index(d)] = 80.0
         assert torch.allclose(soft_forward(net, x, arch), ref, atol=1e-4)
 
 
@@ -279,3 +269,15 @@ def test_losses_grow_with_the_expected_cost(kind):
         under = torch.tensor(0.8, requires_grad=True)
         hardware_loss(ce, under, kind, 0.6, target=1.0).backward()
         assert under.grad == 0
+
+
+def _point_at(arch, g: dict, logit: float) -> None:
+    """Architecture logits that put (numerically) all probability on genome ``g``'s op and depth
+    choices: +logit there, -logit elsewhere."""
+    with torch.no_grad():
+        arch.op.fill_(-logit)
+        arch.depth.fill_(-logit)
+        for i in range(DEFAULT_SPACE.slots):
+            arch.op[i, arch.choices.index((g["ks"][i], g["e"][i]))] = logit
+        for s, d in enumerate(g["d"]):
+            arch.depth[s, DEFAULT_SPACE.depths.index(d)] = logit
