@@ -193,8 +193,8 @@ def test_resume_is_exact(tiny, tmp_path, second_order):
     with open(tmp_path / "b" / "trajectory.jsonl", "a") as fh:                          # a torn row after the checkpoint
         fh.write('{"step": 3, "torn')
     resumed = run_darts(cfg, tmp_path / "b", resume=True, **quiet)
-    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     for k in a["net"]:
         assert torch.equal(a["net"][k], b["net"][k]), k
     for k in a["arch"]:

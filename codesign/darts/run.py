@@ -159,14 +159,14 @@ def run_darts(cfg: DartsConfig, out, resume: bool = False, progress: bool = True
     step = 0
     ck_path = out / "checkpoint.pt"
     if ck_path.is_file():
-        ck = torch.load(ck_path, weights_only=False, map_location="cpu")
+        ck = torch.load(ck_path, weights_only=True, map_location="cpu")   # tensors and plain values only
         net.load_state_dict(ck["net"])
         arch.load_state_dict(ck["arch"])
         if hw_relax is not None:
             hw_relax.load_state_dict(ck["hw_relax"])
         w_opt.load_state_dict(ck["w_opt"])
         a_opt.load_state_dict(ck["a_opt"])
-        rng.bit_generator.state = ck["np_rng"]
+        rng.bit_generator.state = json.loads(ck["np_rng"])
         gen.set_state(ck["torch_gen"])
         torch.set_rng_state(ck["torch_rng"])
         step = ck["step"]
@@ -181,7 +181,7 @@ def run_darts(cfg: DartsConfig, out, resume: bool = False, progress: bool = True
 
     def save():
         _atomic_torch_save({"net": net.state_dict(), "arch": arch.state_dict(), "w_opt": w_opt.state_dict(),
-                            "a_opt": a_opt.state_dict(), "np_rng": rng.bit_generator.state,
+                            "a_opt": a_opt.state_dict(), "np_rng": json.dumps(rng.bit_generator.state),
                             "torch_gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
                             "hw_relax": hw_relax.state_dict() if hw_relax is not None else None}, ck_path)
 
