@@ -59,6 +59,14 @@ def test_search_with_data_measures_the_front_on_the_validation_split(tmp_path, d
     assert summary["protocol"]["split"] == "validation" and summary["error"]["n"] == len(front)
     err = front["top1_error_pct"].to_numpy()
     assert summary["error"]["rmse_pct"] == pytest.approx(float(np.sqrt((err ** 2).mean())))
+    # the front's hypervolume with measured accuracy, computed here by pymoo from front.csv
+    from pymoo.indicators.hv import HV
+    from codesign.api import load_space
+    ref = load_space().joint.reference_point(("accuracy", "latency", "energy"))
+    F = front[["top1_measured", "latency_ms", "energy_uj"]].to_numpy(float) * [-1, 1, 1]
+    F = F[np.all(F < ref, axis=1)]
+    assert summary["hypervolume_measured"] == pytest.approx(float(HV(ref_point=ref)(F)), rel=1e-9)
+    assert "on measured accuracy" in out
     with sqlite3.connect(d / "store.sqlite") as db:
         assert db.execute("SELECT count(*) FROM measured").fetchone()[0] == len(front)
     assert "test" not in splits_read and "train" in splits_read

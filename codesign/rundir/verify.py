@@ -84,7 +84,8 @@ def verify_front(directory, data=None, *, weights=None, images: int | None = Non
     write_outputs(d, res, cfg.get("population"), space.constraints)
     summary = {"protocol": protocol, "source": acc["source"], "designs": len(front),
                "measured_now": len(todo), "data": str(Path(data).resolve()),
-               "error": front_error(front, measured) if acc["source"] == "predictor" else None}
+               "error": front_error(front, measured) if acc["source"] == "predictor" else None,
+               **front_hypervolumes(front, measured, tuple(cfg["objectives"]), space)}
     (d / SUMMARY).write_text(json.dumps(summary, indent=1) + "\n")
     log(summary_line(summary))
     return summary
@@ -115,11 +116,37 @@ def front_error(front, measured: dict) -> dict | None:
     return out
 
 
+def front_hypervolumes(front, measured: dict, objectives, space) -> dict:
+    """The front's hypervolume as the search scored it and with each design's accuracy replaced by
+    its measurement (the space's reference point; ``None`` without an accuracy objective or before
+    every front design is measured). Measured accuracy can reorder the front, so the second figure
+    is the hypervolume of the same designs, not of a re-ranked front."""
+    import copy
+
+    from codesign.search.algorithms import front_hypervolume
+    if "accuracy" not in objectives:
+        return {"hypervolume_search": None, "hypervolume_measured": None}
+    ref = space.reference_point(objectives)
+    hv_search = front_hypervolume(front, objectives, ref) if front else 0.0
+    keyed = [(r, (r["key"], int(r["genome"]["hw"]["bits"]))) for r in front]
+    if any(k not in measured for _, k in keyed):
+        return {"hypervolume_search": hv_search, "hypervolume_measured": None}
+    rows = []
+    for r, k in keyed:
+        r = copy.deepcopy(r)
+        r["metrics"]["top1_pct"] = measured[k]
+        rows.append(r)
+    return {"hypervolume_search": hv_search, "hypervolume_measured": front_hypervolume(rows, objectives, ref)}
+
+
 def summary_line(summary: dict) -> str:
     p = summary["protocol"]
     imgs = "all" if p["images"] is None else f"{p['images']:,}"
     head = (f"front re-measured on the validation split ({imgs} images): {summary['designs']} designs "
             f"({summary['measured_now']} measured now)")
+    if summary.get("hypervolume_measured") is not None:
+        head += (f"; hypervolume {summary['hypervolume_search']:.6g} as searched, "
+                 f"{summary['hypervolume_measured']:.6g} on measured accuracy")
     e = summary.get("error")
     if not e:
         return head
