@@ -58,7 +58,7 @@ def test_cosearch_benchmark_smoke_chunks_and_resume(tmp_path):
     assert refused.returncode == 2 and "config.json" in refused.stderr and "Traceback" not in refused.stderr
 
 
-def test_cosearch_edp_like_for_like_with_a_stand_in_measurement(tmp_path):
+def test_cosearch_edp_like_for_like_with_a_stand_in_measurement(tmp_path, capsys):
     """The EDP rule on a smoke run's joint rows, with a stand-in for the measured accuracy: the
     chosen design is the lowest-EDP one that qualifies, its area no larger than the baseline's,
     and the one-at-a-time breakdown ends with the design's own ratio."""
@@ -102,6 +102,10 @@ def test_cosearch_edp_like_for_like_with_a_stand_in_measurement(tmp_path):
     none = lambda net, bits: 90.0 if int(bits) == 16 and net == base_g["net"] else 0.0
     (edp0, note0), _ = bench.edp_like_for_like(a, space, exact, tmp_path, [0, 1], measured=none)
     assert edp0 != edp0 and "0 of 2" in note0
+    # no seed qualifies: each seed's best measured accuracy (0 here: every design but the baseline
+    # measures 0) says how far its front is from the baseline
+    table = capsys.readouterr().out.split("best_measured_top1: the highest")[-1]
+    assert [ln.split()[-1] for ln in table.splitlines()[3:5]] == ["0", "0"]
 
 
 def test_scalesim_peer_without_its_venv_says_how_to_make_it(tmp_path):
