@@ -303,8 +303,14 @@ class _Plan:
                 for a, one in zip(axes, single):
                     if one:
                         in_single[a[0][0]] = True
+                # for the link pre-tests (:func:`_link_pretests`): the dimensions on axes that sum
+                # several dimensions (sliding windows), those the space does not depend on, and
+                # whether every coefficient is positive (the pre-tests' proof needs it)
+                window = sorted({p for a in axes if len(a) > 1 for p, _ in a})
+                other = [p for p in range(len(kd)) if not C[:, p].any()]
                 out.append({"axes": axes, "C": C, "single": single, "untouched": ~in_single,
-                            "codes": self.codes[s, list(kd)]})
+                            "codes": self.codes[s, list(kd)], "window": window, "other": other,
+                            "positive": bool((C >= 0).all())})
             self._spaces[kd] = out
         return self._spaces[kd]
 
@@ -349,11 +355,22 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = F
     deferred = np.zeros(0, np.int64)
     if plan.link_transfers and any(ch.spatial):
         defer = defer and ch.B >= 64
-        if defer and ch.split_levels and ch.split.sum() <= ch.B // 8:
-            deferred = np.flatnonzero(ch.split)
-            ch.split_levels = []
-        full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept,
-                                                  ch.split if deferred.size else None, batch.sorder)
+        pre = _link_pretests(plan, ch, seq)
+        skip = None
+        if defer and ch.split_levels:
+            # split mappings whose groups may link (the pre-tests' split masks), when few: later,
+            # together; the others provably take no link and are finished here
+            maybe = ch.split.copy()
+            if pre:
+                maybe[:] = False
+                for l in ch.split_levels:
+                    for m in (pre[l][1] if l in pre else [None]):
+                        maybe |= ch.split if m is None else ch.split & m
+            if maybe.sum() <= ch.B // 8:
+                deferred = np.flatnonzero(maybe)
+                skip = ch.split
+                ch.split_levels = []
+        full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept, skip, batch.sorder, pre)
         if defer and 0 < full.sum() <= ch.B // 8:
             deferred = np.union1d(deferred, np.flatnonzero(full))
             full = np.zeros_like(full)
@@ -863,14 +880,84 @@ def _product(arrays: list, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, sorder=None):
+_LINK_PRETESTS = True     # off: every group goes through the query route (the tests compare both)
+
+
+def _link_pretests(plan: _Plan, ch: _Chunk, seq: dict) -> dict:
+    """Per spatial level ``k`` above storage children: a list over data spaces of (B,) masks of
+    the mappings whose group at ``k`` may take a link for that space (``None``: all may). The
+    others provably take none, so their counts are those without links and the query route
+    (:func:`_group_queries`, ``links.choose``, the split architecture) is skipped for them.
+    Sound, never approximate; held bit-identical to the route without them by
+    ``tests/test_link_prefilter.py``. Only rows whose factors multiply to the bounds are
+    decided (there every translation and offset lies in the codes' injective range).
+
+    Why. Child offsets within the group are, per axis, ``sum_d c_d * inner_d * delta_d`` with
+    ``|delta_d| < fan_d``; every loop above the group steps a dimension ``d`` by a multiple of
+    ``inner_d * fan_d``, so a visit's translation ``T`` has, on an axis of one dimension ``d``, a
+    component that is a multiple of ``c * inner_d * fan_d``. A link needs ``T`` to equal the
+    offset between two mesh neighbours. On an axis of one dimension both must then be 0, and on
+    an axis that sums several dimensions none of which fans out the offset is 0. So unless a
+    fanned dimension lies on such a sliding-window axis (the *window test*; a space without
+    window axes never links: the *rigid cut*), a link needs ``T = 0`` between two children with
+    equal tiles, i.e. children apart only along fanned dimensions the space ignores. ``T = 0``
+    never occurs (coefficients positive): a halo query's ``T`` is loop i1's step, nonzero where
+    the tile moves (else it is no query); a whole-tile query needs loop i1 to move the tile off
+    itself, and when i1's dimension lies on an axis of its own, every outer loop's ``T`` is
+    nonzero on that axis (steps of the loops over one dimension at least double outwards, so
+    a loop's step exceeds the sum of the inner ones', and no other dimension moves that axis).
+    Bypassing children: where the children keep nothing of the space and all their tiles are
+    distinct (no fanned dimension the space ignores, at most one fanned dimension per axis:
+    G == F), any links give G - G2 == F - F2, which :func:`_apply_links` shows changes
+    nothing (the proportional case)."""
+    B, L = ch.B, ch.L
+    out = {}
+    if not _LINK_PRETESTS:
+        return out
+    undecided = ~np.all(ch.inner_incl[0] == ch.bounds, axis=0)      # factors off the bounds
+    for k in range(L - 1):
+        if not ch.spatial[k]:
+            continue
+        fan = ch.sf[k] > 1                                           # (Dk, B)
+        d1 = seq["d1"][k]
+        masks, split_masks = [], []
+        for s, sp in enumerate(ch.spaces):
+            if not sp["positive"]:
+                masks.append(None), split_masks.append(None)
+                continue
+            cand = undecided.copy()
+            if sp["window"]:
+                win = sp["window"]
+                cand |= fan[win].any(axis=0)                             # the window test
+                shared = fan[sp["other"]].any(axis=0) if sp["other"] else np.zeros(B, bool)
+                if sp["other"]:
+                    cand |= shared & np.isin(d1, win)                    # T = 0 possible
+                split_masks.append(cand.copy())
+                ck = ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s]
+                if not np.all(ck):
+                    # bypassing children with all tiles distinct: nothing changes
+                    many = np.zeros(B, bool)
+                    for axis in sp["axes"]:
+                        if len(axis) > 1:
+                            many |= fan[[p for p, _ in axis]].sum(axis=0) > 1
+                    cand &= ck | shared | many | undecided
+            else:
+                split_masks.append(cand.copy())                          # the rigid cut
+            masks.append(cand)
+        out[k] = (masks, split_masks)
+    return out
+
+
+def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, sorder=None, pre=None):
     """Where Timeloop's link transfers (``accelerators.links``) may change the counts. Returns
     the mappings to evaluate by the exact route (a fan-out to the MACs, where every mapping may
     link), the split mappings with a possible link (evaluated on the split architecture) and
     the queries [(level k, space s, rows, translation, words x weight)] of the visit kinds
     above the other groups whose translation is the code offset between two mesh neighbours
-    (:func:`_group_queries`). Rows in ``skip`` (B,) are left out (deferred)."""
+    (:func:`_group_queries`). Rows in ``skip`` (B,) are left out (deferred). ``pre``: the
+    pre-tests' masks (:func:`_link_pretests`); a (level, space) group outside them is left out."""
     B, L = ch.B, ch.L
+    pre = {} if pre is None else pre
     full = np.zeros(B, bool)
     full_split = np.zeros(B, bool)
     queries = []
@@ -893,10 +980,14 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
             # split mappings: two groups, X (level k over the dummy's instances, a row of fx,
             # children that keep nothing) and Y (the dummy over level k + 1's, a column of fy)
             sm = multi & ch.split & ~full
+            smask = pre[k][1] if k in pre else [None] * ch.S
             if sm.any():
                 one = np.ones_like(ch.sx[k])
                 ext = ch.inner[k] * ch.sy[k]                   # the dummy's extents
                 for s, sp in enumerate(ch.spaces):
+                    ms = sm if smask[s] is None else sm & smask[s]
+                    if not ms.any():
+                        continue
                     ax = [sum(c * (ext[d] - 1) for d, c in axis) + 1 for axis in sp["axes"]]
                     tile_x = np.prod(ax, axis=0) if ax else np.ones(B, np.int64)
                     shift = [np.abs(row).take(seq["d1"][k]) * seq["sc1"][k] for row in sp["C"]]
@@ -905,7 +996,7 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
                     for group in ((ch.sx[k], one, ext, fx, 1, tile_x, kept_x, False),
                                   (one, ch.sy[k], ch.inner[k], 1, fy, tiles[k + 1, s], kept[k, s],
                                    ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s])):
-                        cols = _group_queries(plan, ch, seq, k, s, sm & ~full_split, after, *group)[0]
+                        cols = _group_queries(plan, ch, seq, k, s, ms & ~full_split, after, *group)[0]
                         full_split[cols] = True
             multi = multi & ~ch.split
         if not multi.any():
@@ -913,8 +1004,12 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
         order = None
         if sorder is not None:                  # the spatial order, over the chunk's dimensions
             order = np.argsort(np.argsort(sorder[:, k], axis=1)[:, ch.kd], axis=1)
+        masks = pre[k][0] if k in pre else [None] * ch.S
         for s in range(ch.S):
-            cols, taus, wss = _group_queries(plan, ch, seq, k, s, multi, after, ch.sx[k], ch.sy[k],
+            ms = multi if masks[s] is None else multi & masks[s]
+            if not ms.any():
+                continue
+            cols, taus, wss = _group_queries(plan, ch, seq, k, s, ms, after, ch.sx[k], ch.sy[k],
                                              ch.inner[k], fx, fy, tiles[k + 1, s], kept[k, s],
                                              ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s],
                                              order)
