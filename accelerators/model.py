@@ -915,37 +915,58 @@ def _link_pretests(plan: _Plan, ch: _Chunk, seq: dict) -> dict:
     if not _LINK_PRETESTS:
         return out
     undecided = ~np.all(ch.inner_incl[0] == ch.bounds, axis=0)      # factors off the bounds
+    moves = np.zeros((ch.Dk, B), bool)     # dimensions with an iterating loop above the group
     for k in range(L - 1):
+        moves |= ch.tf[k] > 1                  # (level k's temporal loops are above its children)
         if not ch.spatial[k]:
             continue
         fan = ch.sf[k] > 1                                           # (Dk, B)
         d1 = seq["d1"][k]
+        split = k in ch.split_levels and ch.split.any()
+        if split:
+            fx, fy = ch.sx[k] > 1, ch.sy[k] > 1
         masks, split_masks = [], []
         for s, sp in enumerate(ch.spaces):
             if not sp["positive"]:
                 masks.append(None), split_masks.append(None)
                 continue
-            cand = undecided.copy()
-            if sp["window"]:
-                win = sp["window"]
-                cand |= fan[win].any(axis=0)                             # the window test
-                shared = fan[sp["other"]].any(axis=0) if sp["other"] else np.zeros(B, bool)
-                if sp["other"]:
-                    cand |= shared & np.isin(d1, win)                    # T = 0 possible
-                split_masks.append(cand.copy())
-                ck = ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s]
-                if not np.all(ck):
-                    # bypassing children with all tiles distinct: nothing changes
-                    many = np.zeros(B, bool)
-                    for axis in sp["axes"]:
-                        if len(axis) > 1:
-                            many |= fan[[p for p, _ in axis]].sum(axis=0) > 1
-                    cand &= ck | shared | many | undecided
-            else:
-                split_masks.append(cand.copy())                          # the rigid cut
-            masks.append(cand)
+            ck = ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s]
+            masks.append(_may_link(sp, fan, moves, d1, ck, undecided))
+            # a split mapping's two groups: X over the dummy (children that keep nothing), Y
+            split_masks.append(_may_link(sp, fx, moves, d1, False, undecided)
+                               | _may_link(sp, fy, moves, d1, ck, undecided) if split else None)
         out[k] = (masks, split_masks)
     return out
+
+
+def _may_link(sp: dict, fan, moves, d1, child_keep, undecided) -> np.ndarray:
+    """The pre-tests of :func:`_link_pretests` for one spatial group and data space ``sp``:
+    ``fan``, ``moves`` (Dk, B): the dimensions that fan out in the group and those with an
+    iterating loop above it; ``d1`` (B,): loop i1's dimension; ``child_keep``: whether the
+    children keep the space. Returns (B,): where a link may change the counts."""
+    cand = undecided.copy()
+    if not sp["window"]:
+        return cand                                                      # the rigid cut
+    B = cand.size
+    # the window test, per window axis: a nonzero component of T can equal a nonzero offset
+    # only if a dimension of the axis fans out and one iterates above the group, unless both
+    # are one and the same dimension
+    many = np.zeros(B, bool)              # an axis with two fanned dimensions (equal tiles)
+    for axis in sp["axes"]:
+        if len(axis) < 2:
+            continue
+        dims = [p for p, _ in axis]
+        nf, ni = fan[dims].sum(axis=0), moves[dims].sum(axis=0)
+        many |= nf > 1
+        one = (nf == 1) & (ni == 1) & (fan[dims] & moves[dims]).any(axis=0)
+        cand |= (nf > 0) & (ni > 0) & ~one
+    shared = fan[sp["other"]].any(axis=0) if sp["other"] else np.zeros(B, bool)
+    # else only T = 0 between children with equal tiles, with loop i1 on a window axis
+    cand |= (shared | many) & np.isin(d1, sp["window"])
+    if not np.all(child_keep):
+        # bypassing children with all tiles distinct: nothing changes
+        cand &= child_keep | shared | many | undecided
+    return cand
 
 
 def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, sorder=None, pre=None):
