@@ -130,6 +130,7 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
     out = {k: np.moveaxis((np.empty if k in full else np.zeros)(shape + (B,), dtype), -1, 0)
            for k, (shape, dtype) in _result_arrays(L, S).items()}
     plan = _plan(arch, work, link_transfers)
+    plan._choose_memo = {}                      # a memo per call (see _Plan.choose_memo)
     # ``_rows``: (bounds (B, D), macs (B,)) per mapping, for evaluate_group (``work`` is then
     # the group's envelope)
     rb = (lambda sl: None) if _rows is None else (lambda sl: (_rows[0][sl], _rows[1][sl]))
@@ -250,6 +251,12 @@ def _plan(arch: Architecture, work: Workload, link_transfers: bool) -> "_Plan":
 class _Plan:
     """What evaluating mappings of ``work`` on ``arch`` needs that no mapping changes."""
 
+    def choose_memo(self, s: int) -> dict:
+        """``links.choose``'s answers on data space ``s`` in this call of :func:`evaluate_batch`
+        (emptied at each call): a mapper's population repeats the same spatial groups, so the
+        chunks of one call meet the same queries."""
+        return self._choose_memo.setdefault(s, {})
+
     def split_xy(self):
         """``arch.split_xy(self.arch)``, computed once."""
         if not hasattr(self, "_split"):
@@ -276,6 +283,7 @@ class _Plan:
                       for lv, bits in zip(arch.levels, self.bits)]
         self._spaces = {}
         self._seq_base = {}
+        self._choose_memo = {}
 
     def seq_base(self, L: int, Dk: int, Db: int, k0: int, B: int) -> np.ndarray:
         """(M, B) flat offsets into an (L, Db, B) array of row k * Dk + j of the loop sequence
@@ -880,7 +888,8 @@ def _product(arrays: list, out: np.ndarray) -> np.ndarray:
     return out
 
 
-_LINK_PRETESTS = True     # off: every group goes through the query route (the tests compare both)
+_LINK_PRETESTS = True     # off: every group goes through the query route, every query is
+                          # enumerated (no memo); the tests hold both routes bit-identical
 
 
 def _link_pretests(plan: _Plan, ch: _Chunk, seq: dict) -> dict:
@@ -1057,53 +1066,58 @@ def _group_queries(plan: _Plan, ch: _Chunk, seq: dict, k: int, s: int, mask, aft
     can be the code offset between two mesh neighbours (``links.feasible``, ``links.may_link``:
     necessary conditions), as (mappings, translations, words x weight): the innermost iterating
     loop's translation T_i1 (halo deltas), and, where consecutive tiles do not overlap
-    (whole-tile deltas), every outer loop's translation. Arrays over the whole chunk (columns
-    are mappings), no gathers."""
-    B, D = ch.B, len(plan.work.dims)
+    (whole-tile deltas), every outer loop's translation. Computed on the columns (mappings)
+    that may matter only, gathered from the chunk's arrays; returned as chunk columns."""
+    D = len(plan.work.dims)
     d1, sc1, U, s_code, W, g, starts, n_seq = (seq[x] for x in ("d1", "sc1", "U", "s_code", "W", "g",
                                                               "starts", "n_seq"))
     sp, geo = ch.spaces[s], plan.geo[s]
-    fan = np.ones((D, B), np.int64)
-    fan[ch.kd] = sx * sy
-    step = np.ones((D, B), np.int64)
-    step[ch.kd] = inner
     none = (np.zeros(0, np.int64),) * 3
     # mappings that may matter: where the children keep the space, or, where they bypass it,
     # where they need more than one distinct tile (with one, links replace whole groups and
     # leave MaskTiles' ratio, hence every count, unchanged)
-    live = np.zeros(B, bool)
-    for axis in geo["axes"]:
-        for d, _ in axis:
-            live |= fan[d] > 1
+    live = np.zeros(ch.B, bool)
+    for p in {p for axis in sp["axes"] for p, _ in axis}:
+        live |= sx[p] > 1
+        live |= sy[p] > 1
     live |= child_keep
     live &= mask
-    if not live.any():
+    idx = np.flatnonzero(live)
+    if not idx.size:
         return none
+    B = idx.size
+    sx, sy, inner, tl, kp = sx[:, idx], sy[:, idx], inner[:, idx], tl[idx], kp[idx]
+    fan = np.ones((D, B), np.int64)
+    fan[ch.kd] = sx * sy
+    step = np.ones((D, B), np.int64)
+    step[ch.kd] = inner
     # the largest code two children's offsets can differ by (links.feasible's first test)
     bound = np.zeros(B, np.int64)
     for axis, R in zip(geo["axes"], geo["radix"]):
         for d, c in axis:
             bound += int(R) * c * step[d] * (fan[d] - 1)
-    st, gk = starts[k], g[k]
-    Wst = W[st:]
-    nov = (kp == 0) & live
-    Ust = U[s, st:]
-    match = after & (Ust == U[s].take(gk * B + np.arange(B)))
+    st, gk = starts[k], g[k][idx]
+    Wst = W[st:][:, idx]
+    after = after[:, idx]
+    nov = kp == 0
+    Us = U[s]
+    Ust = Us[st:][:, idx]
+    match = after & (Ust == Us[gk, idx])
     cols, taus, wss = [], [], []
     # halo deltas: the innermost iterating loop's translation
-    tau1 = sp["codes"].take(d1[k]) * sc1[k].astype(np.int64)
-    q = np.flatnonzero(live & (kp < tl) & (np.abs(tau1) <= bound))
+    tau1 = sp["codes"].take(d1[k][idx]) * sc1[k][idx].astype(np.int64)
+    q = np.flatnonzero((kp < tl) & (np.abs(tau1) <= bound))
     if q.size:
         Wq, mq = Wst[:, q].astype(np.int64), match[:, q]
         E = mq | (after[:, q] & nov[q])
-        n1 = n_seq[gk[q], q].astype(np.int64)
+        n1 = n_seq[gk[q], idx[q]].astype(np.int64)
         halo = (tl - kp)[q]
         ws1 = (n1 - 1) * halo * (nov[q] + (Wq * E).sum(0)) + halo * (Wq * mq).sum(0)
         ok = ws1 > 0
         cols.append(q[ok]), taus.append(tau1[q[ok]]), wss.append(ws1[ok])
     # whole-tile deltas (consecutive tiles do not overlap): every outer loop's translation
     if nov.any():
-        tau = Ust + (s_code[s, st] - U[s, st])       # (in U's dtype: no overflow, see seq)
+        tau = Ust + (s_code[s, st, idx] - Us[st, idx])       # (in U's dtype: no overflow, see seq)
         near = np.abs(tau) <= bound.astype(tau.dtype) if tau.dtype == bound.dtype else \
             np.abs(tau) <= np.minimum(bound, np.iinfo(tau.dtype).max).astype(tau.dtype)
         near &= after
@@ -1117,8 +1131,8 @@ def _group_queries(plan: _Plan, ch: _Chunk, seq: dict, k: int, s: int, mask, aft
         return none
     cols, taus, wss = np.concatenate(cols), np.concatenate(taus), np.concatenate(wss)
     at = _neighbourly(taus, cols, geo, fan, step, sx, sy, inner, sp["codes"], fx, fy,
-                      None if order is None else order[cols])
-    return cols[at], taus[at], wss[at]
+                      None if order is None else order[idx[cols]])
+    return idx[cols[at]], taus[at], wss[at]
 
 
 def _neighbourly(taus, cols, geo, fan, step, sx, sy, inner, code_s, fx, fy, order=None) -> np.ndarray:
@@ -1166,7 +1180,9 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
             rank = np.argsort(batch.sorder[rows, k], axis=1)[:, ch.kd]
             order = np.argsort(rank, axis=1)
         G, F, G2, F2 = choose(ch.sx[k][:, rows].T, ch.sy[k][:, rows].T, ch.inner[k][:, rows].T,
-                              ch.spaces[s]["codes"], tau, fx, fy, G=G, order=order)
+                              ch.spaces[s]["codes"], tau, fx, fy, G=G, order=order,
+                              memo=plan.choose_memo(s) if _LINK_PRETESTS else None,
+                              context=ch.kd.tobytes())
         use = G2 < G
         if not use.any():
             continue
