@@ -318,6 +318,7 @@ class _Plan:
                 other = [p for p in range(len(kd)) if not C[:, p].any()]
                 out.append({"axes": axes, "C": C, "single": single, "untouched": ~in_single,
                             "codes": self.codes[s, list(kd)], "window": window, "other": other,
+                            "on_window": np.isin(np.arange(len(kd)), window),
                             "positive": bool((C >= 0).all())})
             self._spaces[kd] = out
         return self._spaces[kd]
@@ -365,20 +366,17 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = F
         defer = defer and ch.B >= 64
         pre = _link_pretests(plan, ch, seq)
         skip = None
-        if defer and ch.split_levels:
-            # split mappings whose groups may link (the pre-tests' split masks), when few: later,
-            # together; the others provably take no link and are finished here
-            maybe = ch.split.copy()
-            if pre:
-                maybe[:] = False
-                for l in ch.split_levels:
-                    for m in (pre[l][1] if l in pre else [None]):
-                        maybe |= ch.split if m is None else ch.split & m
-            if maybe.sum() <= ch.B // 8:
-                deferred = np.flatnonzero(maybe)
-                skip = ch.split
-                ch.split_levels = []
+        if defer and ch.split_levels and not _LINK_PRETESTS and ch.split.sum() <= ch.B // 8:
+            deferred = np.flatnonzero(ch.split)
+            skip = ch.split
+            ch.split_levels = []
         full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept, skip, batch.sorder, pre)
+        if defer and full_split.any() and full_split.sum() <= ch.B // 8:
+            # split mappings that use a link (with the pre-tests: only those), when few: to the
+            # split architecture later, together with other chunks' (that route's cost is mostly
+            # per call); the others are finished here
+            deferred = np.union1d(deferred, np.flatnonzero(full_split))
+            full_split = np.zeros_like(full_split)
         if defer and 0 < full.sum() <= ch.B // 8:
             deferred = np.union1d(deferred, np.flatnonzero(full))
             full = np.zeros_like(full)
@@ -971,7 +969,7 @@ def _may_link(sp: dict, fan, moves, d1, child_keep, undecided) -> np.ndarray:
         cand |= (nf > 0) & (ni > 0) & ~one
     shared = fan[sp["other"]].any(axis=0) if sp["other"] else np.zeros(B, bool)
     # else only T = 0 between children with equal tiles, with loop i1 on a window axis
-    cand |= (shared | many) & np.isin(d1, sp["window"])
+    cand |= (shared | many) & sp["on_window"].take(d1)
     if not np.all(child_keep):
         # bypassing children with all tiles distinct: nothing changes
         cand &= child_keep | shared | many | undecided
@@ -1026,7 +1024,11 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
                     for group in ((ch.sx[k], one, ext, fx, 1, tile_x, kept_x, False),
                                   (one, ch.sy[k], ch.inner[k], 1, fy, tiles[k + 1, s], kept[k, s],
                                    ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s])):
-                        cols = _group_queries(plan, ch, seq, k, s, ms & ~full_split, after, *group)[0]
+                        cols, taus, _ = _group_queries(plan, ch, seq, k, s, ms & ~full_split, after, *group)
+                        if cols.size and _LINK_PRETESTS:
+                            # only where a link is used (G2 < G: the one condition under
+                            # which the split architecture's route changes anything)
+                            cols = cols[_links_used(plan, ch, s, cols, taus, *group[:5], group[7])]
                         full_split[cols] = True
             multi = multi & ~ch.split
         if not multi.any():
@@ -1055,6 +1057,23 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
                    for k, s, rows, tau, ws in queries]
         queries = [q for q in queries if q[2].size]
     return full, full_split, queries
+
+
+def _links_used(plan: _Plan, ch: _Chunk, s: int, cols, taus, sx, sy, inner, fx: int, fy: int,
+                child_keep) -> np.ndarray:
+    """Which queries (chunk columns ``cols``, translations ``taus``) of a spatial group (``sx``,
+    ``sy``, ``inner``: (Dk, B); a mesh ``fx`` x ``fy``; the workload's spatial order, as the split
+    architecture has it; ``child_keep``: whether the children keep the space) change counts on
+    :func:`_apply_links`' terms: links used (``links.choose``'s G2 < G) where the children keep
+    the space, or not in proportion where they bypass it."""
+    sp = ch.spaces[s]
+    fan = (sx * sy)[:, cols]
+    inn = inner[:, cols]
+    G = distinct_tiles(sp["axes"], fan, lambda d, rr: inn[d, rr])
+    _, F, G2, F2 = choose(sx[:, cols].T, sy[:, cols].T, inn.T, sp["codes"], taus, fx, fy, G=G,
+                          memo=plan.choose_memo(s), context=ch.kd.tobytes())
+    keeps = child_keep if np.ndim(child_keep) == 0 else np.asarray(child_keep)[cols]
+    return (G2 < G) & (keeps | ((G - G2) * F != (F - F2) * G))
 
 
 def _group_queries(plan: _Plan, ch: _Chunk, seq: dict, k: int, s: int, mask, after, sx, sy, inner,
