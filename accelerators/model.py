@@ -364,7 +364,7 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = F
     deferred = np.zeros(0, np.int64)
     if plan.link_transfers and any(ch.spatial):
         defer = defer and ch.B >= 64
-        pre = _link_pretests(plan, ch, seq)
+        pre = _link_pretests(plan, ch, seq, kept)
         skip = None
         if defer and ch.split_levels and not _LINK_PRETESTS and ch.split.sum() <= ch.B // 8:
             deferred = np.flatnonzero(ch.split)
@@ -890,7 +890,7 @@ _LINK_PRETESTS = True     # off: every group goes through the query route, every
                           # enumerated (no memo); the tests hold both routes bit-identical
 
 
-def _link_pretests(plan: _Plan, ch: _Chunk, seq: dict) -> dict:
+def _link_pretests(plan: _Plan, ch: _Chunk, seq: dict, kept) -> dict:
     """Per spatial level ``k`` above storage children: a list over data spaces of (B,) masks of
     the mappings whose group at ``k`` may take a link for that space (``None``: all may). The
     others provably take none, so their counts are those without links and the query route
@@ -927,53 +927,74 @@ def _link_pretests(plan: _Plan, ch: _Chunk, seq: dict) -> dict:
         moves |= ch.tf[k] > 1                  # (level k's temporal loops are above its children)
         if not ch.spatial[k]:
             continue
-        fan = ch.sf[k] > 1                                           # (Dk, B)
+        fan, inner = ch.sf[k], ch.inner[k]                           # (Dk, B)
         d1 = seq["d1"][k]
         split = k in ch.split_levels and ch.split.any()
-        if split:
-            fx, fy = ch.sx[k] > 1, ch.sy[k] > 1
         masks, split_masks = [], []
         for s, sp in enumerate(ch.spaces):
             if not sp["positive"]:
                 masks.append(None), split_masks.append(None)
                 continue
             ck = ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s]
-            masks.append(_may_link(sp, fan, moves, d1, ck, undecided))
-            # a split mapping's two groups: X over the dummy (children that keep nothing), Y
-            split_masks.append(_may_link(sp, fx, moves, d1, False, undecided)
-                               | _may_link(sp, fy, moves, d1, ck, undecided) if split else None)
+            masks.append(_may_link(sp, fan, inner, moves, d1, ck, undecided, kept[k, s] == 0, True))
+            # a split mapping's two groups: X over the dummy (children that keep nothing; their
+            # extents inner * sy), Y over level k + 1
+            split_masks.append(_may_link(sp, ch.sx[k], inner * ch.sy[k], moves, d1, False, undecided)
+                               | _may_link(sp, ch.sy[k], inner, moves, d1, ck, undecided, kept[k, s] == 0)
+                               if split else None)
         out[k] = (masks, split_masks)
     return out
 
 
-def _may_link(sp: dict, fan, moves, d1, child_keep, undecided) -> np.ndarray:
+def _may_link(sp: dict, fan, inner, moves, d1, child_keep, undecided, moved=True, with_zero=False):
     """The pre-tests of :func:`_link_pretests` for one spatial group and data space ``sp``:
-    ``fan``, ``moves`` (Dk, B): the dimensions that fan out in the group and those with an
-    iterating loop above it; ``d1`` (B,): loop i1's dimension; ``child_keep``: whether the
-    children keep the space. Returns (B,): where a link may change the counts."""
+    ``fan``, ``inner`` (Dk, B): the group's fan-out per dimension and its children's extents
+    (every loop above steps dimension ``d`` by a multiple of ``inner_d * fan_d``); ``moves``
+    (Dk, B): the dimensions with an iterating loop above the group; ``d1`` (B,): loop i1's
+    dimension; ``child_keep``: whether the children keep the space; ``moved`` (B,): where
+    loop i1 moves the children's tile off itself (keeps nothing: whole-tile deltas; True where
+    not known). Returns (B,): where a link may change the counts; with ``with_zero`` also
+    (B,): those of them where only a translation T = 0 can be a link's."""
     cand = undecided.copy()
     if not sp["window"]:
-        return cand                                                      # the rigid cut
+        return (cand, cand & False) if with_zero else cand              # the rigid cut
     B = cand.size
+    fans = fan > 1
     # the window test, per window axis: a nonzero component of T can equal a nonzero offset
-    # only if a dimension of the axis fans out and one iterates above the group, unless both
-    # are one and the same dimension
+    # only if a dimension of the axis fans out and one iterates above the group. T's component
+    # is a multiple of g = gcd over the iterating dimensions e of c_e * inner_e * fan_e; with
+    # one fanned dimension f the offsets are c_f * inner_f * delta, 0 < |delta| < fan_f, and
+    # the least such multiple of g has |delta| = g / gcd(g, c_f * inner_f)
     many = np.zeros(B, bool)              # an axis with two fanned dimensions (equal tiles)
     for axis in sp["axes"]:
         if len(axis) < 2:
             continue
-        dims = [p for p, _ in axis]
-        nf, ni = fan[dims].sum(axis=0), moves[dims].sum(axis=0)
-        many |= nf > 1
-        one = (nf == 1) & (ni == 1) & (fan[dims] & moves[dims]).any(axis=0)
-        cand |= (nf > 0) & (ni > 0) & ~one
-    shared = fan[sp["other"]].any(axis=0) if sp["other"] else np.zeros(B, bool)
-    # else only T = 0 between children with equal tiles, with loop i1 on a window axis
-    cand |= (shared | many) & sp["on_window"].take(d1)
+        if len(axis) == 2:
+            (p, cp), (r, cr) = axis
+            both = fans[p] & fans[r]
+            many |= both
+            g = np.gcd(np.where(moves[p], cp * inner[p] * fan[p], 0),
+                       np.where(moves[r], cr * inner[r] * fan[r], 0))
+            fp = fans[p]
+            u = np.where(fp, cp * inner[p], cr * inner[r])
+            reach = np.where(fp, fan[p], fan[r])
+            one = (fp ^ fans[r]) & (g > 0)
+            cand |= (both & (g > 0)) | (one & (g // np.gcd(g, u) < reach))
+        else:           # more dimensions: a fanned one and an iterating one, not the same alone
+            dims = [p for p, _ in axis]
+            nf, ni = fans[dims].sum(axis=0), moves[dims].sum(axis=0)
+            many |= nf > 1
+            alone = (nf == 1) & (ni == 1) & (fans[dims] & moves[dims]).any(axis=0)
+            cand |= (nf > 0) & (ni > 0) & ~alone
+    shared = fans[sp["other"]].any(axis=0) if sp["other"] else np.zeros(B, bool)
+    # else only T = 0 between children with equal tiles, in a whole-tile delta (loop i1 keeps
+    # nothing of the tile), with loop i1 on a window axis
+    zero = (shared | many) & sp["on_window"].take(d1) & moved & ~cand
+    cand |= zero
     if not np.all(child_keep):
         # bypassing children with all tiles distinct: nothing changes
         cand &= child_keep | shared | many | undecided
-    return cand
+    return (cand, zero & cand) if with_zero else cand
 
 
 def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, sorder=None, pre=None):
@@ -1001,9 +1022,7 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
         if k == L - 1:
             full |= multi
             continue
-        st = seq["starts"][k]                   # level k + 1's rows of the loop sequence
-        Wst = seq["W"][st:]
-        after = (np.arange(Wst.shape[0])[:, None] > seq["g"][k] - st) & (Wst > 0)   # outer loops that iterate
+        after = None                            # (computed by _group_queries on its columns)
         if k in ch.split_levels:
             # split mappings: two groups, X (level k over the dummy's instances, a row of fx,
             # children that keep nothing) and Y (the dummy over level k + 1's, a column of fy)
@@ -1038,13 +1057,13 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
             order = np.argsort(np.argsort(sorder[:, k], axis=1)[:, ch.kd], axis=1)
         masks = pre[k][0] if k in pre else [None] * ch.S
         for s in range(ch.S):
-            ms = multi if masks[s] is None else multi & masks[s]
+            ms, zero = (multi, None) if masks[s] is None else (multi & masks[s][0], masks[s][1])
             if not ms.any():
                 continue
             cols, taus, wss = _group_queries(plan, ch, seq, k, s, ms, after, ch.sx[k], ch.sy[k],
                                              ch.inner[k], fx, fy, tiles[k + 1, s], kept[k, s],
                                              ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s],
-                                             order)
+                                             order, zero)
             if cols.size:
                 queries.append((k, s, cols, taus, wss))
     if ch.split.any():
@@ -1077,7 +1096,7 @@ def _links_used(plan: _Plan, ch: _Chunk, s: int, cols, taus, sx, sy, inner, fx: 
 
 
 def _group_queries(plan: _Plan, ch: _Chunk, seq: dict, k: int, s: int, mask, after, sx, sy, inner,
-                   fx: int, fy: int, tl, kp, child_keep, order=None):
+                   fx: int, fy: int, tl, kp, child_keep, order=None, zero=None):
     """The visit kinds above a spatial group of level ``k`` (the mappings in ``mask``; ``sx``,
     ``sy``, ``inner``: (Dk, B) its factors and the extents below; a mesh ``fx`` x ``fy``;
     ``tl``, ``kp``: (B,) words of a child's tile of space ``s`` and words it keeps across the
@@ -1086,7 +1105,8 @@ def _group_queries(plan: _Plan, ch: _Chunk, seq: dict, k: int, s: int, mask, aft
     necessary conditions), as (mappings, translations, words x weight): the innermost iterating
     loop's translation T_i1 (halo deltas), and, where consecutive tiles do not overlap
     (whole-tile deltas), every outer loop's translation. Computed on the columns (mappings)
-    that may matter only, gathered from the chunk's arrays; returned as chunk columns."""
+    that may matter only, gathered from the chunk's arrays; returned as chunk columns.
+    ``zero`` (B,): mappings where only a zero translation can be a link's (``_may_link``)."""
     D = len(plan.work.dims)
     d1, sc1, U, s_code, W, g, starts, n_seq = (seq[x] for x in ("d1", "sc1", "U", "s_code", "W", "g",
                                                               "starts", "n_seq"))
@@ -1117,15 +1137,18 @@ def _group_queries(plan: _Plan, ch: _Chunk, seq: dict, k: int, s: int, mask, aft
             bound += int(R) * c * step[d] * (fan[d] - 1)
     st, gk = starts[k], g[k][idx]
     Wst = W[st:][:, idx]
-    after = after[:, idx]
+    # outer loops that iterate (``after`` of the caller, on these columns)
+    after = (np.arange(Wst.shape[0])[:, None] > gk - st) & (Wst > 0)
     nov = kp == 0
+    some = None if zero is None else ~zero[idx]        # columns where T != 0 may link
     Us = U[s]
     Ust = Us[st:][:, idx]
     match = after & (Ust == Us[gk, idx])
     cols, taus, wss = [], [], []
     # halo deltas: the innermost iterating loop's translation
     tau1 = sp["codes"].take(d1[k][idx]) * sc1[k][idx].astype(np.int64)
-    q = np.flatnonzero((kp < tl) & (np.abs(tau1) <= bound))
+    q = (kp < tl) & (np.abs(tau1) <= bound)
+    q = np.flatnonzero(q if some is None else q & some)
     if q.size:
         Wq, mq = Wst[:, q].astype(np.int64), match[:, q]
         E = mq | (after[:, q] & nov[q])
@@ -1142,6 +1165,8 @@ def _group_queries(plan: _Plan, ch: _Chunk, seq: dict, k: int, s: int, mask, aft
         near &= after
         near &= ~match
         near &= nov
+        if some is not None:
+            near &= some | (tau == 0)
         qi, qj = np.nonzero(near)
         if qi.size:
             cols.append(qj), taus.append(tau[qi, qj].astype(np.int64))
