@@ -318,7 +318,8 @@ class _Plan:
                 other = [p for p in range(len(kd)) if not C[:, p].any()]
                 out.append({"axes": axes, "C": C, "single": single, "untouched": ~in_single,
                             "codes": self.codes[s, list(kd)], "window": window, "other": other,
-                            "on_window": np.isin(np.arange(len(kd)), window),
+                            "lut": {a[0][0]: np.isin(np.arange(len(kd)), [p for p, _ in a])
+                                    for a in axes if len(a) > 1},
                             "positive": bool((C >= 0).all())})
             self._spaces[kd] = out
         return self._spaces[kd]
@@ -366,10 +367,19 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = F
         defer = defer and ch.B >= 64
         pre = _link_pretests(plan, ch, seq, kept)
         skip = None
-        if defer and ch.split_levels and not _LINK_PRETESTS and ch.split.sum() <= ch.B // 8:
-            deferred = np.flatnonzero(ch.split)
-            skip = ch.split
-            ch.split_levels = []
+        if defer and ch.split_levels:
+            # split mappings whose groups may link (with the pre-tests: their split masks), when
+            # few: later, together with other chunks'; the others take no link, finished here
+            maybe = ch.split.copy()
+            if pre:
+                maybe[:] = False
+                for l in ch.split_levels:
+                    for m in (pre[l][1] if l in pre else [None]):
+                        maybe |= ch.split if m is None else ch.split & m
+            if maybe.sum() <= ch.B // 8:
+                deferred = np.flatnonzero(maybe)
+                skip = ch.split
+                ch.split_levels = []
         full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept, skip, batch.sorder, pre)
         if defer and full_split.any() and full_split.sum() <= ch.B // 8:
             # split mappings that use a link (with the pre-tests: only those), when few: to the
@@ -937,11 +947,18 @@ def _link_pretests(plan: _Plan, ch: _Chunk, seq: dict, kept) -> dict:
                 continue
             ck = ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s]
             masks.append(_may_link(sp, fan, inner, moves, d1, ck, undecided, kept[k, s] == 0, True))
-            # a split mapping's two groups: X over the dummy (children that keep nothing; their
-            # extents inner * sy), Y over level k + 1
-            split_masks.append(_may_link(sp, ch.sx[k], inner * ch.sy[k], moves, d1, False, undecided)
-                               | _may_link(sp, ch.sy[k], inner, moves, d1, ck, undecided, kept[k, s] == 0)
-                               if split else None)
+            if not split:
+                split_masks.append(None)
+                continue
+            # a split mapping's two groups, on its columns: X over the dummy (children that keep
+            # nothing; their extents inner * sy), Y over level k + 1
+            r = np.flatnonzero(ch.split)
+            sx, sy, inn = ch.sx[k][:, r], ch.sy[k][:, r], inner[:, r]
+            mv, dd, un = moves[:, r], d1[r], undecided[r]
+            m = np.zeros(B, bool)
+            m[r] = (_may_link(sp, sx, inn * sy, mv, dd, False, un)
+                    | _may_link(sp, sy, inn, mv, dd, ck if np.ndim(ck) == 0 else ck[r], un, kept[k, s, r] == 0))
+            split_masks.append(m)
         out[k] = (masks, split_masks)
     return out
 
@@ -966,30 +983,35 @@ def _may_link(sp: dict, fan, inner, moves, d1, child_keep, undecided, moved=True
     # one fanned dimension f the offsets are c_f * inner_f * delta, 0 < |delta| < fan_f, and
     # the least such multiple of g has |delta| = g / gcd(g, c_f * inner_f)
     many = np.zeros(B, bool)              # an axis with two fanned dimensions (equal tiles)
+    two = np.zeros(B, bool)               # loop i1 on an axis with two iterating dimensions
     for axis in sp["axes"]:
         if len(axis) < 2:
             continue
+        dims = [p for p, _ in axis]
+        ni = moves[dims].sum(axis=0)
+        two |= sp["lut"][dims[0]].take(d1) & (ni > 1)
         if len(axis) == 2:
             (p, cp), (r, cr) = axis
             both = fans[p] & fans[r]
             many |= both
-            g = np.gcd(np.where(moves[p], cp * inner[p] * fan[p], 0),
-                       np.where(moves[r], cr * inner[r] * fan[r], 0))
-            fp = fans[p]
-            u = np.where(fp, cp * inner[p], cr * inner[r])
-            reach = np.where(fp, fan[p], fan[r])
-            one = (fp ^ fans[r]) & (g > 0)
-            cand |= (both & (g > 0)) | (one & (g // np.gcd(g, u) < reach))
+            cand |= both & (ni > 0)
+            one = np.flatnonzero((fans[p] ^ fans[r]) & (ni > 0))
+            if one.size:
+                fp, mp, mr = fans[p, one], moves[p, one], moves[r, one]
+                ip, ir, np_, nr = inner[p, one], inner[r, one], fan[p, one], fan[r, one]
+                g = np.gcd(np.where(mp, cp * ip * np_, 0), np.where(mr, cr * ir * nr, 0))
+                u = np.where(fp, cp * ip, cr * ir)
+                cand[one] |= g // np.gcd(g, u) < np.where(fp, np_, nr)
         else:           # more dimensions: a fanned one and an iterating one, not the same alone
-            dims = [p for p, _ in axis]
-            nf, ni = fans[dims].sum(axis=0), moves[dims].sum(axis=0)
+            nf = fans[dims].sum(axis=0)
             many |= nf > 1
             alone = (nf == 1) & (ni == 1) & (fans[dims] & moves[dims]).any(axis=0)
             cand |= (nf > 0) & (ni > 0) & ~alone
     shared = fans[sp["other"]].any(axis=0) if sp["other"] else np.zeros(B, bool)
     # else only T = 0 between children with equal tiles, in a whole-tile delta (loop i1 keeps
-    # nothing of the tile), with loop i1 on a window axis
-    zero = (shared | many) & sp["on_window"].take(d1) & moved & ~cand
+    # nothing of the tile), where T_i = 0 balances loop i1's step on its axis with an outer
+    # loop's on the same axis: two of the axis' dimensions iterate above the group
+    zero = (shared | many) & two & moved & ~cand
     cand |= zero
     if not np.all(child_keep):
         # bypassing children with all tiles distinct: nothing changes
