@@ -901,32 +901,41 @@ _LINK_PRETESTS = True     # off: every group goes through the query route, every
 
 
 def _link_pretests(plan: _Plan, ch: _Chunk, seq: dict, kept) -> dict:
-    """Per spatial level ``k`` above storage children: a list over data spaces of (B,) masks of
-    the mappings whose group at ``k`` may take a link for that space (``None``: all may). The
-    others provably take none, so their counts are those without links and the query route
-    (:func:`_group_queries`, ``links.choose``, the split architecture) is skipped for them.
-    Sound, never approximate; held bit-identical to the route without them by
-    ``tests/test_link_prefilter.py``. Only rows whose factors multiply to the bounds are
-    decided (there every translation and offset lies in the codes' injective range).
+    """Per spatial level ``k`` above storage children: ``(masks, split_masks)``, lists over data
+    spaces. ``masks[s]``: ``(may, zero)``, (B,) masks of the mappings whose group at ``k`` may
+    take a link for space ``s`` and, among them, those where only a zero translation can be a
+    link's (``None``: all may). ``split_masks[s]``: the same test for a split mapping's two
+    groups (``None`` where ``k`` has no split mappings). The others provably take no link that
+    changes a count, so the query route (:func:`_group_queries`, ``links.choose``, the split
+    architecture) is skipped for them. Sound, never approximate; held bit-identical to the route
+    without them by ``tests/test_link_prefilter.py``. Only rows whose factors multiply to the
+    bounds are decided (there every translation and offset lies in the codes' injective range).
+    ``kept``: (L - 1, S, B) words a child keeps across loop i1 (``_tiles_and_demand``).
 
     Why. Child offsets within the group are, per axis, ``sum_d c_d * inner_d * delta_d`` with
     ``|delta_d| < fan_d``; every loop above the group steps a dimension ``d`` by a multiple of
-    ``inner_d * fan_d``, so a visit's translation ``T`` has, on an axis of one dimension ``d``, a
-    component that is a multiple of ``c * inner_d * fan_d``. A link needs ``T`` to equal the
-    offset between two mesh neighbours. On an axis of one dimension both must then be 0, and on
-    an axis that sums several dimensions none of which fans out the offset is 0. So unless a
-    fanned dimension lies on such a sliding-window axis (the *window test*; a space without
-    window axes never links: the *rigid cut*), a link needs ``T = 0`` between two children with
-    equal tiles, i.e. children apart only along fanned dimensions the space ignores. ``T = 0``
-    never occurs (coefficients positive): a halo query's ``T`` is loop i1's step, nonzero where
-    the tile moves (else it is no query); a whole-tile query needs loop i1 to move the tile off
-    itself, and when i1's dimension lies on an axis of its own, every outer loop's ``T`` is
-    nonzero on that axis (steps of the loops over one dimension at least double outwards, so
-    a loop's step exceeds the sum of the inner ones', and no other dimension moves that axis).
-    Bypassing children: where the children keep nothing of the space and all their tiles are
-    distinct (no fanned dimension the space ignores, at most one fanned dimension per axis:
-    G == F), any links give G - G2 == F - F2, which :func:`_apply_links` shows changes
-    nothing (the proportional case)."""
+    ``inner_d * fan_d``, and only the dimensions with an iterating loop above it move at all, so
+    a visit's translation ``T`` has on each axis a component in the lattice ``g Z``, ``g`` the
+    gcd over the axis' iterating dimensions of ``c_d * inner_d * fan_d``. A link needs ``T`` to
+    equal the offset between two mesh neighbours. On an axis of one dimension both must then be
+    0 (the *rigid cut*: a space without sliding-window axes never links). On a window axis a
+    nonzero match needs a fanned and an iterating dimension on it, and with one fanned
+    dimension ``f`` an offset ``c_f * inner_f * delta`` in ``g Z`` with ``0 < |delta| < fan_f``:
+    the least one has ``|delta| = g / gcd(g, c_f * inner_f)`` (the *window test*; two fanned
+    dimensions on one axis are taken as a possible match). Where no axis passes it, a link
+    needs ``T = 0`` between children with equal tiles (apart only along fanned dimensions the
+    space ignores, or along two fanned dimensions of one window axis). ``T = 0`` (coefficients
+    positive) is never a halo query's (``T`` is loop i1's step, nonzero where the tile moves,
+    else it is no query); a whole-tile query needs loop i1 to move the tile off itself
+    (``kept == 0``), and ``T_i = s_i - sum_{k<i} s_k = 0`` on loop i1's axis needs two of that
+    axis' dimensions iterating above the group: a loop's step exceeds the sum of the inner
+    steps of its own dimension (they at least double outwards), so another dimension of the
+    axis must make up the rest; if i1's dimension is on an axis of its own, no outer loop's
+    ``T`` is 0 there at all. Such rows (``zero``) are queried for ``T = 0`` only. Bypassing
+    children: where the children keep nothing of the space and all their tiles are distinct
+    (no fanned dimension the space ignores, at most one fanned dimension per axis: G == F),
+    any links give G - G2 == F - F2, which :func:`_apply_links` shows changes nothing (the
+    proportional case)."""
     B, L = ch.B, ch.L
     out = {}
     if not _LINK_PRETESTS:
