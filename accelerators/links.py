@@ -30,7 +30,8 @@ the workload's order, the first innermost) and sit in the level's mesh at
 :func:`exact_counts` evaluates all of it for a (small) batch; :func:`choose` decides one group's
 links per visit kind by enumerating its children; :func:`feasible` is the cheap necessary test
 (is the translation the offset between two children?) that ``model._link_queries`` applies
-first, so that only the few mappings where a link is possible are enumerated.
+first, so that only the few mappings where a link is possible are enumerated (after
+``model._link_pretests``, which rules out whole groups from the factors alone).
 ``accelerators.reference`` walks the same rule literally; tests hold the three equal.
 """
 from __future__ import annotations

@@ -48,7 +48,11 @@ Which Timeloop output pins each rule (all in ``../shared/reference/timeloop``, h
 Link transfers (Timeloop's neighbour forwarding, ``ComputeNetworkLinkTransfers``, on by default
 as in Timeloop): ``accelerators.links`` has the rule; :func:`_link_queries` finds the mappings
 and visit kinds where a link is possible (a necessary test on translations) and
-:func:`_apply_links` corrects their counts (``link_transfers=False`` turns it off). Pinned by
+:func:`_apply_links` corrects their counts (``link_transfers=False`` turns it off); before
+them, :func:`_link_pretests` (the window test, the rigid cut, zero translations, bypassing
+children with distinct tiles) rules out, per group and data space, the mappings where no link
+can change a count, and split mappings go to the split architecture only where a group's link
+does (:func:`_links_used`). Pinned by
 ``tests/test_links.py`` (worked by hand from Timeloop's source) and the property tests against
 ``accelerators.reference``; no public Timeloop output uses a link.
 
