@@ -382,8 +382,11 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = F
                         maybe |= ch.split if m is None else ch.split & m
             if maybe.sum() <= ch.B // 8:
                 deferred = np.flatnonzero(maybe)
-                skip = ch.split
-                ch.split_levels = []
+                if pre:         # the others stay: the split branch skips them, other levels not
+                    skip = maybe
+                else:
+                    skip = ch.split
+                    ch.split_levels = []
         full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept, skip, batch.sorder, pre)
         if defer and full_split.any() and full_split.sum() <= ch.B // 8:
             # split mappings that use a link (with the pre-tests: only those), when few: to the

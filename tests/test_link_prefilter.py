@@ -100,7 +100,7 @@ def test_fast_path_equals_full_path_on_the_benchmark_mixes():
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import link_speed
-    from test_properties import RS_ARCH
+    from test_properties import ARCH, RS_ARCH
     work = link_speed.layer()
     linked = 0
     for name in link_speed.TEMPLATES:
@@ -113,6 +113,7 @@ def test_fast_path_equals_full_path_on_the_benchmark_mixes():
              conv2d("p", K=8, C=8, P=6, Q=6, R=1, S=1)] + LAYERS
     cases = [(load_architecture(t), w) for t in list_templates() for w in LAYERS]
     cases += [(RS_ARCH, w) for w in small]
+    cases += [(ARCH, w) for w in small]             # two spatial levels: RF array and the MACs
     for i, (arch, w) in enumerate(cases):
         b = random_batch(arch, w, 3000, seed=10 + i, spatial_prob=0.7, bypass_prob=0.25)
         if i % 2:                                   # Timeloop's own spatial order, random
