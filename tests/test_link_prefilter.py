@@ -121,4 +121,22 @@ def test_fast_path_equals_full_path_on_the_benchmark_mixes():
         fast, full = _both_paths(arch, w, b, chunk=512)
         _assert_identical(fast, full, (arch.name, w.name))
         linked += int((full.link_transfers.sum(axis=(1, 2)) > 0).sum())
+    # several layers of one structure in one call (each row its own bounds; codes of the envelope)
+    from accelerators.model import evaluate_group
+    import accelerators.model as model
+    works = [conv2d("g1", K=4, C=4, P=8, Q=8, R=3, S=3), conv2d("g2", K=8, C=2, P=6, Q=4, R=3, S=3),
+             conv2d("g3", K=2, C=8, P=14, Q=7, R=1, S=3)]
+    for arch in (load_architecture("eyeriss_like"), RS_ARCH, ARCH):
+        parts = [random_batch(arch, w, 1200, seed=20 + j, spatial_prob=0.7, bypass_prob=0.25)
+                 for j, w in enumerate(works)]
+        b = parts[0].concat(parts)
+        which = np.repeat(np.arange(len(works)), [len(p) for p in parts])
+        fast = evaluate_group(arch, works, b, which, chunk=512)
+        model._LINK_PRETESTS = False
+        try:
+            full = evaluate_group(arch, works, b, which, chunk=512)
+        finally:
+            model._LINK_PRETESTS = True
+        _assert_identical(fast, full, (arch.name, "group"))
+        linked += int((full.link_transfers.sum(axis=(1, 2)) > 0).sum())
     assert linked > 50                              # links are used in these mixes
