@@ -444,6 +444,7 @@ class _Chunk:
     inst_used: np.ndarray       # (L + 1, B) instances used: spatial product over levels < l
     split: np.ndarray = None    # (B,) one dimension on both X and Y of a level (see _evaluate_chunk)
     split_levels: list = field(default_factory=list)   # levels that fan out in X and Y
+    n_distinct: dict = field(default_factory=dict)    # (level, space) -> (B,) distinct child tiles
     bounds: np.ndarray = None   # (Dk, 1) the workload's bounds, or (Dk, B) each mapping's layer's
     macs: object = None         # the MACs: an int, or (B,) each mapping's layer's
 
@@ -778,6 +779,7 @@ def _access_counts(plan: _Plan, ch: _Chunk, tiles, Dl, part, out: dict):
                 if arch.levels[l].write_bw:
                     wsum[l] += u
             tiles_o[:, l, s] = tiles[l, s] if k_mask is None else tiles[l, s] * k_mask
+    ch.n_distinct = n_distinct
     return counts, rsum, wsum
 
 
@@ -1237,6 +1239,16 @@ def _neighbourly(taus, cols, geo, fan, step, sx, sy, inner, code_s, fx, fy, orde
     return pos[ok]
 
 
+def _distinct_at(ch: _Chunk, k: int, s: int, rows) -> np.ndarray:
+    """``multicast.distinct_tiles`` of level ``k``'s group for space ``s`` at ``rows``: taken from
+    what :func:`_access_counts` computed for the chunk where it has it (at a level without split
+    mappings, where it is that function's value), else computed."""
+    have = ch.n_distinct.get((k, s)) if k not in ch.split_levels else None
+    if have is not None:
+        return have[rows]
+    return distinct_tiles(ch.spaces[s]["axes"], ch.sf[k][:, rows], lambda d, rr: ch.inner[k][d, rows[rr]])
+
+
 def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, counts: dict, out: dict,
                  full_split=None, max_late: int = 0):
     """Correct the counts for Timeloop's link transfers; returns the per-level read / write
@@ -1256,7 +1268,7 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
     dT, dW = {}, {}                                  # (k, s) -> (B,) float
     for k, s, rows, tau, ws in queries:
         fx, fy = arch.fanout(k)
-        G = distinct_tiles(ch.spaces[s]["axes"], ch.sf[k][:, rows], lambda d, rr: ch.inner[k][d, rows[rr]])
+        G = _distinct_at(ch, k, s, rows)
         order = None
         if batch.sorder is not None:            # the spatial order, over the chunk's dimensions
             rank = np.argsort(batch.sorder[rows, k], axis=1)[:, ch.kd]
@@ -1298,8 +1310,7 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
         factor = np.ones(rows.size)
         for j in range(k):
             if ch.spatial[j]:
-                Gj = distinct_tiles(ch.spaces[s]["axes"], ch.sf[j][:, rows],
-                                    lambda d, rr, j=j: ch.inner[j][d, rows[rr]])
+                Gj = _distinct_at(ch, j, s, rows)
                 factor = np.where(j >= par, factor * Gj, factor)
         dt = np.zeros(B)
         dt[rows] = t * factor
