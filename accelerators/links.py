@@ -30,7 +30,8 @@ the workload's order, the first innermost) and sit in the level's mesh at
 :func:`exact_counts` evaluates all of it for a (small) batch; :func:`choose` decides one group's
 links per visit kind by enumerating its children; :func:`feasible` is the cheap necessary test
 (is the translation the offset between two children?) that ``model._link_queries`` applies
-first, so that only the few mappings where a link is possible are enumerated.
+first, so that only the few mappings where a link is possible are enumerated (after
+``model._link_pretests``, which rules out whole groups from the factors alone).
 ``accelerators.reference`` walks the same rule literally; tests hold the three equal.
 """
 from __future__ import annotations
@@ -280,25 +281,52 @@ def children_codes(sx: np.ndarray, sy: np.ndarray, inner: np.ndarray, code_s: np
     return codes, lin < radix[:, None]
 
 
-def choose(sx, sy, inner, code_s, tau, fx: int, fy: int, G=None, order=None):
+def choose(sx, sy, inner, code_s, tau, fx: int, fy: int, G=None, order=None, memo=None,
+           context: bytes = b"", _distinct_rows: bool = False):
     """Per query (one mapping's group and one visit kind, translation ``tau``): the children's
     distinct deltas ``G``, their number ``F``, and, with links, ``G2`` distinct deltas and ``F2``
     children among those without a link (``ComputeAccurateMulticastedAccesses`` after
     ``ComputeNetworkLinkTransfers``). Links are used where ``G2 < G``. Arrays as in
     :func:`children_codes`, one row per query; queries are bucketed by padded width. ``G`` may be
-    given (``multicast.distinct_tiles``); then only queries with a linked child are sorted."""
+    given (``multicast.distinct_tiles``); then only queries with a linked child are sorted.
+    ``memo``: a dict that keeps each distinct query's answer for the next call (the caller's,
+    for one data space; ``context`` tells apart what else the answer depends on); a query met
+    before is not enumerated again (the answer is a function of the query's row alone)."""
     D = sx.shape[1]
     if order is None:
         order = np.broadcast_to(np.arange(D), sx.shape)
-    # identical queries (same spatial factors, steps of the fanned dimensions, order and
-    # translation: common in a mapper's population) are worked out once
-    step = np.where((sx > 1) | (sy > 1), inner, 0)
-    key = np.concatenate([sx, sy, step, order, tau[:, None]], axis=1)
-    first, inv = _unique_rows(key)
-    if len(first) < len(key):
-        G1, F1, G21, F21 = choose(sx[first], sy[first], inner[first], code_s, tau[first], fx, fy,
-                                  None if G is None else np.asarray(G)[first], order[first])
-        return G1[inv], F1[inv], G21[inv], F21[inv]
+    if not _distinct_rows:
+        # identical queries (same spatial factors, steps of the fanned dimensions, order and
+        # translation: common in a mapper's population) are worked out once
+        step = np.where((sx > 1) | (sy > 1), inner, 0)
+        key = np.concatenate([sx, sy, step, order, tau[:, None]], axis=1)
+        first, inv = _unique_rows(key)
+        Gf = None if G is None else np.asarray(G)[first]
+        if memo is not None:
+            ctx = b"%d,%d,%d,%d|" % (fx, fy, G is not None, D) + context + \
+                np.asarray(code_s, np.int64).tobytes() + b"|"
+            names = [ctx + r.tobytes() for r in key[first]]
+            got = [memo.get(x) for x in names]
+            res = np.empty((len(first), 4), np.int64)
+            miss = [i for i, a in enumerate(got) if a is None]
+            hit = [i for i, a in enumerate(got) if a is not None]
+            if hit:
+                res[hit] = [got[i] for i in hit]
+            if miss:
+                m = first[miss]
+                new = np.stack(choose(sx[m], sy[m], inner[m], code_s, tau[m], fx, fy,
+                                      None if G is None else Gf[miss], order[m],
+                                      _distinct_rows=True), axis=1)
+                res[miss] = new
+                if len(memo) > 200_000:
+                    memo.clear()
+                memo.update(zip([names[i] for i in miss], map(tuple, new.tolist())))
+            res = res[inv]
+            return res[:, 0], res[:, 1], res[:, 2], res[:, 3]
+        if len(first) < len(key):
+            G1, F1, G21, F21 = choose(sx[first], sy[first], inner[first], code_s, tau[first], fx, fy,
+                                      Gf, order[first], _distinct_rows=True)
+            return G1[inv], F1[inv], G21[inv], F21[inv]
     F = (sx * sy).prod(axis=1)
     size = 1 << np.ceil(np.log2(np.maximum(F, 1))).astype(np.int64)
     known = G is not None

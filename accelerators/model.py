@@ -48,7 +48,11 @@ Which Timeloop output pins each rule (all in ``../shared/reference/timeloop``, h
 Link transfers (Timeloop's neighbour forwarding, ``ComputeNetworkLinkTransfers``, on by default
 as in Timeloop): ``accelerators.links`` has the rule; :func:`_link_queries` finds the mappings
 and visit kinds where a link is possible (a necessary test on translations) and
-:func:`_apply_links` corrects their counts (``link_transfers=False`` turns it off). Pinned by
+:func:`_apply_links` corrects their counts (``link_transfers=False`` turns it off); before
+them, :func:`_link_pretests` (the window test, the rigid cut, zero translations, bypassing
+children with distinct tiles) rules out, per group and data space, the mappings where no link
+can change a count, and split mappings go to the split architecture only where a group's link
+does (:func:`_links_used`). Pinned by
 ``tests/test_links.py`` (worked by hand from Timeloop's source) and the property tests against
 ``accelerators.reference``; no public Timeloop output uses a link.
 
@@ -130,6 +134,7 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
     out = {k: np.moveaxis((np.empty if k in full else np.zeros)(shape + (B,), dtype), -1, 0)
            for k, (shape, dtype) in _result_arrays(L, S).items()}
     plan = _plan(arch, work, link_transfers)
+    plan._choose_memo = {}                      # a memo per call (see _Plan.choose_memo)
     # ``_rows``: (bounds (B, D), macs (B,)) per mapping, for evaluate_group (``work`` is then
     # the group's envelope)
     rb = (lambda sl: None) if _rows is None else (lambda sl: (_rows[0][sl], _rows[1][sl]))
@@ -250,6 +255,12 @@ def _plan(arch: Architecture, work: Workload, link_transfers: bool) -> "_Plan":
 class _Plan:
     """What evaluating mappings of ``work`` on ``arch`` needs that no mapping changes."""
 
+    def choose_memo(self, s: int) -> dict:
+        """``links.choose``'s answers on data space ``s`` in this call of :func:`evaluate_batch`
+        (emptied at each call): a mapper's population repeats the same spatial groups, so the
+        chunks of one call meet the same queries."""
+        return self._choose_memo.setdefault(s, {})
+
     def split_xy(self):
         """``arch.split_xy(self.arch)``, computed once."""
         if not hasattr(self, "_split"):
@@ -276,6 +287,7 @@ class _Plan:
                       for lv, bits in zip(arch.levels, self.bits)]
         self._spaces = {}
         self._seq_base = {}
+        self._choose_memo = {}
 
     def seq_base(self, L: int, Dk: int, Db: int, k0: int, B: int) -> np.ndarray:
         """(M, B) flat offsets into an (L, Db, B) array of row k * Dk + j of the loop sequence
@@ -303,8 +315,16 @@ class _Plan:
                 for a, one in zip(axes, single):
                     if one:
                         in_single[a[0][0]] = True
+                # for the link pre-tests (:func:`_link_pretests`): the dimensions on axes that sum
+                # several dimensions (sliding windows), those the space does not depend on, and
+                # whether every coefficient is positive (the pre-tests' proof needs it)
+                window = sorted({p for a in axes if len(a) > 1 for p, _ in a})
+                other = [p for p in range(len(kd)) if not C[:, p].any()]
                 out.append({"axes": axes, "C": C, "single": single, "untouched": ~in_single,
-                            "codes": self.codes[s, list(kd)]})
+                            "codes": self.codes[s, list(kd)], "window": window, "other": other,
+                            "lut": {a[0][0]: np.isin(np.arange(len(kd)), [p for p, _ in a])
+                                    for a in axes if len(a) > 1},
+                            "positive": bool((C >= 0).all())})
             self._spaces[kd] = out
         return self._spaces[kd]
 
@@ -349,11 +369,31 @@ def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = F
     deferred = np.zeros(0, np.int64)
     if plan.link_transfers and any(ch.spatial):
         defer = defer and ch.B >= 64
-        if defer and ch.split_levels and ch.split.sum() <= ch.B // 8:
-            deferred = np.flatnonzero(ch.split)
-            ch.split_levels = []
-        full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept,
-                                                  ch.split if deferred.size else None, batch.sorder)
+        pre = _link_pretests(plan, ch, seq, kept)
+        skip = None
+        if defer and ch.split_levels:
+            # split mappings whose groups may link (with the pre-tests: their split masks), when
+            # few: later, together with other chunks'; the others take no link, finished here
+            maybe = ch.split.copy()
+            if pre:
+                maybe[:] = False
+                for l in ch.split_levels:
+                    for m in (pre[l][1] if l in pre else [None]):
+                        maybe |= ch.split if m is None else ch.split & m
+            if maybe.sum() <= ch.B // 8:
+                deferred = np.flatnonzero(maybe)
+                if pre:         # the others stay: the split branch skips them, other levels not
+                    skip = maybe
+                else:
+                    skip = ch.split
+                    ch.split_levels = []
+        full, full_split, queries = _link_queries(plan, ch, seq, tiles, kept, skip, batch.sorder, pre)
+        if defer and full_split.any() and full_split.sum() <= ch.B // 8:
+            # split mappings that use a link (with the pre-tests: only those), when few: to the
+            # split architecture later, together with other chunks' (that route's cost is mostly
+            # per call); the others are finished here
+            deferred = np.union1d(deferred, np.flatnonzero(full_split))
+            full_split = np.zeros_like(full_split)
         if defer and 0 < full.sum() <= ch.B // 8:
             deferred = np.union1d(deferred, np.flatnonzero(full))
             full = np.zeros_like(full)
@@ -404,6 +444,7 @@ class _Chunk:
     inst_used: np.ndarray       # (L + 1, B) instances used: spatial product over levels < l
     split: np.ndarray = None    # (B,) one dimension on both X and Y of a level (see _evaluate_chunk)
     split_levels: list = field(default_factory=list)   # levels that fan out in X and Y
+    n_distinct: dict = field(default_factory=dict)    # (level, space) -> (B,) distinct child tiles
     bounds: np.ndarray = None   # (Dk, 1) the workload's bounds, or (Dk, B) each mapping's layer's
     macs: object = None         # the MACs: an int, or (B,) each mapping's layer's
 
@@ -738,6 +779,7 @@ def _access_counts(plan: _Plan, ch: _Chunk, tiles, Dl, part, out: dict):
                 if arch.levels[l].write_bw:
                     wsum[l] += u
             tiles_o[:, l, s] = tiles[l, s] if k_mask is None else tiles[l, s] * k_mask
+    ch.n_distinct = n_distinct
     return counts, rsum, wsum
 
 
@@ -863,14 +905,148 @@ def _product(arrays: list, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, sorder=None):
+_LINK_PRETESTS = True     # off: every group goes through the query route, every query is
+                          # enumerated (no memo); the tests hold both routes bit-identical
+
+
+def _link_pretests(plan: _Plan, ch: _Chunk, seq: dict, kept) -> dict:
+    """Per spatial level ``k`` above storage children: ``(masks, split_masks)``, lists over data
+    spaces. ``masks[s]``: ``(may, zero)``, (B,) masks of the mappings whose group at ``k`` may
+    take a link for space ``s`` and, among them, those where only a zero translation can be a
+    link's (``None``: all may). ``split_masks[s]``: the same test for a split mapping's two
+    groups (``None`` where ``k`` has no split mappings). The others provably take no link that
+    changes a count, so the query route (:func:`_group_queries`, ``links.choose``, the split
+    architecture) is skipped for them. Sound, never approximate; held bit-identical to the route
+    without them by ``tests/test_link_prefilter.py``. Only rows whose factors multiply to the
+    bounds are decided (there every translation and offset lies in the codes' injective range).
+    ``kept``: (L - 1, S, B) words a child keeps across loop i1 (``_tiles_and_demand``).
+
+    Why. Child offsets within the group are, per axis, ``sum_d c_d * inner_d * delta_d`` with
+    ``|delta_d| < fan_d``; every loop above the group steps a dimension ``d`` by a multiple of
+    ``inner_d * fan_d``, and only the dimensions with an iterating loop above it move at all, so
+    a visit's translation ``T`` has on each axis a component in the lattice ``g Z``, ``g`` the
+    gcd over the axis' iterating dimensions of ``c_d * inner_d * fan_d``. A link needs ``T`` to
+    equal the offset between two mesh neighbours. On an axis of one dimension both must then be
+    0 (the *rigid cut*: a space without sliding-window axes never links). On a window axis a
+    nonzero match needs a fanned and an iterating dimension on it, and with one fanned
+    dimension ``f`` an offset ``c_f * inner_f * delta`` in ``g Z`` with ``0 < |delta| < fan_f``:
+    the least one has ``|delta| = g / gcd(g, c_f * inner_f)`` (the *window test*; two fanned
+    dimensions on one axis are taken as a possible match). Where no axis passes it, a link
+    needs ``T = 0`` between children with equal tiles (apart only along fanned dimensions the
+    space ignores, or along two fanned dimensions of one window axis). ``T = 0`` (coefficients
+    positive) is never a halo query's (``T`` is loop i1's step, nonzero where the tile moves,
+    else it is no query); a whole-tile query needs loop i1 to move the tile off itself
+    (``kept == 0``), and ``T_i = s_i - sum_{k<i} s_k = 0`` on loop i1's axis needs two of that
+    axis' dimensions iterating above the group: a loop's step exceeds the sum of the inner
+    steps of its own dimension (they at least double outwards), so another dimension of the
+    axis must make up the rest; if i1's dimension is on an axis of its own, no outer loop's
+    ``T`` is 0 there at all. Such rows (``zero``) are queried for ``T = 0`` only. Bypassing
+    children: where the children keep nothing of the space and all their tiles are distinct
+    (no fanned dimension the space ignores, at most one fanned dimension per axis: G == F),
+    any links give G - G2 == F - F2, which :func:`_apply_links` shows changes nothing (the
+    proportional case)."""
+    B, L = ch.B, ch.L
+    out = {}
+    if not _LINK_PRETESTS:
+        return out
+    undecided = ~np.all(ch.inner_incl[0] == ch.bounds, axis=0)      # factors off the bounds
+    moves = np.zeros((ch.Dk, B), bool)     # dimensions with an iterating loop above the group
+    for k in range(L - 1):
+        moves |= ch.tf[k] > 1                  # (level k's temporal loops are above its children)
+        if not ch.spatial[k]:
+            continue
+        fan, inner = ch.sf[k], ch.inner[k]                           # (Dk, B)
+        d1 = seq["d1"][k]
+        split = k in ch.split_levels and ch.split.any()
+        masks, split_masks = [], []
+        for s, sp in enumerate(ch.spaces):
+            if not sp["positive"]:
+                masks.append(None), split_masks.append(None)
+                continue
+            ck = ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s]
+            masks.append(_may_link(sp, fan, inner, moves, d1, ck, undecided, kept[k, s] == 0, True))
+            if not split:
+                split_masks.append(None)
+                continue
+            # a split mapping's two groups, on its columns: X over the dummy (children that keep
+            # nothing; their extents inner * sy), Y over level k + 1
+            r = np.flatnonzero(ch.split)
+            sx, sy, inn = ch.sx[k][:, r], ch.sy[k][:, r], inner[:, r]
+            mv, dd, un = moves[:, r], d1[r], undecided[r]
+            m = np.zeros(B, bool)
+            m[r] = (_may_link(sp, sx, inn * sy, mv, dd, False, un)
+                    | _may_link(sp, sy, inn, mv, dd, ck if np.ndim(ck) == 0 else ck[r], un, kept[k, s, r] == 0))
+            split_masks.append(m)
+        out[k] = (masks, split_masks)
+    return out
+
+
+def _may_link(sp: dict, fan, inner, moves, d1, child_keep, undecided, moved=True, with_zero=False):
+    """The pre-tests of :func:`_link_pretests` for one spatial group and data space ``sp``:
+    ``fan``, ``inner`` (Dk, B): the group's fan-out per dimension and its children's extents
+    (every loop above steps dimension ``d`` by a multiple of ``inner_d * fan_d``); ``moves``
+    (Dk, B): the dimensions with an iterating loop above the group; ``d1`` (B,): loop i1's
+    dimension; ``child_keep``: whether the children keep the space; ``moved`` (B,): where
+    loop i1 moves the children's tile off itself (keeps nothing: whole-tile deltas; True where
+    not known). Returns (B,): where a link may change the counts; with ``with_zero`` also
+    (B,): those of them where only a translation T = 0 can be a link's."""
+    cand = undecided.copy()
+    if not sp["window"]:
+        return (cand, cand & False) if with_zero else cand              # the rigid cut
+    B = cand.size
+    fans = fan > 1
+    # the window test, per window axis: a nonzero component of T can equal a nonzero offset
+    # only if a dimension of the axis fans out and one iterates above the group. T's component
+    # is a multiple of g = gcd over the iterating dimensions e of c_e * inner_e * fan_e; with
+    # one fanned dimension f the offsets are c_f * inner_f * delta, 0 < |delta| < fan_f, and
+    # the least such multiple of g has |delta| = g / gcd(g, c_f * inner_f)
+    many = np.zeros(B, bool)              # an axis with two fanned dimensions (equal tiles)
+    two = np.zeros(B, bool)               # loop i1 on an axis with two iterating dimensions
+    for axis in sp["axes"]:
+        if len(axis) < 2:
+            continue
+        dims = [p for p, _ in axis]
+        ni = moves[dims].sum(axis=0)
+        two |= sp["lut"][dims[0]].take(d1) & (ni > 1)
+        if len(axis) == 2:
+            (p, cp), (r, cr) = axis
+            both = fans[p] & fans[r]
+            many |= both
+            cand |= both & (ni > 0)
+            one = np.flatnonzero((fans[p] ^ fans[r]) & (ni > 0))
+            if one.size:
+                fp, mp, mr = fans[p, one], moves[p, one], moves[r, one]
+                ip, ir, np_, nr = inner[p, one], inner[r, one], fan[p, one], fan[r, one]
+                g = np.gcd(np.where(mp, cp * ip * np_, 0), np.where(mr, cr * ir * nr, 0))
+                u = np.where(fp, cp * ip, cr * ir)
+                cand[one] |= g // np.gcd(g, u) < np.where(fp, np_, nr)
+        else:           # more dimensions: a fanned one and an iterating one, not the same alone
+            nf = fans[dims].sum(axis=0)
+            many |= nf > 1
+            alone = (nf == 1) & (ni == 1) & (fans[dims] & moves[dims]).any(axis=0)
+            cand |= (nf > 0) & (ni > 0) & ~alone
+    shared = fans[sp["other"]].any(axis=0) if sp["other"] else np.zeros(B, bool)
+    # else only T = 0 between children with equal tiles, in a whole-tile delta (loop i1 keeps
+    # nothing of the tile), where T_i = 0 balances loop i1's step on its axis with an outer
+    # loop's on the same axis: two of the axis' dimensions iterate above the group
+    zero = (shared | many) & two & moved & ~cand
+    cand |= zero
+    if not np.all(child_keep):
+        # bypassing children with all tiles distinct: nothing changes
+        cand &= child_keep | shared | many | undecided
+    return (cand, zero & cand) if with_zero else cand
+
+
+def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, sorder=None, pre=None):
     """Where Timeloop's link transfers (``accelerators.links``) may change the counts. Returns
     the mappings to evaluate by the exact route (a fan-out to the MACs, where every mapping may
     link), the split mappings with a possible link (evaluated on the split architecture) and
     the queries [(level k, space s, rows, translation, words x weight)] of the visit kinds
     above the other groups whose translation is the code offset between two mesh neighbours
-    (:func:`_group_queries`). Rows in ``skip`` (B,) are left out (deferred)."""
+    (:func:`_group_queries`). Rows in ``skip`` (B,) are left out (deferred). ``pre``: the
+    pre-tests' masks (:func:`_link_pretests`); a (level, space) group outside them is left out."""
     B, L = ch.B, ch.L
+    pre = {} if pre is None else pre
     full = np.zeros(B, bool)
     full_split = np.zeros(B, bool)
     queries = []
@@ -886,17 +1062,19 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
         if k == L - 1:
             full |= multi
             continue
-        st = seq["starts"][k]                   # level k + 1's rows of the loop sequence
-        Wst = seq["W"][st:]
-        after = (np.arange(Wst.shape[0])[:, None] > seq["g"][k] - st) & (Wst > 0)   # outer loops that iterate
+        after = None                            # (computed by _group_queries on its columns)
         if k in ch.split_levels:
             # split mappings: two groups, X (level k over the dummy's instances, a row of fx,
             # children that keep nothing) and Y (the dummy over level k + 1's, a column of fy)
             sm = multi & ch.split & ~full
+            smask = pre[k][1] if k in pre else [None] * ch.S
             if sm.any():
                 one = np.ones_like(ch.sx[k])
                 ext = ch.inner[k] * ch.sy[k]                   # the dummy's extents
                 for s, sp in enumerate(ch.spaces):
+                    ms = sm if smask[s] is None else sm & smask[s]
+                    if not ms.any():
+                        continue
                     ax = [sum(c * (ext[d] - 1) for d, c in axis) + 1 for axis in sp["axes"]]
                     tile_x = np.prod(ax, axis=0) if ax else np.ones(B, np.int64)
                     shift = [np.abs(row).take(seq["d1"][k]) * seq["sc1"][k] for row in sp["C"]]
@@ -905,7 +1083,11 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
                     for group in ((ch.sx[k], one, ext, fx, 1, tile_x, kept_x, False),
                                   (one, ch.sy[k], ch.inner[k], 1, fy, tiles[k + 1, s], kept[k, s],
                                    ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s])):
-                        cols = _group_queries(plan, ch, seq, k, s, sm & ~full_split, after, *group)[0]
+                        cols, taus, _ = _group_queries(plan, ch, seq, k, s, ms & ~full_split, after, *group)
+                        if cols.size and _LINK_PRETESTS:
+                            # only where a link is used (G2 < G: the one condition under
+                            # which the split architecture's route changes anything)
+                            cols = cols[_links_used(plan, ch, s, cols, taus, *group[:5], group[7])]
                         full_split[cols] = True
             multi = multi & ~ch.split
         if not multi.any():
@@ -913,11 +1095,15 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
         order = None
         if sorder is not None:                  # the spatial order, over the chunk's dimensions
             order = np.argsort(np.argsort(sorder[:, k], axis=1)[:, ch.kd], axis=1)
+        masks = pre[k][0] if k in pre else [None] * ch.S
         for s in range(ch.S):
-            cols, taus, wss = _group_queries(plan, ch, seq, k, s, multi, after, ch.sx[k], ch.sy[k],
+            ms, zero = (multi, None) if masks[s] is None else (multi & masks[s][0], masks[s][1])
+            if not ms.any():
+                continue
+            cols, taus, wss = _group_queries(plan, ch, seq, k, s, ms, after, ch.sx[k], ch.sy[k],
                                              ch.inner[k], fx, fy, tiles[k + 1, s], kept[k, s],
                                              ch.keep[k + 1, s, 0] if ch.uniform else ch.keep[k + 1, s],
-                                             order)
+                                             order, zero)
             if cols.size:
                 queries.append((k, s, cols, taus, wss))
     if ch.split.any():
@@ -932,8 +1118,25 @@ def _link_queries(plan: _Plan, ch: _Chunk, seq: dict, tiles, kept, skip=None, so
     return full, full_split, queries
 
 
+def _links_used(plan: _Plan, ch: _Chunk, s: int, cols, taus, sx, sy, inner, fx: int, fy: int,
+                child_keep) -> np.ndarray:
+    """Which queries (chunk columns ``cols``, translations ``taus``) of a spatial group (``sx``,
+    ``sy``, ``inner``: (Dk, B); a mesh ``fx`` x ``fy``; the workload's spatial order, as the split
+    architecture has it; ``child_keep``: whether the children keep the space) change counts on
+    :func:`_apply_links`' terms: links used (``links.choose``'s G2 < G) where the children keep
+    the space, or not in proportion where they bypass it."""
+    sp = ch.spaces[s]
+    fan = (sx * sy)[:, cols]
+    inn = inner[:, cols]
+    G = distinct_tiles(sp["axes"], fan, lambda d, rr: inn[d, rr])
+    _, F, G2, F2 = choose(sx[:, cols].T, sy[:, cols].T, inn.T, sp["codes"], taus, fx, fy, G=G,
+                          memo=plan.choose_memo(s), context=ch.kd.tobytes())
+    keeps = child_keep if np.ndim(child_keep) == 0 else np.asarray(child_keep)[cols]
+    return (G2 < G) & (keeps | ((G - G2) * F != (F - F2) * G))
+
+
 def _group_queries(plan: _Plan, ch: _Chunk, seq: dict, k: int, s: int, mask, after, sx, sy, inner,
-                   fx: int, fy: int, tl, kp, child_keep, order=None):
+                   fx: int, fy: int, tl, kp, child_keep, order=None, zero=None):
     """The visit kinds above a spatial group of level ``k`` (the mappings in ``mask``; ``sx``,
     ``sy``, ``inner``: (Dk, B) its factors and the extents below; a mesh ``fx`` x ``fy``;
     ``tl``, ``kp``: (B,) words of a child's tile of space ``s`` and words it keeps across the
@@ -941,58 +1144,69 @@ def _group_queries(plan: _Plan, ch: _Chunk, seq: dict, k: int, s: int, mask, aft
     can be the code offset between two mesh neighbours (``links.feasible``, ``links.may_link``:
     necessary conditions), as (mappings, translations, words x weight): the innermost iterating
     loop's translation T_i1 (halo deltas), and, where consecutive tiles do not overlap
-    (whole-tile deltas), every outer loop's translation. Arrays over the whole chunk (columns
-    are mappings), no gathers."""
-    B, D = ch.B, len(plan.work.dims)
+    (whole-tile deltas), every outer loop's translation. Computed on the columns (mappings)
+    that may matter only, gathered from the chunk's arrays; returned as chunk columns.
+    ``zero`` (B,): mappings where only a zero translation can be a link's (``_may_link``)."""
+    D = len(plan.work.dims)
     d1, sc1, U, s_code, W, g, starts, n_seq = (seq[x] for x in ("d1", "sc1", "U", "s_code", "W", "g",
                                                               "starts", "n_seq"))
     sp, geo = ch.spaces[s], plan.geo[s]
-    fan = np.ones((D, B), np.int64)
-    fan[ch.kd] = sx * sy
-    step = np.ones((D, B), np.int64)
-    step[ch.kd] = inner
     none = (np.zeros(0, np.int64),) * 3
     # mappings that may matter: where the children keep the space, or, where they bypass it,
     # where they need more than one distinct tile (with one, links replace whole groups and
     # leave MaskTiles' ratio, hence every count, unchanged)
-    live = np.zeros(B, bool)
-    for axis in geo["axes"]:
-        for d, _ in axis:
-            live |= fan[d] > 1
+    live = np.zeros(ch.B, bool)
+    for p in {p for axis in sp["axes"] for p, _ in axis}:
+        live |= sx[p] > 1
+        live |= sy[p] > 1
     live |= child_keep
     live &= mask
-    if not live.any():
+    idx = np.flatnonzero(live)
+    if not idx.size:
         return none
+    B = idx.size
+    sx, sy, inner, tl, kp = sx[:, idx], sy[:, idx], inner[:, idx], tl[idx], kp[idx]
+    fan = np.ones((D, B), np.int64)
+    fan[ch.kd] = sx * sy
+    step = np.ones((D, B), np.int64)
+    step[ch.kd] = inner
     # the largest code two children's offsets can differ by (links.feasible's first test)
     bound = np.zeros(B, np.int64)
     for axis, R in zip(geo["axes"], geo["radix"]):
         for d, c in axis:
             bound += int(R) * c * step[d] * (fan[d] - 1)
-    st, gk = starts[k], g[k]
-    Wst = W[st:]
-    nov = (kp == 0) & live
-    Ust = U[s, st:]
-    match = after & (Ust == U[s].take(gk * B + np.arange(B)))
+    st, gk = starts[k], g[k][idx]
+    Wst = W[st:][:, idx]
+    # outer loops that iterate (``after`` of the caller, on these columns)
+    after = (np.arange(Wst.shape[0])[:, None] > gk - st) & (Wst > 0)
+    nov = kp == 0
+    some = None if zero is None else ~zero[idx]        # columns where T != 0 may link
+    Us = U[s]
+    Ust = Us[st:][:, idx]
+    match = after & (Ust == Us[gk, idx])
     cols, taus, wss = [], [], []
     # halo deltas: the innermost iterating loop's translation
-    tau1 = sp["codes"].take(d1[k]) * sc1[k].astype(np.int64)
-    q = np.flatnonzero(live & (kp < tl) & (np.abs(tau1) <= bound))
+    tau1 = sp["codes"].take(d1[k][idx]) * sc1[k][idx].astype(np.int64)
+    q = (kp < tl) & (np.abs(tau1) <= bound)
+    q = np.flatnonzero(q if some is None else q & some)
     if q.size:
         Wq, mq = Wst[:, q].astype(np.int64), match[:, q]
         E = mq | (after[:, q] & nov[q])
-        n1 = n_seq[gk[q], q].astype(np.int64)
+        n1 = n_seq[gk[q], idx[q]].astype(np.int64)
         halo = (tl - kp)[q]
         ws1 = (n1 - 1) * halo * (nov[q] + (Wq * E).sum(0)) + halo * (Wq * mq).sum(0)
         ok = ws1 > 0
         cols.append(q[ok]), taus.append(tau1[q[ok]]), wss.append(ws1[ok])
     # whole-tile deltas (consecutive tiles do not overlap): every outer loop's translation
     if nov.any():
-        tau = Ust + (s_code[s, st] - U[s, st])       # (in U's dtype: no overflow, see seq)
+        tau = Ust + (s_code[s, st, idx] - Us[st, idx])       # (in U's dtype: no overflow, see seq)
         near = np.abs(tau) <= bound.astype(tau.dtype) if tau.dtype == bound.dtype else \
             np.abs(tau) <= np.minimum(bound, np.iinfo(tau.dtype).max).astype(tau.dtype)
         near &= after
         near &= ~match
         near &= nov
+        if some is not None:
+            near &= some | (tau == 0)
         qi, qj = np.nonzero(near)
         if qi.size:
             cols.append(qj), taus.append(tau[qi, qj].astype(np.int64))
@@ -1001,8 +1215,8 @@ def _group_queries(plan: _Plan, ch: _Chunk, seq: dict, k: int, s: int, mask, aft
         return none
     cols, taus, wss = np.concatenate(cols), np.concatenate(taus), np.concatenate(wss)
     at = _neighbourly(taus, cols, geo, fan, step, sx, sy, inner, sp["codes"], fx, fy,
-                      None if order is None else order[cols])
-    return cols[at], taus[at], wss[at]
+                      None if order is None else order[idx[cols]])
+    return idx[cols[at]], taus[at], wss[at]
 
 
 def _neighbourly(taus, cols, geo, fan, step, sx, sy, inner, code_s, fx, fy, order=None) -> np.ndarray:
@@ -1025,6 +1239,16 @@ def _neighbourly(taus, cols, geo, fan, step, sx, sy, inner, code_s, fx, fy, orde
     return pos[ok]
 
 
+def _distinct_at(ch: _Chunk, k: int, s: int, rows) -> np.ndarray:
+    """``multicast.distinct_tiles`` of level ``k``'s group for space ``s`` at ``rows``: taken from
+    what :func:`_access_counts` computed for the chunk where it has it (at a level without split
+    mappings, where it is that function's value), else computed."""
+    have = ch.n_distinct.get((k, s)) if k not in ch.split_levels else None
+    if have is not None:
+        return have[rows]
+    return distinct_tiles(ch.spaces[s]["axes"], ch.sf[k][:, rows], lambda d, rr: ch.inner[k][d, rows[rr]])
+
+
 def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, counts: dict, out: dict,
                  full_split=None, max_late: int = 0):
     """Correct the counts for Timeloop's link transfers; returns the per-level read / write
@@ -1044,13 +1268,15 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
     dT, dW = {}, {}                                  # (k, s) -> (B,) float
     for k, s, rows, tau, ws in queries:
         fx, fy = arch.fanout(k)
-        G = distinct_tiles(ch.spaces[s]["axes"], ch.sf[k][:, rows], lambda d, rr: ch.inner[k][d, rows[rr]])
+        G = _distinct_at(ch, k, s, rows)
         order = None
         if batch.sorder is not None:            # the spatial order, over the chunk's dimensions
             rank = np.argsort(batch.sorder[rows, k], axis=1)[:, ch.kd]
             order = np.argsort(rank, axis=1)
         G, F, G2, F2 = choose(ch.sx[k][:, rows].T, ch.sy[k][:, rows].T, ch.inner[k][:, rows].T,
-                              ch.spaces[s]["codes"], tau, fx, fy, G=G, order=order)
+                              ch.spaces[s]["codes"], tau, fx, fy, G=G, order=order,
+                              memo=plan.choose_memo(s) if _LINK_PRETESTS else None,
+                              context=ch.kd.tobytes())
         use = G2 < G
         if not use.any():
             continue
@@ -1084,8 +1310,7 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
         factor = np.ones(rows.size)
         for j in range(k):
             if ch.spatial[j]:
-                Gj = distinct_tiles(ch.spaces[s]["axes"], ch.sf[j][:, rows],
-                                    lambda d, rr, j=j: ch.inner[j][d, rows[rr]])
+                Gj = _distinct_at(ch, j, s, rows)
                 factor = np.where(j >= par, factor * Gj, factor)
         dt = np.zeros(B)
         dt[rows] = t * factor

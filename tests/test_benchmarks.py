@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow          # (fast subset: pytest -m 'not slow')
     ("cost_model.py", ["batched_evals_per_s", "batched_evals_per_s_tpu_like", "scalar_evals_per_s", "zigzag_ratio_scalar", "zigzag_ratio"]),
     ("mapper.py", ["resnet18_eyeriss_s", "resnet18_tpu_s", "zigzag_ratio"]),
     ("link_transfers.py", ["link_transfer_share"]),
+    ("link_speed.py", ["links_on_evals_per_s_tpu_like", "links_on_off_ratio_tpu_like"]),
 ])
 def test_benchmark_smoke(script, last):
     r = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--smoke"],

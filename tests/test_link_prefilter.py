@@ -64,3 +64,79 @@ def test_split_mappings_equal_the_split_architecture(template):
             for s, ds in enumerate(work.dataspaces):
                 got = tuple(int(x) for x in _counts(res)[i, l, s])
                 assert got == rc.get((lv.name, ds.name), (0, 0, 0))
+
+
+# ---------------------------------------------------------------------------- the link pre-tests
+
+FIELDS = ("valid", "reads", "fills", "updates", "link_transfers", "tiles", "instances_used",
+          "energy_action_pj", "leak_pj", "level_energy_pj", "energy_pj", "compute_cycles",
+          "cycles", "utilization", "macs_used")
+
+
+def _both_paths(arch, work, b, chunk=8192):
+    """``evaluate_batch`` with the link pre-tests (``model._link_pretests``) and without them."""
+    import accelerators.model as model
+    fast = evaluate_batch(arch, work, b, chunk=chunk)
+    model._LINK_PRETESTS = False
+    try:
+        full = evaluate_batch(arch, work, b, chunk=chunk)
+    finally:
+        model._LINK_PRETESTS = True
+    return fast, full
+
+
+def _assert_identical(fast, full, what):
+    for f in FIELDS:
+        assert np.array_equal(getattr(fast, f), getattr(full, f)), (what, f)
+
+
+def test_fast_path_equals_full_path_on_the_benchmark_mixes():
+    """The pre-tests skip the exact link computation only where it gives nothing: every count
+    and energy bit-identical to the route without them, on the mixes ``benchmarks/link_speed.py``
+    times (smaller), and on random mappings of every template and of a row-stationary array with
+    overlapping input windows over two groups: both spatial axes, splits, bypass, and random
+    spatial orders. Chunks smaller than the batches, so that the deferred route runs too."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import link_speed
+    from test_properties import ARCH, RS_ARCH
+    work = link_speed.layer()
+    linked = 0
+    for name in link_speed.TEMPLATES:
+        arch = load_architecture(name)
+        for mix, b in link_speed.mixes(name, work, 3000, budget=1500).items():
+            fast, full = _both_paths(arch, work, b, chunk=1024)
+            _assert_identical(fast, full, (name, mix))
+            linked += int((full.link_transfers.sum(axis=(1, 2)) > 0).sum())
+    small = [conv2d("c", K=4, C=4, P=8, Q=8, R=3, S=3), conv2d("s", K=8, C=4, P=4, Q=6, R=3, S=2, stride=2),
+             conv2d("p", K=8, C=8, P=6, Q=6, R=1, S=1)] + LAYERS
+    cases = [(load_architecture(t), w) for t in list_templates() for w in LAYERS]
+    cases += [(RS_ARCH, w) for w in small]
+    cases += [(ARCH, w) for w in small]             # two spatial levels: RF array and the MACs
+    for i, (arch, w) in enumerate(cases):
+        b = random_batch(arch, w, 3000, seed=10 + i, spatial_prob=0.7, bypass_prob=0.25)
+        if i % 2:                                   # Timeloop's own spatial order, random
+            b.sorder = np.argsort(np.random.default_rng(i).random(b.tf.shape), axis=2)
+        fast, full = _both_paths(arch, w, b, chunk=512)
+        _assert_identical(fast, full, (arch.name, w.name))
+        linked += int((full.link_transfers.sum(axis=(1, 2)) > 0).sum())
+    # several layers of one structure in one call (each row its own bounds; codes of the envelope)
+    from accelerators.model import evaluate_group
+    import accelerators.model as model
+    works = [conv2d("g1", K=4, C=4, P=8, Q=8, R=3, S=3), conv2d("g2", K=8, C=2, P=6, Q=4, R=3, S=3),
+             conv2d("g3", K=2, C=8, P=14, Q=7, R=1, S=3)]
+    for arch in (load_architecture("eyeriss_like"), RS_ARCH, ARCH):
+        parts = [random_batch(arch, w, 1200, seed=20 + j, spatial_prob=0.7, bypass_prob=0.25)
+                 for j, w in enumerate(works)]
+        b = parts[0].concat(parts)
+        which = np.repeat(np.arange(len(works)), [len(p) for p in parts])
+        fast = evaluate_group(arch, works, b, which, chunk=512)
+        model._LINK_PRETESTS = False
+        try:
+            full = evaluate_group(arch, works, b, which, chunk=512)
+        finally:
+            model._LINK_PRETESTS = True
+        _assert_identical(fast, full, (arch.name, "group"))
+        linked += int((full.link_transfers.sum(axis=(1, 2)) > 0).sum())
+    assert linked > 50                              # links are used in these mixes
