@@ -284,7 +284,9 @@ def paired_study(subset: list[dict], correct: dict, res: dict, seed: int = 0, si
     both = [j for j, k in enumerate(keys) if k in pos]
     idx = [pos[keys[j]] for j in both]
     y = np.array(res["acc"])[idx]
-    out["measured_top1_matches_study"] = int(np.sum(np.abs(100.0 * C[both].mean(1) - y) < 1e-9))
+    diff = np.abs(100.0 * C[both].mean(1) - y)
+    out["measured_top1_matches_study"] = int(np.sum(diff < 1e-9))
+    out["measured_top1_max_abs_diff_points"] = float(diff.max()) if len(diff) else None
     out["independent_ceiling_spearman"] = noise_ceiling(y, C.shape[1], seed=seed)["ceiling_spearman"]
     if res.get("ensemble") and len(idx) >= 3:
         for name in ("ridge", "vote"):
@@ -367,7 +369,10 @@ def write_table(res: dict, path) -> str:
     if pq:
         lines += ["", f"Paired noise ceiling: per-image results of {pq['n_genomes']} of the study's genomes "
                   f"(drawn with seed {res.get('seed', 0)}; same {pq['n_images']} images and protocol, top-1 reproduced "
-                  f"for {pq['measured_top1_matches_study']} of {pq['n_genomes']}): split-half reliability "
+                  f"for {pq['measured_top1_matches_study']} of {pq['n_genomes']}"
+                  + (f", the others within {pq['measured_top1_max_abs_diff_points']:.2f} points: float rounding"
+                     if pq["measured_top1_matches_study"] < pq["n_genomes"] else "")
+                  + f"): split-half reliability "
                   f"(Spearman-Brown) {pq['reliability']:.3f}; true spread {pq['true_std_points']:.2f} points (std), "
                   f"measurement noise that differs between genomes {pq['paired_noise_std_points']:.2f} points "
                   f"(independent binomial {pq['independent_noise_std_points']:.2f}); a perfect proxy reaches Spearman "
