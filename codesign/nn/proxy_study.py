@@ -2,8 +2,10 @@
 JSONL, then per proxy Spearman and Kendall with bootstrap 95% intervals, top-10% precision and
 time per subnet; a rank-vote ensemble of the best k (Abdelfattah et al. ICLR 2021) and a ridge
 regression on proxy ranks, both fitted only on training genomes (5-fold, genome-level: every
-figure is on the held-out fold); and the noise ceiling (the Spearman a perfect proxy reaches
-against accuracy measured with binomial noise on ``n_images`` images)."""
+figure is on the held-out fold); the noise ceiling (the Spearman a perfect proxy reaches
+against accuracy measured with independent binomial noise on ``n_images`` images); and the
+paired noise ceiling from per-image results of a seeded subset of the genomes (split-half
+reliability, image-bootstrap ceiling: the noise with its real correlation across genomes)."""
 from __future__ import annotations
 
 import json
@@ -149,9 +151,9 @@ def noise_ceiling(acc_percent, n_images: int, sims: int = 200, seed: int = 0) ->
     A rough figure, in both directions: the draws are independent per genome, but every genome
     is measured on the same images, so measurement errors are positively correlated across
     genomes (two subnets mostly fail on the same hard images) and the noise on their ranking is
-    smaller than this: the ceiling is pessimistic (a model can beat it; per-image results, which
-    the dataset does not store, would give the paired noise). Calibration-draw noise, on the
-    other hand, is not modelled and comes on top."""
+    smaller than this: the ceiling is pessimistic (a model can beat it; ``paired_noise_ceiling``
+    takes the paired noise from per-image results). Calibration-draw noise, on the other hand,
+    is not modelled and comes on top."""
     p = np.asarray(acc_percent, float) / 100.0
     noise_var = float(np.mean(p * (1 - p) / n_images))
     obs_var = float(np.var(p))
