@@ -7,8 +7,11 @@ against measured 8-bit top-1 on the validation split (2,500 held-out training im
 
 Per-genome scores are appended to OUT/scores.jsonl (a rerun continues); accuracies of genomes
 beyond the shipped dataset (the extreme subnets, ``--extra``) are measured with the shipped
-protocol into OUT/extra_accuracy.jsonl (resumable). Writes OUT/table.md, OUT/results.json and
-OUT/plots/*.png; the last lines are ``best_proxy:``, ``ensemble_spearman:``, ``macs_spearman:``.
+protocol into OUT/extra_accuracy.jsonl (resumable); ``--paired N`` of the study's genomes (drawn
+with the seed) are re-measured with per-image results into OUT/per_image.jsonl (resumable) for the
+paired noise ceiling. Writes OUT/table.md, OUT/results.json and OUT/plots/*.png; the last lines are
+``noise_ceiling_spearman:``, ``noise_ceiling_paired:``, ``vote_spearman:``, then ``best_proxy:``,
+``ensemble_spearman:``, ``macs_spearman:``.
 """
 from __future__ import annotations
 
@@ -36,13 +39,16 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=None, help="stop cleanly after this long (rerun continues)")
     ap.add_argument("--boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--paired", type=int, default=80,
+                    help="study genomes (seeded draw) re-measured with per-image results for the paired noise ceiling")
     ap.add_argument("--smoke", action="store_true", help="a few small genomes, synthetic data if none")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(1)
     from codesign.nn.proxy_study import run_study
     return run_study(args.data, args.accuracy_data, args.weights, args.out, batch=args.batch, ntk_batch=args.ntk_batch,
-                     extra=args.extra, minutes=args.minutes, boot=args.boot, seed=args.seed, smoke=args.smoke)
+                     extra=args.extra, minutes=args.minutes, boot=args.boot, seed=args.seed, smoke=args.smoke,
+                     paired=args.paired)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,8 @@ def add_nn_parsers(sub) -> None:
     px.add_argument("--out", default="experiments/proxies", help="--study: where scores, table and plots go")
     px.add_argument("--extra", type=int, default=20, help="--study: plan genomes beyond the dataset's to measure")
     px.add_argument("--minutes", type=float, help="--study: stop cleanly after this long (a rerun continues)")
+    px.add_argument("--paired", type=int, default=80, help="--study: study genomes (seeded draw) re-measured with "
+                    "per-image results for the paired noise ceiling (0: none)")
     px.add_argument("--weights", help="--study: supernet weights (default: the shipped ones)")
     px.add_argument("--smoke", action="store_true", help="--study: a few small genomes, synthetic data")
     px.add_argument("--bits", type=int, default=16, help="correlate with the accuracy measured at this bit-width")
@@ -296,7 +298,7 @@ def cmd_proxies(args) -> int:
             raise SpecError("--data", "required with --study (or use --smoke)")
         return run_study(args.data or "", (args.accuracy_data or [str(WEIGHTS_DIR / "accuracy_data.jsonl")])[0],
                          args.weights or str(WEIGHTS_DIR / "supernet.pt"), args.out, extra=args.extra,
-                         minutes=args.minutes, seed=args.seed, smoke=args.smoke)
+                         minutes=args.minutes, seed=args.seed, smoke=args.smoke, paired=args.paired)
     if not args.data or not args.accuracy_data:
         raise SpecError("--data" if not args.data else "--accuracy-data", "required (without --study)")
     rows = [r for r in read_datasets(args.accuracy_data) if r.get("bits", 16) == args.bits][: args.subnets]

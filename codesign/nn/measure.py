@@ -53,12 +53,25 @@ def recalibrate_bn(model: torch.nn.Module, batches) -> torch.nn.Module:
     return model.eval()
 
 
-@torch.no_grad()
 def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, images: np.ndarray,
                  labels: np.ndarray, calib_batches: int = 8, batch: int = 250, seed: int = 0,
                  device: str = "cpu", eval_batch: int | None = None, clip: str = DEFAULT_CLIP,
                  bn: str = DEFAULT_BN) -> dict:
-    """{bits: top-1 (%)} of ``genome`` on ``images`` at every bit-width of ``bits_list``: BN
+    """{bits: top-1 (%)} of ``genome`` on ``images`` at every bit-width of ``bits_list``: the
+    share of correct images of ``correct_many`` (same arguments, same protocol)."""
+    per_image = correct_many(net, genome, bits_list, calib, images, labels, calib_batches, batch, seed,
+                             device, eval_batch, clip, bn)
+    return {b: 100.0 * int(c.sum()) / len(labels) for b, c in per_image.items()}
+
+
+@torch.no_grad()
+def correct_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, images: np.ndarray,
+                 labels: np.ndarray, calib_batches: int = 8, batch: int = 250, seed: int = 0,
+                 device: str = "cpu", eval_batch: int | None = None, clip: str = DEFAULT_CLIP,
+                 bn: str = DEFAULT_BN) -> dict:
+    """{bits: boolean vector, image i correct} of ``genome`` on ``images`` at every bit-width
+    of ``bits_list`` (what ``measure_many`` averages; the per-image results give the paired
+    measurement noise, ``codesign.nn.proxy_study.paired_noise_ceiling``): BN
     statistics recalibrated once on ``calib`` (OFA uses 2,000 training images), then per bit-width
     fake quantization with activation ranges calibrated on the same images and, with
     ``bn="quantized"`` (the default), the BN statistics re-estimated on the quantized subnet from
@@ -100,11 +113,11 @@ def measure_many(net: Supernet, genome: dict, bits_list, calib: np.ndarray, imag
             finish_calibration(model)
             if bn == "quantized":
                 recalibrate_bn(model, bn_batches())
-        correct = 0
+        correct = np.zeros(len(labels), bool)
         for i in range(0, len(labels), eval_batch):
             pred = model(x_of(images[i:i + eval_batch])).argmax(1).cpu()
-            correct += int((pred == torch.from_numpy(labels[i:i + eval_batch])).sum())
-        out[int(bits)] = 100.0 * correct / len(labels)
+            correct[i:i + eval_batch] = (pred == torch.from_numpy(labels[i:i + eval_batch])).numpy()
+        out[int(bits)] = correct
     return out
 
 

@@ -2,8 +2,10 @@
 JSONL, then per proxy Spearman and Kendall with bootstrap 95% intervals, top-10% precision and
 time per subnet; a rank-vote ensemble of the best k (Abdelfattah et al. ICLR 2021) and a ridge
 regression on proxy ranks, both fitted only on training genomes (5-fold, genome-level: every
-figure is on the held-out fold); and the noise ceiling (the Spearman a perfect proxy reaches
-against accuracy measured with binomial noise on ``n_images`` images)."""
+figure is on the held-out fold); the noise ceiling (the Spearman a perfect proxy reaches
+against accuracy measured with independent binomial noise on ``n_images`` images); and the
+paired noise ceiling from per-image results of a seeded subset of the genomes (split-half
+reliability, image-bootstrap ceiling: the noise with its real correlation across genomes)."""
 from __future__ import annotations
 
 import json
@@ -149,9 +151,9 @@ def noise_ceiling(acc_percent, n_images: int, sims: int = 200, seed: int = 0) ->
     A rough figure, in both directions: the draws are independent per genome, but every genome
     is measured on the same images, so measurement errors are positively correlated across
     genomes (two subnets mostly fail on the same hard images) and the noise on their ranking is
-    smaller than this: the ceiling is pessimistic (a model can beat it; per-image results, which
-    the dataset does not store, would give the paired noise). Calibration-draw noise, on the
-    other hand, is not modelled and comes on top."""
+    smaller than this: the ceiling is pessimistic (a model can beat it; ``paired_noise_ceiling``
+    takes the paired noise from per-image results). Calibration-draw noise, on the other hand,
+    is not modelled and comes on top."""
     p = np.asarray(acc_percent, float) / 100.0
     noise_var = float(np.mean(p * (1 - p) / n_images))
     obs_var = float(np.var(p))
@@ -164,6 +166,136 @@ def noise_ceiling(acc_percent, n_images: int, sims: int = 200, seed: int = 0) ->
             "noise_std_points": 100 * np.sqrt(noise_var), "true_std_points": 100 * np.sqrt(true_var),
             "ceiling_spearman": float(np.mean(rho)),
             "ceiling_spearman_ci": [float(np.percentile(rho, 2.5)), float(np.percentile(rho, 97.5))]}
+
+
+def spearman_brown(r: float, length_ratio: float) -> float:
+    """The reliability of a measurement ``length_ratio`` times as long as one of reliability ``r``
+    (Spearman-Brown prophecy: k r / (1 + (k - 1) r))."""
+    k = float(length_ratio)
+    return float(k * r / (1.0 + (k - 1.0) * r))
+
+
+def split_half_reliability(correct, splits: int = 500, seed: int = 0) -> dict:
+    """Split-half reliability of top-1 across genomes from ``correct`` (genomes x images,
+    image i correct for genome g; every genome on the same images): for each of ``splits``
+    seeded random halves of the images, the Spearman between the genomes' accuracies on one half
+    and on the other; their mean is stepped up to the full image count by Spearman-Brown. The
+    reliability is the correlation two independent full measurements (on fresh images) would
+    have; the paired structure (genomes fail on the same hard images) is in it, unlike an
+    independent binomial model."""
+    C = np.asarray(correct, float)
+    n_genomes, n_images = C.shape
+    half = n_images // 2
+    rng = np.random.default_rng(seed)
+    from scipy.stats import rankdata
+    r = []
+    for _ in range(splits):
+        perm = rng.permutation(n_images)
+        r.append(_ranked_spearman(rankdata(C[:, perm[:half]].mean(1)), C[:, perm[half:2 * half]].mean(1)))
+    r_half = float(np.mean(r))
+    return {"n_genomes": int(n_genomes), "n_images": int(n_images), "splits": int(splits),
+            "half_spearman": r_half,
+            "half_spearman_range": [float(np.percentile(r, 2.5)), float(np.percentile(r, 97.5))],
+            "reliability": spearman_brown(r_half, n_images / half)}
+
+
+def _ranked_spearman(rank_a: np.ndarray, b) -> float:
+    """Spearman of a variable with average ranks ``rank_a`` against ``b`` (the Pearson of the
+    ranks, as scipy's spearmanr; ``rank_a`` computed once for many ``b``)."""
+    from scipy.stats import rankdata
+    rb = rankdata(b)
+    da, db = rank_a - rank_a.mean(), rb - rb.mean()
+    den = np.sqrt((da @ da) * (db @ db))
+    return float(da @ db / den) if den > 0 else 0.0
+
+
+def _paired_ceiling_once(C: np.ndarray, sims: int, rng) -> dict:
+    n_genomes, n_images = C.shape
+    acc = C.mean(1)
+    D = C - acc[:, None]
+    cov_noise = D @ D.T / (n_images * max(n_images - 1, 1))       # covariance of the measured accuracies' errors
+    # what the errors add to the spread across genomes: the variance of the noise about its genome mean
+    noise_spread_var = float(np.trace(cov_noise) / n_genomes - cov_noise.sum() / n_genomes ** 2)
+    obs_var = float(np.var(acc))
+    true_var = max(obs_var - noise_spread_var, 1e-12)
+    shrink = np.sqrt(true_var / obs_var) if obs_var > 0 else 0.0
+    truth = acc.mean() + shrink * (acc - acc.mean())
+    from scipy.stats import rankdata
+    rank_truth = rankdata(truth)
+    rho = []
+    for _ in range(sims):
+        counts = np.bincount(rng.integers(0, n_images, n_images), minlength=n_images)
+        noise = C @ counts / n_images - acc                      # one bootstrap draw of the images' errors
+        rho.append(_ranked_spearman(rank_truth, truth + noise))
+    return {"obs_var": obs_var, "true_var": true_var, "noise_spread_var": noise_spread_var,
+            "independent_noise_var": float(np.trace(cov_noise) / n_genomes), "rho": rho}
+
+
+def paired_noise_ceiling(correct, sims: int = 500, genome_boot: int = 200, boot_sims: int = 100,
+                         seed: int = 0) -> dict:
+    """The Spearman a perfect proxy (one that ranks by the genomes' true accuracy) reaches
+    against top-1 measured on the images of ``correct`` (genomes x images booleans, the same
+    images for every genome), with the measurement noise as it really is: paired across genomes.
+
+    The true accuracies are the measured ones shrunk towards their mean so that their variance
+    is the measured variance less the variance the errors add across genomes, estimated from
+    the per-image covariance of the genomes' results (errors shared by all genomes move every
+    accuracy alike and cost no rank; only their part that differs between genomes counts). Each
+    of ``sims`` simulations draws the errors by a bootstrap of the images (their real
+    correlation across genomes kept) and takes the Spearman of truth against truth + errors.
+    ``ceiling_spearman``: the mean; ``ceiling_spearman_range``: the 95% range of one
+    measurement's value; ``ceiling_spearman_ci``: a 95% interval of the ceiling itself, from
+    ``genome_boot`` resamplings of the genomes (``boot_sims`` simulations each).
+    ``sqrt_reliability``: the same ceiling by the classical route (the correlation of truth with
+    a measurement is the square root of the measurement's reliability), from
+    ``split_half_reliability``. Noise from the calibration draw (the BN and activation-range
+    images a measurement seed picks) is not in the per-image results, so it comes on top: an
+    upper bound."""
+    C = np.asarray(correct, float)
+    rng = np.random.default_rng(seed)
+    main = _paired_ceiling_once(C, sims, rng)
+    boot = []
+    for _ in range(genome_boot):
+        i = rng.integers(0, C.shape[0], C.shape[0])
+        boot.append(float(np.mean(_paired_ceiling_once(C[i], boot_sims, rng)["rho"])))
+    rel = split_half_reliability(C, seed=seed)
+    rho = main["rho"]
+    return {"n_genomes": int(C.shape[0]), "n_images": int(C.shape[1]),
+            "spread_std_points": 100 * np.sqrt(main["obs_var"]), "true_std_points": 100 * np.sqrt(main["true_var"]),
+            "paired_noise_std_points": 100 * np.sqrt(max(main["noise_spread_var"], 0.0)),
+            "independent_noise_std_points": 100 * np.sqrt(main["independent_noise_var"]),
+            "ceiling_spearman": float(np.mean(rho)),
+            "ceiling_spearman_range": [float(np.percentile(rho, 2.5)), float(np.percentile(rho, 97.5))],
+            "ceiling_spearman_ci": ([float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]
+                                    if boot else None),
+            "reliability": rel["reliability"], "half_spearman": rel["half_spearman"],
+            "sqrt_reliability": float(np.sqrt(max(rel["reliability"], 0.0)))}
+
+
+def paired_study(subset: list[dict], correct: dict, res: dict, seed: int = 0, sims: int = 500,
+                 genome_boot: int = 200) -> dict:
+    """The paired noise ceiling of the study's genomes ``subset`` ({key, ...}) from their
+    per-image results ``correct`` ({key: booleans}, same images for all), beside what the study
+    ``res`` (``analyse``) observed on the same genomes: the held-out ridge and vote ensembles'
+    Spearman (bootstrap 95% intervals over genomes) and the independent-binomial ceiling."""
+    keys = [e["key"] for e in subset if e["key"] in correct]
+    C = np.array([correct[k] for k in keys], bool)
+    out = paired_noise_ceiling(C, sims=sims, genome_boot=genome_boot, seed=seed)
+    out["planned_genomes"] = len(subset)
+    pos = {k: i for i, k in enumerate(res.get("keys", []))}
+    both = [j for j, k in enumerate(keys) if k in pos]
+    idx = [pos[keys[j]] for j in both]
+    y = np.array(res["acc"])[idx]
+    diff = np.abs(100.0 * C[both].mean(1) - y)
+    out["measured_top1_matches_study"] = int(np.sum(diff < 1e-9))
+    out["measured_top1_max_abs_diff_points"] = float(diff.max()) if len(diff) else None
+    out["independent_ceiling_spearman"] = noise_ceiling(y, C.shape[1], seed=seed)["ceiling_spearman"]
+    if res.get("ensemble") and len(idx) >= 3:
+        for name in ("ridge", "vote"):
+            b = bootstrap(np.array(res["ensemble"][f"{name}_pred"])[idx], y, seed=seed)
+            out[f"{name}_spearman"] = b["spearman"]
+            out[f"{name}_spearman_ci"] = b["spearman_ci"]
+    return out
 
 
 def analyse(rows: list[dict], acc: dict, n_images: int, n_boot: int = 1000, seed: int = 0) -> dict:
@@ -186,7 +318,7 @@ def analyse(rows: list[dict], acc: dict, n_images: int, n_boot: int = 1000, seed
     return {"n": len(y), "names": names, "table": table, "ensemble": ens, "best": best,
             "noise": noise_ceiling(y, n_images, seed=seed),
             "seconds_per_subnet": float(np.mean([r.get("total_seconds", 0.0) for r in rows])),
-            "scores": S.tolist(), "acc": y.tolist()}
+            "scores": S.tolist(), "acc": y.tolist(), "keys": [r["key"] for r in rows]}
 
 
 def reference(res: dict, dataset_rows: list[dict], k: int = 3) -> dict:
@@ -235,6 +367,25 @@ def write_table(res: dict, path) -> str:
               f"[{nz['ceiling_spearman_ci'][0]:.3f}, {nz['ceiling_spearman_ci'][1]:.3f}] against the measurement "
               "if the noise were independent across genomes; it is not (the same images for every genome), "
               "so this ceiling is pessimistic (codesign.nn.proxy_study.noise_ceiling)."]
+    pq = res.get("paired")
+    if pq:
+        lines += ["", f"Paired noise ceiling: per-image results of {pq['n_genomes']} of the study's genomes "
+                  f"(drawn with seed {res.get('seed', 0)}; same {pq['n_images']} images and protocol, top-1 reproduced "
+                  f"for {pq['measured_top1_matches_study']} of {pq['n_genomes']}"
+                  + (f", the others within {pq['measured_top1_max_abs_diff_points']:.2f} points: float rounding"
+                     if pq["measured_top1_matches_study"] < pq["n_genomes"] else "")
+                  + f"): split-half reliability "
+                  f"(Spearman-Brown) {pq['reliability']:.3f}; true spread {pq['true_std_points']:.2f} points (std), "
+                  f"measurement noise that differs between genomes {pq['paired_noise_std_points']:.2f} points "
+                  f"(independent binomial {pq['independent_noise_std_points']:.2f}); a perfect proxy reaches Spearman "
+                  f"{pq['ceiling_spearman']:.3f} [{pq['ceiling_spearman_ci'][0]:.3f}, {pq['ceiling_spearman_ci'][1]:.3f}] "
+                  f"against the measurement (one measurement: {pq['ceiling_spearman_range'][0]:.3f}-"
+                  f"{pq['ceiling_spearman_range'][1]:.3f}; sqrt of the reliability {pq['sqrt_reliability']:.3f}; "
+                  f"the independent model on these genomes {pq['independent_ceiling_spearman']:.3f}). "
+                  + (f"On the same genomes the held-out ridge ensemble reaches {pq['ridge_spearman']:.3f} "
+                     f"[{pq['ridge_spearman_ci'][0]:.3f}, {pq['ridge_spearman_ci'][1]:.3f}], the vote "
+                     f"{pq['vote_spearman']:.3f} " if "ridge_spearman" in pq else "")
+                  + "(codesign.nn.proxy_study.paired_noise_ceiling; calibration-draw noise not included: an upper bound)."]
     text = "\n".join(lines) + "\n"
     Path(path).write_text(text)
     return text
@@ -301,18 +452,98 @@ def measure_extra(genomes, out_path, net, calib, hold, seeds, deadline=None) -> 
     return done
 
 
+def pack_correct(correct) -> str:
+    """A boolean per-image vector as base64 text of ``np.packbits`` (its length is stored beside it)."""
+    import base64
+    return base64.b64encode(np.packbits(np.asarray(correct, bool)).tobytes()).decode("ascii")
+
+
+def unpack_correct(text: str, n_images: int) -> np.ndarray:
+    """The inverse of ``pack_correct``: ``n_images`` booleans."""
+    import base64
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(text), np.uint8))
+    return bits[:n_images].astype(bool)
+
+
+def study_measurements(dataset_rows: list[dict], extra_rows: list[dict], dataset_seed: int = 0) -> list[dict]:
+    """The study's measured 8-bit genomes in the study's order (the dataset's 8-bit rows, then
+    the genomes measured by ``measure_extra``), each {key, genome, seed, top1}: ``seed`` is the
+    measurement seed that gave ``top1`` (dataset: its seed + plan_index; extra rows: stored)."""
+    out, seen = [], set()
+    for r in dataset_rows:
+        if r.get("bits") == 8 and "plan_index" in r and subnet_key(r["genome"]) not in seen:
+            seen.add(subnet_key(r["genome"]))
+            out.append({"key": subnet_key(r["genome"]), "genome": r["genome"],
+                        "seed": int(dataset_seed + r["plan_index"]), "top1": float(r["top1"])})
+    for r in extra_rows:
+        if r.get("bits") == 8 and "seed" in r and subnet_key(r["genome"]) not in seen:
+            seen.add(subnet_key(r["genome"]))
+            out.append({"key": subnet_key(r["genome"]), "genome": r["genome"], "seed": int(r["seed"]),
+                        "top1": float(r["top1"])})
+    return out
+
+
+def paired_subset(measurements: list[dict], n: int, seed: int = 0) -> list[dict]:
+    """The first ``n`` of a ``seed``-ed random permutation of the study's measured genomes (in
+    that order: the first k of them, where a measurement was cut short, are a random draw too)."""
+    order = np.random.default_rng(seed).permutation(len(measurements))
+    return [measurements[i] for i in order[:n]]
+
+
+def measure_per_image(entries: list[dict], out_path, net, calib, hold, deadline: float | None = None,
+                      log=print) -> dict:
+    """{subnet_key: boolean per-image vector} of ``entries`` ({key, genome, seed, top1}) at 8
+    bits with the study's 8-bit protocol (clip mse, BN float, the entry's measurement seed) on
+    ``hold``'s images, one JSONL row per genome appended to ``out_path`` as it finishes (the
+    vector as ``pack_correct`` text; a rerun continues, a torn last line is dropped). Each row
+    also records the stored top-1 and whether the re-measurement reproduced it."""
+    from codesign.jsonio import read_jsonl
+    from codesign.nn.measure import correct_many
+    out_path = Path(out_path)
+    n_images = len(hold.labels)
+    done = {}
+    if out_path.exists():
+        for r in read_jsonl(out_path, cut_last="repair"):
+            if r.get("n_images") == n_images:
+                done[r["key"]] = unpack_correct(r["per_image_correct"], n_images)
+    with open(out_path, "a") as fh:
+        for e in entries:
+            if e["key"] in done:
+                continue
+            if deadline is not None and time.time() > deadline:
+                log(f"# deadline: per-image results for {len(done)} of {len(entries)} genomes")
+                break
+            t = time.time()
+            c = correct_many(net, e["genome"], [8], calib, hold.images, hold.labels, seed=e["seed"],
+                             clip="mse", bn="float")[8]
+            top1 = 100.0 * int(c.sum()) / n_images
+            fh.write(json.dumps({"key": e["key"], "genome": e["genome"], "bits": 8, "seed": e["seed"],
+                                 "n_images": n_images, "top1": top1, "stored_top1": e["top1"],
+                                 "reproduced": abs(top1 - e["top1"]) < 1e-9,
+                                 "seconds": round(time.time() - t, 2),
+                                 "per_image_correct": pack_correct(c)}) + "\n")
+            fh.flush()
+            done[e["key"]] = c
+            if len(done) % 10 == 0:
+                log(f"# per-image: {len(done)} / {len(entries)} genomes")
+    return done
+
+
 def run_study(data, dataset, weights, out, batch: int = 16, ntk_batch: int = 8, extra: int = 20,
-              minutes: float | None = None, boot: int = 1000, seed: int = 0, smoke: bool = False) -> int:
+              minutes: float | None = None, boot: int = 1000, seed: int = 0, smoke: bool = False,
+              paired: int = 80) -> int:
     """The whole study (``benchmarks/proxies.py``, ``codesign proxies --study``): measure what is
     missing, score every genome (resumable), analyse, write OUT/table.md, OUT/results.json,
-    OUT/plots/; prints the table and ends with best_proxy / ensemble_spearman / macs_spearman."""
+    OUT/plots/; prints the table and ends with best_proxy / ensemble_spearman / macs_spearman.
+    ``paired`` of the study's genomes (seeded draw) are re-measured with per-image results into
+    OUT/per_image.jsonl (resumable) for the paired noise ceiling (0: none)."""
     import sys
     from types import SimpleNamespace
     from codesign.nn.proxies import genome_proxies
     from codesign.predictors.accuracy import read_datasets
     from codesign.space.genome import DEFAULT_SPACE
     args = SimpleNamespace(data=data, dataset=dataset, weights=weights, out=out, batch=batch, ntk_batch=ntk_batch,
-                           extra=extra, minutes=minutes, boot=boot, seed=seed, smoke=smoke)
+                           extra=extra, minutes=minutes, boot=boot, seed=seed, smoke=smoke, paired=paired)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     deadline = time.time() + 60 * args.minutes if args.minutes else None
@@ -361,11 +592,24 @@ def run_study(data, dataset, weights, out, batch: int = 16, ntk_batch: int = 8, 
     res = analyse(list(done.values()), acc, n_images, n_boot=args.boot, seed=args.seed)
     res["complete"] = all(subnet_key(g) in done for g in genomes)
     res["planned_genomes"] = len(genomes)
+    res["seed"] = args.seed
+    if not args.smoke and args.paired > 0 and net is not None:
+        from codesign.jsonio import read_jsonl
+        meta_path = Path(args.dataset).with_suffix(".json")
+        dataset_seed = int(json.loads(meta_path.read_text()).get("seed", 0)) if meta_path.is_file() else 0
+        extra_path = out / "extra_accuracy.jsonl"
+        meas = study_measurements(rows, read_jsonl(extra_path) if extra_path.is_file() else [], dataset_seed)
+        subset = paired_subset([m for m in meas if m["key"] in done], args.paired, seed=args.seed)
+        correct = measure_per_image(subset, out / "per_image.jsonl", net, calib, hold, deadline)
+        if len(correct) >= 10:
+            res["paired"] = paired_study(subset, correct, res, seed=args.seed)
+        if len(correct) < len(subset):
+            print(f"# partial: per-image results for {len(correct)} of {len(subset)} genomes (rerun to continue)")
     if not args.smoke:
         all_rows = read_datasets([args.dataset])
         (out / "reference.json").write_text(json.dumps(reference(res, all_rows)) + "\n")
     text = write_table(res, out / "table.md")
-    slim = {k: v for k, v in res.items() if k not in ("scores", "acc")}
+    slim = {k: v for k, v in res.items() if k not in ("scores", "acc", "keys")}
     if slim["ensemble"]:
         slim["ensemble"] = {k: v for k, v in slim["ensemble"].items() if not k.endswith("_pred")}
     (out / "results.json").write_text(json.dumps(slim, indent=1) + "\n")
@@ -376,6 +620,11 @@ def run_study(data, dataset, weights, out, batch: int = 16, ntk_batch: int = 8, 
     ens = res["ensemble"]["ridge"]["spearman"] if res["ensemble"] else float("nan")
     print(f"seconds_per_subnet: {res['seconds_per_subnet']:.2f}")
     print(f"noise_ceiling_spearman: {res['noise']['ceiling_spearman']:.3f}")
+    if res.get("paired"):
+        pq = res["paired"]
+        print(f"noise_ceiling_paired: {pq['ceiling_spearman']:.3f} [{pq['ceiling_spearman_ci'][0]:.3f}, "
+              f"{pq['ceiling_spearman_ci'][1]:.3f}] reliability {pq['reliability']:.3f} ridge_on_subset "
+              f"{pq.get('ridge_spearman', float('nan')):.3f} ({pq['n_genomes']} genomes)")
     print(f"vote_spearman: {res['ensemble']['vote']['spearman'] if res['ensemble'] else float('nan'):.3f}")
     print(f"best_proxy: {res['best']} {res['table'][res['best']]['spearman']:.3f}")
     print(f"ensemble_spearman: {ens:.3f}")
