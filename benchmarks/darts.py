@@ -103,7 +103,7 @@ class Measurer:
     recalibrated, fake-quantized at the bit-width), and exact latency / energy on the accelerator;
     cached per genome."""
 
-    def __init__(self, cfg, space):
+    def __init__(self, cfg, space, cache_path: Path | None = None):
         import torch
         from codesign.artifacts import supernet_path
         from codesign.darts.run import measurement_set
@@ -116,10 +116,29 @@ class Measurer:
         self.cost = MappedCost(cfg.mapper_budget)
         self.cache: dict = {}
         self.seconds = 0.0
+        # OUT/measured.jsonl: every measurement as it is made (a rerun, or a second process measuring
+        # designs of a finished sub-run in parallel, fills it; only rows of the same protocol count)
+        self.path, self.tag = cache_path, {"bits": cfg.bits, "eval_images": len(self.hold), "seed": cfg.seed,
+                                           "weights": cfg.weights, "mapper_budget": cfg.mapper_budget,
+                                           "hw": cfg.hw, "data": str(cfg.data)}
+        self.reload()
+
+    def reload(self) -> None:
+        if self.path is None or not self.path.is_file():
+            return
+        for line in self.path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if row.get("tag") == self.tag:
+                self.cache.setdefault(row["key"], row["metrics"])
 
     def __call__(self, genome: dict) -> dict:
         from codesign.nn.measure import measure
         key = json.dumps(genome, sort_keys=True)
+        if key not in self.cache:
+            self.reload()
         if key not in self.cache:
             t = time.time()
             top1 = measure(self.net, genome, self.cfg.bits, self.calib, self.hold.images, self.hold.labels,
@@ -128,6 +147,9 @@ class Measurer:
             self.cache[key] = {"top1_measured_pct": float(top1), "latency_ms": m["latency_ms"],
                                "energy_uj": m["energy_uj"], "measure_s": round(time.time() - t, 1)}
             self.seconds += time.time() - t
+            if self.path is not None:
+                with open(self.path, "a") as fh:
+                    fh.write(json.dumps({"key": key, "tag": self.tag, "metrics": self.cache[key]}) + "\n")
         return dict(self.cache[key])
 
 
@@ -192,7 +214,7 @@ def main(argv=None) -> int:
     ap.add_argument("--entropy-reg", type=float, default=0.0, help="DARTS entropy regularization")
     ap.add_argument("--bits", type=int, default=8, help="bit-width (accelerator and measurement)")
     ap.add_argument("--eval-images", type=int, default=2000, help="validation images every design is measured on")
-    ap.add_argument("--max-measured", type=int, default=6, help="designs measured per method (spread over latency)")
+    ap.add_argument("--max-measured", type=int, default=4, help="designs measured per method (spread over latency)")
     ap.add_argument("--reference", default="75,4.0", help="hypervolume reference: top-1 %% floor, latency ms ceiling")
     ap.add_argument("--time-limit", type=float, help="seconds for NSGA-II and random each (default: the DARTS "
                     "sweep's search seconds)")
@@ -250,7 +272,7 @@ def main(argv=None) -> int:
               f"{len(fr)} designs (front extraction {front_s:.3f} s)", flush=True)
 
     # 3. every front measured the same way
-    meas = Measurer(cfg, space)
+    meas = Measurer(cfg, space, out / "measured.jsonl")
     methods = {}
     dsel = {}
     for r in results:                            # distinct derived genomes (lambda order)
