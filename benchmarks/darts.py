@@ -347,7 +347,7 @@ def main(argv=None) -> int:
     }
     (out / "compare.json").write_text(json.dumps(summary, indent=1) + "\n")
     try:
-        plot(out / "compare.png", methods, ref, f"CIFAR-10, baseline accelerator at {args.bits} bits, r={cfg.resolution}; "
+        plot(out / "compare.png", methods, ref, f"CIFAR-10, baseline accelerator at {args.bits} bits, r={cfg.resolution};\n"
              f"{seconds:.0f} s per method; top-1 on {len(meas.hold)} validation images")
     except ImportError:
         pass
