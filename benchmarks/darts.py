@@ -2,7 +2,7 @@
 (accuracy predictor) and random search, on one accelerator and bit-width at one resolution, at
 comparable wall time; every method's front re-measured the same way.
 
-    python3 benchmarks/darts.py --smoke        # < 1 minute: synthetic data, 2 lambdas x 2 steps, 3 s searches
+    python3 benchmarks/darts.py --smoke        # < 1 minute: synthetic data, 2 lambdas x 2 steps, 2 s searches
     python3 benchmarks/darts.py [--data ../shared/data/cifar10] [--lambdas 0,0.02,0.1,0.5] [--out DIR]
 
 What it does:
@@ -19,8 +19,9 @@ What it does:
 4. One ``--hw-space`` co-search (the accelerator relaxed too) against the baseline accelerator
    running the same network.
 
-Writes OUT/compare.json, OUT/compare.png, OUT/darts_front.csv (and the sub-runs under OUT/darts,
-OUT/hw_space). Last lines: ``darts_vs_random_hv_ratio:``, ``darts_front_points:`` (DARTS' measured
+Writes OUT/compare.json, OUT/compare.png, OUT/darts_front.csv, OUT/measured.jsonl (every
+measurement, reused by a rerun) and the sub-runs under OUT/darts and
+OUT/hw_space. Last lines: ``darts_vs_random_hv_ratio:``, ``darts_front_points:`` (DARTS' measured
 non-dominated (latency_ms, top1) points), ``darts_vs_evolution_hv_ratio:`` (DARTS HV / NSGA-II HV)
 and ``hw_space_edp_vs_baseline:``.
 """
@@ -103,7 +104,7 @@ class Measurer:
     recalibrated, fake-quantized at the bit-width), and exact latency / energy on the accelerator;
     cached per genome."""
 
-    def __init__(self, cfg, space, cache_path: Path | None = None):
+    def __init__(self, cfg, space, cache_path: Path | None = None, calib_batches: int = 8):
         import torch
         from codesign.artifacts import supernet_path
         from codesign.darts.run import measurement_set
@@ -116,11 +117,14 @@ class Measurer:
         self.cost = MappedCost(cfg.mapper_budget)
         self.cache: dict = {}
         self.seconds = 0.0
+        self.calib_batches = calib_batches
         # OUT/measured.jsonl: every measurement as it is made (a rerun, or a second process measuring
         # designs of a finished sub-run in parallel, fills it; only rows of the same protocol count)
         self.path, self.tag = cache_path, {"bits": cfg.bits, "eval_images": len(self.hold), "seed": cfg.seed,
                                            "weights": cfg.weights, "mapper_budget": cfg.mapper_budget,
                                            "hw": cfg.hw, "data": str(cfg.data)}
+        if calib_batches != 8:                       # (--smoke: fewer BN calibration batches)
+            self.tag["calib_batches"] = calib_batches
         self.reload()
 
     def reload(self) -> None:
@@ -142,7 +146,7 @@ class Measurer:
         if key not in self.cache:
             t = time.time()
             top1 = measure(self.net, genome, self.cfg.bits, self.calib, self.hold.images, self.hold.labels,
-                           seed=self.cfg.seed)
+                           calib_batches=self.calib_batches, seed=self.cfg.seed)
             m = self.cost.metrics(self.space, genome, self.cfg.hw)
             self.cache[key] = {"top1_measured_pct": float(top1), "latency_ms": m["latency_ms"],
                                "energy_uj": m["energy_uj"], "measure_s": round(time.time() - t, 1)}
@@ -260,7 +264,7 @@ def main(argv=None) -> int:
           "each sub-run's own measurement)", flush=True)
     seconds = args.time_limit if args.time_limit is not None else darts_search_s
     if args.smoke:
-        seconds = min(seconds, 3.0)
+        seconds = min(seconds, 2.0)
 
     # 2. NSGA-II and random search at the same seconds
     evo = {}
@@ -272,7 +276,7 @@ def main(argv=None) -> int:
               f"{len(fr)} designs (front extraction {front_s:.3f} s)", flush=True)
 
     # 3. every front measured the same way
-    meas = Measurer(cfg, space, out / "measured.jsonl")
+    meas = Measurer(cfg, space, out / "measured.jsonl", calib_batches=2 if args.smoke else 8)
     methods = {}
     dsel = {}
     for r in results:                            # distinct derived genomes (lambda order)
