@@ -141,3 +141,24 @@ def test_proxies_benchmark_smoke(tmp_path):
     assert -1 <= float(lines[0].split()[-1]) <= 1
     assert (tmp_path / "table.md").is_file() and len((tmp_path / "scores.jsonl").read_text().splitlines()) == 10
     assert (tmp_path / "plots" / "macs.png").is_file()
+
+
+def test_darts_benchmark_smoke(tmp_path):
+    """benchmarks/darts.py --smoke: the DARTS sweep, NSGA-II and random search at the same seconds,
+    the re-measured fronts and their hypervolumes, the --hw-space co-search; its last lines."""
+    import json
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "darts.py"), "--smoke", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.strip().splitlines()[-4:]
+    assert [l.split(":")[0] for l in lines] == ["darts_vs_random_hv_ratio", "darts_front_points",
+                                                "darts_vs_evolution_hv_ratio", "hw_space_edp_vs_baseline"]
+    float(lines[0].split(": ")[1]), float(lines[2].split(": ")[1])
+    assert float(lines[3].split(": ")[1]) > 0
+    assert "ms," in lines[1]
+    res = json.loads((tmp_path / "compare.json").read_text())
+    assert set(res["methods"]) == {"darts", "nsga2", "random"}
+    for m in res["methods"].values():
+        assert m["measured"] and all("top1_measured_pct" in d for d in m["measured"])
+    assert res["methods"]["nsga2"]["candidates"] > 0 and (tmp_path / "compare.png").is_file()
+    assert res["hw_space"]["within_onchip_limit"] is not None

@@ -281,3 +281,106 @@ def _point_at(arch, g: dict, logit: float) -> None:
             arch.op[i, arch.choices.index((g["ks"][i], g["e"][i]))] = logit
         for s, d in enumerate(g["d"]):
             arch.depth[s, DEFAULT_SPACE.depths.index(d)] = logit
+
+
+def test_onchip_hinge_is_exact_and_brings_the_derived_accelerator_under_the_limit():
+    """--hw-space's on-chip memory term: its value is the exact on-chip memory of the accelerator
+    the run would derive, and the hinge alone moves an over-limit design under the space's limit."""
+    from accelerators.arch import onchip_kib
+    from codesign.darts.hwspace import HwRelax, within_onchip_limit
+    sp = load_space()
+    limit = dict(sp.constraints)["onchip_kib"]
+    assert within_onchip_limit(sp, dict(sp.baseline, bits=8)) is True
+    hw = HwRelax(sp.hw, 16)
+    with torch.no_grad():                     # start at the largest design: far over the limit
+        for (name, vals), l in zip(hw.genes, hw.logits):
+            l.zero_()
+            l[int(np.argmax(vals)) if name != "dataflow" and name != "dram_type" else 0] = 2.0
+    big = hw.derive()
+    assert onchip_kib(sp.hw.architecture(big)) > limit and within_onchip_limit(sp, big) is False
+    mem = hw.onchip_kib(sp.hw)
+    assert float(mem.detach()) == pytest.approx(onchip_kib(sp.hw.architecture(big)), rel=1e-9)
+    mem.backward()
+    gx = hw.logits[hw.genes.index(next(g for g in hw.genes if g[0] == "pe_x"))].grad
+    assert gx[-1] > 0 and gx[0] < 0           # more PE columns cost memory (per-PE spads)
+    opt = torch.optim.Adam(hw.parameters(), lr=0.2)
+    for _ in range(60):
+        opt.zero_grad()
+        pen = 10.0 * torch.relu(hw.onchip_kib(sp.hw) / limit - 1.0)
+        if float(pen.detach()) == 0:
+            break
+        pen.backward()
+        opt.step()
+    assert within_onchip_limit(sp, hw.derive()) is True
+
+
+def test_search_algorithm_darts_maps_its_options_onto_codesign_darts():
+    from codesign.cli import build_parser
+    from codesign.cli.search import darts_argv
+    p = build_parser()
+    a = p.parse_args(["search", "--algorithm", "darts", "--data", "D", "--budget", "30", "--lambda", "0,0.1",
+                      "--bits", "4", "--hw-space", "--out", "O", "--darts-args", "--epochs 3 --entropy-reg 0.5"])
+    argv = darts_argv(a)
+    d = p.parse_args(argv)
+    assert (d.lam, d.bits, d.hw_space, d.epochs, d.steps_per_epoch, d.entropy_reg, d.out, d.data) == \
+        ("0,0.1", 4, True, 3, 10, 0.5, "O", "D")
+    d = p.parse_args(darts_argv(p.parse_args(["search", "--algorithm", "darts", "--data", "D", "--budget", "8"])))
+    assert (d.lam, d.bits, d.hw_space, d.epochs, d.steps_per_epoch) == ("0.1", 8, False, 2, 4)
+    from accelerators.errors import SpecError
+    from codesign.cli.search import cmd_search
+    with pytest.raises(SpecError):            # darts options with another algorithm
+        cmd_search(p.parse_args(["search", "--lambda", "0.5", "--budget", "2"]))
+
+
+@pytest.mark.slow
+def test_search_algorithm_darts_runs_codesign_darts(tiny, tmp_path, capsys):
+    from codesign.cli import main
+    out = tmp_path / "s"
+    code = main(["search", "--algorithm", "darts", "--data", str(tiny), "--budget", "2", "--lambda", "5",
+                 "--mapper-budget", str(BUDGET), "--out", str(out), "--quiet",
+                 "--darts-args", "--epochs 1 --batch 4 --resolution 24"])
+    assert code == 0
+    assert "derived genome" in capsys.readouterr().out
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["epochs"] * cfg["steps_per_epoch"] == 2 and cfg["lam"] == 5.0 and cfg["batch"] == 4
+    assert DEFAULT_SPACE.validate(json.loads((out / "genome.json").read_text()))
+
+
+# ---------------------------------------------------------------- the comparison (benchmarks/darts.py)
+def test_first_front_equals_the_first_nondominated_front_and_is_fast():
+    import time
+    from codesign.search.nsga2 import first_front, non_dominated_fronts
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n, m = int(rng.integers(1, 40)), int(rng.integers(2, 4))
+        F = rng.integers(0, 4, (n, m)).astype(float)          # ties and duplicates
+        v = None if trial % 3 == 0 else np.where(rng.random(n) < 0.4, rng.integers(0, 3, n), 0).astype(float)
+        assert np.array_equal(np.sort(non_dominated_fronts(F, v)[0]), first_front(F, v))
+    F = rng.random((5000, 2))
+    t = time.perf_counter()
+    first_front(F, np.zeros(len(F)))
+    assert time.perf_counter() - t < 1.0
+
+
+def test_run_search_with_fixed_hw_and_a_time_limit():
+    import time
+    from dataclasses import replace
+    from codesign.search.algorithms import run_search
+    sp = load_space()
+    sp24 = replace(sp, net=replace(sp.net, resolutions=(24,)))
+    hw = dict(sp.baseline, bits=8)
+    calls = []
+
+    def evaluate(g):
+        calls.append(g)
+        time.sleep(0.01)
+        return {"top1_pct": 60.0 + sum(g["net"]["e"]), "latency_ms": sum(g["net"]["ks"]) / 20, "energy_uj": 1.0,
+                "edp_uj_ms": 1.0, "area_mm2": 1.0, "onchip_kib": 1.0, "violation": 0.0}
+    t = time.perf_counter()
+    res = run_search(sp24, evaluate, algorithm="nsga2", budget=10**6, population=8, objectives=("accuracy", "latency"),
+                     fixed_hw=hw, time_limit_s=0.5)
+    assert time.perf_counter() - t < 0.5 + 0.1          # stops within about one evaluation of the limit
+    assert 10 < len(res.rows) == len(calls) < 60
+    assert all(r["genome"]["hw"] == hw and r["genome"]["net"]["r"] == 24 for r in res.rows)
+    hv = [h for _, _, h in res.hypervolume]
+    assert hv == sorted(hv) and hv[-1] > 0                # the incremental log never decreases

@@ -69,6 +69,9 @@ def add_darts_parser(sub) -> None:
                    "predictor; the derived pair is then mapped exactly beside the baseline accelerator (--hw)")
     d.add_argument("--area-weight", type=float, default=10.0, help="with --hw-space: weight of the penalty "
                    "max(0, area / the space's area_mm2 limit - 1)")
+    d.add_argument("--onchip-weight", type=float, default=10.0, help="with --hw-space: weight of the penalty "
+                   "max(0, on-chip memory / the space's onchip_kib limit - 1) on the accelerator the run would derive "
+                   "(exact memory, gradient from a per-gene linearization)")
     d.add_argument("--surrogate-samples", type=int, default=3000, help="with --hw-space: joint genomes the "
                    "surrogate is trained on")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -133,6 +136,8 @@ def config_from_args(args):
     _positive(args.surrogate_samples, "--surrogate-samples", 20)
     if not math.isfinite(args.area_weight) or args.area_weight < 0:
         raise SpecError("--area-weight", "must be a finite number >= 0", str(args.area_weight))
+    if not math.isfinite(args.onchip_weight) or args.onchip_weight < 0:
+        raise SpecError("--onchip-weight", "must be a finite number >= 0", str(args.onchip_weight))
     if not math.isfinite(args.entropy_reg):
         raise SpecError("--entropy-reg", "must be finite", str(args.entropy_reg))
     if args.loss == "target":
@@ -168,7 +173,8 @@ def config_from_args(args):
                       arch_lr=args.arch_lr, resolution=res, mapper_budget=args.mapper_budget,
                       eval_images=args.eval_images, checkpoint_every=args.checkpoint_every,
                       weights=args.weights, space=args.space, hw_space=args.hw_space,
-                      surrogate_samples=args.surrogate_samples, area_weight=args.area_weight)
+                      surrogate_samples=args.surrogate_samples, area_weight=args.area_weight,
+                      onchip_weight=args.onchip_weight)
     return cfg, lams
 
 

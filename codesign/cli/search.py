@@ -23,9 +23,21 @@ def add_search_parser(sub) -> None:
                     "reuse every stored candidate and end with the front of a fresh run of this budget and seed; "
                     "sequential ends with that front too but re-evaluates part of its hardware phase (its halves move)")
     se.add_argument("--population", type=int, default=24, help="candidates per generation")
-    se.add_argument("--algorithm", choices=("nsga2", "scalar", "random", "sequential", "sequential-topk", "hw-only"),
+    se.add_argument("--algorithm", choices=("nsga2", "scalar", "random", "sequential", "sequential-topk", "hw-only",
+                                             "darts"),
                     default="nsga2", help="search algorithm (sequential: network first, then its accelerator; "
-                    "sequential-topk: then accelerators for the 3 most accurate networks; hw-only: --net fixed)")
+                    "sequential-topk: then accelerators for the 3 most accurate networks; hw-only: --net fixed; "
+                    "darts: the differentiable search of codesign darts on one accelerator (--budget = its steps, "
+                    "--lambda, --bits, --hw-space, --darts-args; needs --data; resume with codesign darts --resume)")
+    se.add_argument("--lambda", dest="darts_lambda", default="0.1", help="with --algorithm darts: the cost weight "
+                    "(codesign darts --lambda; a comma list sweeps a front)")
+    se.add_argument("--bits", type=int, default=8, help="with --algorithm darts: the bit-width of the accelerator "
+                    "and of the measured accuracy (codesign darts --bits)")
+    se.add_argument("--hw-space", action="store_true", help="with --algorithm darts: relax the accelerator's genes "
+                    "too (codesign darts --hw-space)")
+    se.add_argument("--darts-args", default=None, help="with --algorithm darts: further codesign darts options as one "
+                    "quoted string, e.g. \"--hw baseline --warmup-epochs 1 --entropy-reg 0.5\" (they win over the "
+                    "ones derived here; --epochs E spreads --budget over E epochs, default 2)")
     se.add_argument("--scalarize", help="with --algorithm scalar: acc-lat:alpha=A (top1 - A*latency_ms) or "
                     "mnas:target_ms=T,w=-0.07 (top1*(latency/T)^w)")
     se.add_argument("--net", help="with --algorithm hw-only: the fixed network (JSON genome, max or min; default max)")
@@ -78,6 +90,14 @@ def add_search_parser(sub) -> None:
 
 def cmd_search(args) -> int:
     from codesign.rundir.search import resume_search, search_config, start_search
+    if args.algorithm == "darts":
+        return _cmd_darts(args)
+    for flag, dest in (("--lambda", "darts_lambda"), ("--bits", "bits"), ("--hw-space", "hw_space"),
+                       ("--darts-args", "darts_args")):
+        parser = getattr(args, "_search_parser", None)
+        if parser is not None and getattr(args, dest) != parser.get_default(dest):
+            from accelerators.errors import SpecError
+            raise SpecError(flag, "only with --algorithm darts")
     if args.verify_images is not None:             # before the search, not after it
         from accelerators.limits import check_int
         check_int(args.verify_images, "--verify-images", lo=10)
@@ -123,6 +143,52 @@ def cmd_search(args) -> int:
         if report is not None:
             print(f"report: {report} (interactive, self-contained HTML; open it in a browser)")
     return 0
+
+
+def darts_argv(args) -> list[str]:
+    """The ``codesign darts`` command line of ``codesign search --algorithm darts``: --budget is the
+    number of steps (spread over the epochs: 2 unless --darts-args gives --epochs), then
+    --darts-args as given (argparse keeps an option's last value, so they win)."""
+    import shlex
+    from accelerators.errors import SpecError
+    try:
+        extra = shlex.split(args.darts_args or "")
+    except ValueError as e:
+        raise SpecError("--darts-args", f"cannot split it: {e}") from None
+    budget = DEFAULT_BUDGET if args.budget is None else args.budget
+    epochs = 2
+    for i, a in enumerate(extra):
+        if a == "--epochs" and i + 1 < len(extra) or a.startswith("--epochs="):
+            val = a.split("=", 1)[1] if "=" in a else extra[i + 1]
+            try:
+                epochs = int(val)
+            except ValueError:
+                raise SpecError("--darts-args", f"--epochs {val!r} is not an integer") from None
+    if budget < 1 or epochs < 1:
+        raise SpecError("--budget", "with --algorithm darts: the number of steps, at least 1 (and --epochs >= 1)")
+    argv = ["darts", "--lambda", str(args.darts_lambda), "--bits", str(args.bits), "--out", str(args.out),
+            "--seed", str(args.seed), "--mapper-budget", str(args.mapper_budget),
+            "--epochs", str(epochs), "--steps-per-epoch", str(max(1, budget // epochs))]
+    for flag, v in (("--data", args.data), ("--space", args.space), ("--weights", args.weights)):
+        if v:
+            argv += [flag, str(v)]
+    if args.hw_space:
+        argv.append("--hw-space")
+    if args.quiet:
+        argv.append("--quiet")
+    return argv + extra
+
+
+def _cmd_darts(args) -> int:
+    """``codesign search --algorithm darts``: delegates to ``codesign darts``."""
+    from accelerators.errors import SpecError
+    if args.resume:
+        raise SpecError("--resume", "a darts run resumes with codesign darts --resume DIR")
+    if not args.data:
+        raise SpecError("--data", "required with --algorithm darts (the data set root)")
+    from codesign.cli import build_parser
+    ns = build_parser().parse_args(darts_argv(args))
+    return ns.func(ns)
 
 
 # what a resumed run takes from its own config.json: giving one of these with --resume is refused

@@ -66,8 +66,42 @@ class HwRelax(nn.Module):
                 hw[name] = v
         return hw
 
+    def onchip_kib(self, hw_space) -> torch.Tensor:
+        """On-chip memory (KiB, every level but DRAM, all instances) of the accelerator the run
+        would derive now, exactly (``accelerators.arch.onchip_kib``), with a gradient from a
+        one-gene-at-a-time linearization around it: sum over genes of p(value) x the exact on-chip
+        memory with only that gene set to that value (straight-through: the value is exact, the
+        gradient moves each gene's probabilities towards values that need less memory)."""
+        hw = self.derive()
+        exact = onchip_of(hw_space, hw)
+        lin = torch.zeros(())
+        for (name, vals), p in zip(self.genes, self.probs()):
+            alt = []
+            for v in vals:
+                h = {**hw, "sizes_kib": dict(hw["sizes_kib"])}
+                if name.startswith("sizes_kib."):
+                    h["sizes_kib"][name.split(".", 1)[1]] = v
+                else:
+                    h[name] = v
+                alt.append(onchip_of(hw_space, h))
+            lin = lin + (p * torch.tensor(alt, dtype=p.dtype)).sum()
+        return lin - lin.detach() + exact
+
     def entropy(self) -> torch.Tensor:
         return torch.stack([-(p * torch.log(p.clamp_min(1e-12))).sum() for p in self.probs()]).mean()
+
+
+def onchip_of(hw_space, hw: dict) -> float:
+    """On-chip memory (KiB) of a hardware genome."""
+    from accelerators.arch import onchip_kib
+    return float(onchip_kib(hw_space.architecture(hw)))
+
+
+def within_onchip_limit(space, hw: dict) -> bool | None:
+    """Whether ``hw`` meets the joint space's on-chip memory constraint (``onchip_kib``, 512 KiB in
+    the default space); None when the space has none."""
+    limit = dict(space.constraints).get("onchip_kib")
+    return None if limit is None else bool(onchip_of(space.hw, hw) <= limit)
 
 
 def net_encoding(op: torch.Tensor, depth: torch.Tensor, r: torch.Tensor, space) -> torch.Tensor:

@@ -60,6 +60,7 @@ class DartsConfig:
     hw_space: bool = False                # relax the accelerator's genes too (hwspace.py)
     surrogate_samples: int = 3000         # --hw-space: joint genomes the cost surrogate is trained on
     area_weight: float = 10.0             # --hw-space: weight of the hinge max(0, area / limit - 1)
+    onchip_weight: float = 10.0           # --hw-space: weight of the hinge max(0, on-chip KiB / limit - 1)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -80,6 +81,17 @@ def _load_data(cfg: DartsConfig):
     train, hold = holdout_split(train_all, min(cfg.holdout, len(train_all) // 2), seed=0)
     idx = np.random.default_rng(0).choice(len(train), min(2000, len(train)), replace=False)
     return train, hold, train.images[np.sort(idx)]
+
+
+def measurement_set(cfg: DartsConfig):
+    """(calibration images, evaluation ImageSet) of the final measurement: ``cfg.eval_images`` of
+    the held-out validation images (a class-balanced subset, fixed by the data set alone), so that
+    every run and ``benchmarks/darts.py`` measure on the same images."""
+    from codesign.nn.data import holdout_split
+    train, hold, calib = _load_data(cfg)
+    if cfg.eval_images is not None and cfg.eval_images < len(hold):
+        _, hold = holdout_split(hold, max(cfg.eval_images, len(hold.classes)), seed=0)
+    return calib, hold
 
 
 def _atomic_torch_save(obj, path: Path):
@@ -149,7 +161,7 @@ def run_darts(cfg: DartsConfig, out, resume: bool = False, progress: bool = True
     w_opt = torch.optim.SGD(weight_params(net), lr=cfg.w_lr, momentum=0.9)
     hw_relax, cost_fn = None, table_cost(arch, table)
     if cfg.hw_space:
-        from codesign.darts.hwspace import HwRelax
+        from codesign.darts.hwspace import HwRelax, onchip_of
         hw_relax = HwRelax(space.hw, cfg.bits)
         cost_fn = _surrogate_cost_fn(cfg, out, space, arch, hw_relax, log)
     a_opt = torch.optim.Adam(list(arch.parameters()) + (list(hw_relax.parameters()) if hw_relax else []),
@@ -217,6 +229,7 @@ def run_darts(cfg: DartsConfig, out, resume: bool = False, progress: bool = True
                     row["hw_probs"] = [[round(float(v), 6) for v in p] for p in hw_relax.probs()]
                     row["surrogate"] = [round(float(v), 6) for v in cost_fn(raw=True)]
                 row["hw_argmax"] = hw_relax.derive()
+                row["onchip_kib"] = round(onchip_of(space.hw, row["hw_argmax"]), 4)
             fh.write(json.dumps(row) + "\n")
             fh.flush()
             step += 1
@@ -248,6 +261,7 @@ def _surrogate_cost_fn(cfg: DartsConfig, out: Path, space, arch, hw_relax, log):
     for p in sur.parameters():
         p.requires_grad_(False)
     limit = dict(space.constraints).get("area_mm2")
+    mem_limit = dict(space.constraints).get("onchip_kib")
     k = {"latency_ms": 0, "energy_uj": 1}[cfg.metric]
 
     def cost_fn(raw: bool = False):
@@ -255,6 +269,8 @@ def _surrogate_cost_fn(cfg: DartsConfig, out: Path, space, arch, hw_relax, log):
         if raw:
             return c
         pen = cfg.area_weight * torch.relu(c[2] / limit - 1.0) if limit else 0.0
+        if mem_limit:          # the on-chip memory of the design the run would derive (exact; hwspace.py)
+            pen = pen + cfg.onchip_weight * torch.relu(hw_relax.onchip_kib(space.hw) / mem_limit - 1.0)
         return c[k], pen
     return cost_fn
 
@@ -281,7 +297,6 @@ def finish(cfg: DartsConfig, out: Path, net, arch, lut, hw_arch, cache, search_s
     from accelerators.network import network_totals
     from codesign.darts.lut import genome_cost
     from codesign.darts.relax import derive_genome
-    from codesign.nn.data import holdout_split
     from codesign.nn.measure import measure
     from codesign.space.hardware import mapped_metrics
     from codesign.space.layers import genome_layers
@@ -289,9 +304,7 @@ def finish(cfg: DartsConfig, out: Path, net, arch, lut, hw_arch, cache, search_s
     genome = derive_genome(arch)
     _write_json(out / "genome.json", genome)
     t = time.time()
-    train, hold, calib = _load_data(cfg)
-    if cfg.eval_images is not None and cfg.eval_images < len(hold):
-        _, hold = holdout_split(hold, max(cfg.eval_images, len(hold.classes)), seed=0)
+    calib, hold = measurement_set(cfg)
     top1 = measure(net.eval(), genome, cfg.bits, calib, hold.images, hold.labels, seed=cfg.seed)
     measure_s = time.time() - t
     metrics = mapped_metrics(hw_arch, network_totals(genome_layers(genome), hw_arch, "dataflow",
@@ -316,9 +329,12 @@ def finish(cfg: DartsConfig, out: Path, net, arch, lut, hw_arch, cache, search_s
         limit = dict(space.constraints).get("area_mm2")
         result["area_limit_mm2"] = limit
         result["within_area_limit"] = None if limit is None else bool(m["area_mm2"] <= limit)
+        from codesign.darts.hwspace import within_onchip_limit
+        result["onchip_limit_kib"] = dict(space.constraints).get("onchip_kib")
+        result["within_onchip_limit"] = within_onchip_limit(space, hw)
         log(f"derived accelerator {json.dumps(hw)}: EDP {m['edp_uj_ms']:.2f} uJ*ms vs the baseline's "
             f"{metrics['edp_uj_ms']:.2f} for the same network (x{result['edp_vs_baseline']:.3f}), area "
-            f"{m['area_mm2']:.2f} mm^2")
+            f"{m['area_mm2']:.2f} mm^2, on-chip memory {m['onchip_kib']:.1f} KiB")
     _write_json(out / "result.json", result)
     try:
         plot_trajectory(out / "trajectory.jsonl", out / "trajectory.png", cfg.metric)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codesign.search.problem import FAILED_VIOLATION, score_with
-from codesign.search.nsga2 import binary_tournament, hypervolume, non_dominated_fronts, rank_and_crowding, select_survivors
+from codesign.search.nsga2 import binary_tournament, first_front, hypervolume, rank_and_crowding, select_survivors
 from codesign.space.joint import JointSpace
 from codesign.rundir.store import genome_key
 
@@ -83,8 +83,8 @@ def pareto_front(rows, objectives) -> list[dict]:
     """The feasible non-dominated rows (all rows ranked if none is feasible)."""
     if not rows:
         return []
-    front = non_dominated_fronts(objective_matrix(rows, objectives), violations(rows))[0]
-    return [rows[i] for i in sorted(front)]
+    front = first_front(objective_matrix(rows, objectives), violations(rows))
+    return [rows[i] for i in front]
 
 
 def front_hypervolume(rows, objectives, ref) -> float:
@@ -171,9 +171,20 @@ class HypervolumeLog:
 
     def __init__(self, objectives, ref):
         self.objectives, self.ref = objectives, ref
+        self._seen = 0                       # rows of the result already folded into the front
+        self._front = np.zeros((0, len(objectives)))     # their feasible non-dominated points
 
     def __call__(self, res: "SearchResult", gen: int) -> None:
-        res.hypervolume.append((gen, len(res.rows), front_hypervolume(res.rows, self.objectives, self.ref)))
+        # incremental: the feasible front so far plus the new rows, so a long run costs O(new rows)
+        # per generation, not O(all rows); the hypervolume of the feasible non-dominated points is
+        # that of all feasible points (dominated points add no volume)
+        new = [r for r in res.rows[self._seen:] if r["metrics"]["violation"] <= 0]
+        self._seen = len(res.rows)
+        if new:
+            F = np.vstack([self._front, objective_matrix(new, self.objectives)])
+            self._front = F[first_front(F)]
+        hv = hypervolume(self._front, self.ref) if len(self._front) else 0.0
+        res.hypervolume.append((gen, len(res.rows), hv))
 
 
 class ProgressBar:
@@ -298,10 +309,13 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
                objectives=None, scalarize: dict | str | None = None, progress=False, fixed_hw: dict | None = None,
                fixed_net: dict | None = None, initial: list | None = None, scorer: Scorer | None = None,
                result: SearchResult | None = None, first_generation: int = 0, callbacks=(),
-               screen: int = 0, screener=None) -> SearchResult:
+               screen: int = 0, screener=None, time_limit_s: float | None = None) -> SearchResult:
     """``budget`` candidate evaluations of a generational ``algorithm`` (a name of ``ALGORITHMS`` or
     a :class:`Generational` object). ``fixed_hw`` / ``fixed_net`` freeze one half of the genome
-    (the sequential and hardware-only baselines). ``result`` continues an earlier result (its rows
+    (the sequential and hardware-only baselines; ``fixed_hw`` also gives a network-only search on
+    one accelerator). ``time_limit_s``: also stop once this many seconds of wall time have passed
+    (no new candidate is started after it; the one running then finishes), so that searches can be
+    compared at equal time; ``budget`` then only caps the count. ``result`` continues an earlier result (its rows
     count towards nothing here; ids continue). ``screen`` K > 0 with a ``screener``
     (``codesign.search.screening``): each generation breeds K x ``population`` children and only
     the best ``population`` by their predicted figures are evaluated (``budget`` counts those)."""
@@ -325,6 +339,14 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
             g = {"net": fixed_net, "hw": g["hw"]}
         return g
 
+    def out_of_time() -> bool:
+        return time_limit_s is not None and time.perf_counter() - t0 >= time_limit_s
+
+    # with a time limit and serial scoring, candidates are scored one at a time so that the limit
+    # is checked before each (an executor gets the generation's batch at once)
+    ex = getattr(scorer, "executor", None)
+    one_by_one = time_limit_s is not None and (ex is None or ex.kind == "serial")
+
     def score(genomes, gen):
         out, new = [], []
         for g in genomes:
@@ -332,13 +354,16 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
             if key in seen:                            # identical candidate: reuse, costs nothing
                 out.append(seen[key])
                 continue
-            if len(res.rows) - start >= budget:
+            if len(res.rows) - start >= budget or out_of_time():
                 break
             row = {"id": len(res.rows), "key": key, "genome": g, "metrics": None, "generation": gen}
             res.rows.append(row)
             seen[key] = row
             out.append(row)
-            new.append(row)
+            if one_by_one:
+                res.evaluated += scorer([row])
+            else:
+                new.append(row)
         res.evaluated += scorer(new)
         return out
 
@@ -378,7 +403,7 @@ def run_search(space: JointSpace, evaluate=None, *, algorithm: str = "nsga2", bu
     pop = score(init + [fix(space.sample(rng)) for _ in range(population - len(init))], gen)
     record(gen)
     stall = 0
-    while len(res.rows) - start < budget and stall < 50:
+    while len(res.rows) - start < budget and stall < 50 and not out_of_time():
         gen += 1
         before = len(res.rows)
         pop = alg.next_population(space, pop, rng, lambda genomes: score(genomes, gen), fix, F_of,

@@ -40,6 +40,50 @@ def non_dominated_fronts(F: np.ndarray, violation: np.ndarray | None = None) -> 
     return fronts
 
 
+def first_front(F: np.ndarray, violation: np.ndarray | None = None) -> np.ndarray:
+    """The indices (ascending) of ``non_dominated_fronts(F, violation)[0]`` without the (N, N)
+    dominance matrix: O(N log N + N * front size), so a run's front out of tens of thousands of
+    candidates takes milliseconds. Under constrained domination the first front is the feasible
+    non-dominated points, or, when none is feasible, every point of the smallest violation."""
+    F = np.asarray(F, float)
+    n = len(F)
+    if n == 0:
+        return np.zeros(0, int)
+    idx = np.arange(n)
+    if violation is not None:
+        v = np.asarray(violation, float)
+        feas = v <= 0
+        if not feas.any():
+            return idx[v == v.min()]
+        idx = idx[feas]
+    G = F[idx]
+    # lexicographic order: a point can only be dominated by one before it, and if it is, then by
+    # a point of the front kept so far (domination is transitive)
+    order = np.lexsort(G.T[::-1])
+    G, idx = G[order], idx[order]
+    m = G.shape[1]
+    keep = []
+    if m == 2:
+        best = np.inf                            # smallest second objective so far
+        last = None                              # the last kept point (equal points all stay)
+        for i in range(len(G)):
+            a, b = G[i]
+            if b < best or (last is not None and a == last[0] and b == last[1]):
+                keep.append(i)
+                if b < best:
+                    best = b
+                last = (a, b)
+    else:
+        kept = np.empty((0, m))
+        for i in range(len(G)):
+            x = G[i]
+            if len(kept) and np.any(np.all(kept <= x, axis=1) & np.any(kept < x, axis=1)):
+                continue
+            keep.append(i)
+            kept = np.vstack([kept, x])
+    return np.sort(idx[np.array(keep, int)])
+
+
 def crowding_distance(F: np.ndarray) -> np.ndarray:
     F = np.asarray(F, float)
     n, m = F.shape
