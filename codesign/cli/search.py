@@ -186,8 +186,9 @@ def _cmd_darts(args) -> int:
         raise SpecError("--resume", "a darts run resumes with codesign darts --resume DIR")
     if not args.data:
         raise SpecError("--data", "required with --algorithm darts (the data set root)")
-    from codesign.cli import build_parser
-    ns = build_parser().parse_args(darts_argv(args))
+    from codesign.cli.darts import add_darts_parser
+    from codesign.cli.runner import subcommand_parser
+    ns = subcommand_parser(add_darts_parser).parse_args(darts_argv(args))
     return ns.func(ns)
 
 
