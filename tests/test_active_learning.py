@@ -89,6 +89,16 @@ def test_add_measured_train_with_extra_moves_the_predictor(tmp_path, base_rows, 
     assert meta["extra"] == {"rows": 4, "left_out_heldout_genome": 0, "genomes": 4}
     assert meta["test"] == Predictor.load(p0).meta["test"]                     # same held-out genomes
 
+    # the loop's last step: a search ranked by the refitted predictor
+    d = tmp_path / "search"
+    assert main(["search", "--budget", "4", "--population", "2", "--cost", "predictor", "--predictor", str(p1),
+                 "--no-plot", "--no-report", "--quiet", "--out", str(d)]) == 0
+    import pandas as pd
+    front = pd.read_csv(d / "front.csv")
+    nets = [json.loads(g)["net"] for g in front["genome_json"]]
+    bits = [json.loads(g)["hw"]["bits"] for g in front["genome_json"]]
+    assert np.allclose(front["top1_pct"], Predictor.load(p1).predict(nets, bits))
+
 
 def test_extra_rows_of_held_out_genomes_are_never_fitted(base_rows):
     _, test = split_by_genome(base_rows, 0.2, 0)
