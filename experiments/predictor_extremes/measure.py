@@ -119,6 +119,8 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", default=str(ROOT / "codesign/weights/supernet.pt"))
     ap.add_argument("--out", help="JSONL (default: extremes.jsonl / front_measured.jsonl beside this script)")
     ap.add_argument("--limit", type=int, default=None, help="measure at most this many genomes of the set")
+    ap.add_argument("--only", help="comma-separated names of the set to measure (in that order; each keeps its "
+                    "plan index, so its measurement seed, as in a full run)")
     ap.add_argument("--bits", default="4,6,8,16", help="extremes: bit-widths")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--minutes", type=float, default=None, help="stop cleanly after this long")
@@ -140,13 +142,20 @@ def main(argv=None) -> int:
         plan = [(name, DEFAULT_SPACE.canonical(g), bits, {}) for name, g in extreme_genomes()]
     else:
         plan = [(name, g, (b,), {"top1_verify": t, "source": src}) for name, g, b, t, src in front_designs()]
+    plan = [(i, *p) for i, p in enumerate(plan)]
+    if args.only:
+        by_name = {p[1]: p for p in plan}
+        unknown = [n for n in args.only.split(",") if n not in by_name]
+        if unknown:
+            ap.error(f"--only: not in the set: {', '.join(unknown)}")
+        plan = [by_name[n] for n in args.only.split(",")]
     plan = plan[:args.limit]
     deadline = None if args.minutes is None else time.time() + 60 * args.minutes
     net = load_supernet(args.weights)
     calib, hold = predictor_split(args.data, holdout=5000, eval_images=2500, seed=0)
     print(f"{args.set}: {len(plan)} genomes, {len(done)} (genome, bits) already in {out}", flush=True)
     with open(out, "a") as fh:
-        for i, (name, g, bits, extra) in enumerate(plan):
+        for i, name, g, bits, extra in plan:
             todo = [b for b in bits if (subnet_key(g), b) not in done]
             if not todo:
                 continue
