@@ -90,6 +90,15 @@ def main() -> int:
     from codesign.predictors.accuracy import Predictor, read_datasets, split_by_genome, train_predictor
     t0 = time.time()
     shipped = Predictor.load(WEIGHTS_DIR / "predictor.npz")
+    if "--from-results" in sys.argv:                 # only table.md and the figure, from results.json
+        res = json.loads((HERE / "results.json").read_text())
+        base = read_datasets(WEIGHTS_DIR / "accuracy_data.jsonl")
+        sets = {"extremes": _jsonl(HERE / "extremes.jsonl"), "front": _jsonl(HERE / "front_measured.jsonl"),
+                "random": [base[i] for i in split_by_genome(base, 0.2, 0)[1]]}
+        (HERE / "table.md").write_text(table_md(res))
+        plot(res, sets, shipped, lambda p, rows: p.predict([r["genome"] for r in rows], [int(r["bits"]) for r in rows]))
+        print((HERE / "table.md").read_text())
+        return 0
     base = read_datasets(WEIGHTS_DIR / "accuracy_data.jsonl")
     _, test = split_by_genome(base, 0.2, 0)
     random_rows = [base[i] for i in test]
@@ -184,7 +193,7 @@ def table_md(res) -> str:
     if res.get("protocol_offset"):
         o = res["protocol_offset"]
         lines += ["", f"Same front designs, predictor protocol minus verify protocol: {o['predictor_minus_verify_mean']:+.2f} "
-                  f"+- {o['sd']:.2f} points (n={o['n']})."]
+                  + ("" if o["sd"] is None else f"+- {o['sd']:.2f} ") + f"points (n={o['n']})."]
     r = res.get("refit") or {}
     if r:
         lines += ["", "## Refit with the extra measured rows (leave-group-out; never evaluated on a fitted row)", "",
