@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "specs"
 COMMANDS = ("evaluate", "map", "evaluate-network", "train-supernet", "accuracy", "accuracy-data", "train-predictor",
             "proxies", "search", "model-card", "sweep", "export", "plot", "report", "verify", "cost-data",
-            "train-cost-predictor", "templates", "darts")
+            "train-cost-predictor", "templates", "darts", "add-measured")
 
 
 # ----------------------------------------------------------------------------- hostile files
@@ -155,6 +155,20 @@ def files(tmp_path_factory):
     f["rows_broken"] = t / "broken.jsonl"
     f["rows_broken"].write_text('{"genome": {"ks": [3]}, "bits": 16, "top1": 80}\n{"genome": \n{"bits": 4}\n')
     f["rows_ok"] = REPO / "codesign" / "weights" / "accuracy_data.jsonl"
+    # search runs as codesign verify leaves them (add-measured): one verified, one never measured
+    from codesign.rundir.store import genome_key, open_run
+    from codesign.space.genome import DEFAULT_SPACE
+    protocol = {"split": "validation", "images": None, "holdout": 5000, "seed": 0, "weights_sha256": "ab" * 32}
+    for name, verified in (("run_verified", True), ("run_unverified", False)):
+        d = t / name
+        store = open_run(d, create=True)
+        genome = {"net": DEFAULT_SPACE.min_genome(), "hw": {"bits": 8}}
+        store.put(0, genome, {"top1_pct": 80.0}, 0, key=genome_key(genome))
+        if verified:
+            store.put_measured(genome_key(genome), 8, protocol, 80.5)
+            (d / "front_verification.json").write_text(json.dumps({"protocol": protocol, "source": "predictor"}))
+        store.close()
+        f[name] = d
     return f
 
 
@@ -366,6 +380,17 @@ MISTAKES = [
                                         "--members", "0"], ["--members"]),
     ("templates-extra-argument", ["templates", "--bogus"], ["--bogus"]),
     ("verify-missing", ["verify", "{dir}/none"], ["none"]),
+    ("add-measured-missing", ["add-measured", "{dir}/no_run", "--out", "{dir}/m.jsonl"], ["no_run", "run"]),
+    ("add-measured-not-a-run", ["add-measured", "{small}", "--out", "{dir}/m.jsonl"], ["small", "store.sqlite"]),
+    ("add-measured-not-verified", ["add-measured", "{run_unverified}", "--out", "{dir}/m.jsonl"],
+     ["front_verification.json", "codesign verify"]),
+    ("add-measured-bad-line", ["add-measured", "{run_verified}", "--out", "{rows_broken}"],
+     ["broken.jsonl", "line 1", "genome"]),
+    ("add-measured-out-no-dir", ["add-measured", "{run_verified}", "--out", "{dir}/no/such/m.jsonl"], ["--out"]),
+    ("train-predictor-extra-broken", ["train-predictor", "--accuracy-data", "{rows_ok}", "--extra-data",
+                                      "{rows_broken}", "--out", "{dir}/p.npz"], ["broken.jsonl", "line 1", "genome"]),
+    ("train-predictor-extra-missing", ["train-predictor", "--accuracy-data", "{rows_ok}", "--extra-data",
+                                       "{dir}/none.jsonl", "--out", "{dir}/p.npz"], ["none.jsonl", "--extra-data"]),
     ("verify-not-a-run", ["verify", "{small}"], ["small"]),
     ("verify-images-too-few", ["verify", "{dir}", "--images", "3"], ["--images"]),
     ("search-verify-images-too-few", ["search", "--verify-images", "3", "--out", "{dir}/s"], ["--verify-images"]),

@@ -81,7 +81,7 @@ def check_args(args) -> None:
     for name in _IN_FILES:
         if v.get(name):
             input_file(v[name], "--" + name.replace("_", "-"))
-    for name in ("accuracy_data", "cost_data"):
+    for name in ("accuracy_data", "extra_data", "cost_data"):
         if v.get(name):
             for f in (v[name] if isinstance(v[name], list) else [v[name]]):
                 input_file(f, "--" + name.replace("_", "-"))
@@ -101,8 +101,10 @@ def check_args(args) -> None:
         if ext not in _PLOT_EXTENSIONS:
             raise SpecError("--plot", f"unknown image format {ext or '(none)'!r} (one of {', '.join(_PLOT_EXTENSIONS)})",
                             v["plot"])
-    if cmd == "map" and v.get("out"):
+    if cmd in ("map", "add-measured") and v.get("out"):
         output_file(v["out"], "--out")
+    if cmd == "add-measured" and not Path(v["run"]).is_dir():
+        raise SpecError("run", "no such run directory", v["run"])
     if cmd in _FILE_OUT_COMMANDS and v.get("out") and Path(v["out"]).is_dir() \
             and not (cmd == "export" and v.get("design") is not None):      # export --design: a folder
         raise SpecError("--out", "is a directory (give a file name)", v["out"])

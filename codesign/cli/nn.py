@@ -92,6 +92,9 @@ def add_nn_parsers(sub) -> None:
                     help="measured subnets: codesign accuracy-data JSONL file(s); a later file's row for the same "
                     "genome and bit-width replaces an earlier file's")
     add_renamed(tp, "--dataset", "--accuracy-data")
+    tp.add_argument("--extra-data", nargs="+", metavar="FILE",
+                    help="further measured rows (codesign add-measured, extreme subnets), same format: always in the "
+                    "fitting part, never in the held-out genomes the figures are of")
     tp.add_argument("--out", required=True, help="predictor .npz file")
     tp.add_argument("--seed", type=int, default=0, help=_SEED_HELP)
     tp.add_argument("--holdout-fraction", type=float, default=0.2,
@@ -272,13 +275,18 @@ def _device(name: str) -> str:
 
 def cmd_train_predictor(args) -> int:
     from codesign.predictors.accuracy import read_datasets, train_predictor
+    extra = read_datasets(args.extra_data, field="--extra-data") if args.extra_data else None
     pred, m = train_predictor(read_datasets(args.accuracy_data), seed=args.seed, kind=args.kind, hidden=args.hidden,
                               epochs=args.epochs, members=args.members, use_summary=not args.no_summary,
-                              holdout=args.holdout_fraction)
+                              holdout=args.holdout_fraction, extra=extra)
     pred.save(args.out)
-    print(json.dumps({"heldout": m, "out": args.out}) if args.json else
+    ex = pred.meta.get("extra")
+    note = "" if ex is None else (f" (+{ex['rows']} extra rows of {ex['genomes']} genomes fitted"
+                                  + (f", {ex['left_out_heldout_genome']} of held-out genomes left out" if
+                                     ex["left_out_heldout_genome"] else "") + ")")
+    print(json.dumps({"heldout": m, "out": args.out, "extra": ex}) if args.json else
           f"held-out ({m['n']} subnets): Kendall tau {m['kendall_tau']:.3f}, Spearman {m['spearman']:.3f}, "
-          f"RMSE {m['rmse']:.2f} points; wrote {args.out}")
+          f"RMSE {m['rmse']:.2f} points{note}; wrote {args.out}")
     if not args.json:
         for b, mb in m.get("per_bits", {}).items():
             print(f"  {b:>2}-bit ({mb['n']} subnets): Kendall tau {mb['kendall_tau']:.3f}, "

@@ -87,6 +87,13 @@ def add_search_parser(sub) -> None:
     ve.add_argument("--quiet", action="store_true", help="no progress bar")
     ve.set_defaults(func=cmd_verify)
 
+    am = sub.add_parser("add-measured", help="append a verified run's measured front designs to an accuracy-data "
+                        "file (the active-learning loop: then train-predictor --extra-data FILE)")
+    am.add_argument("run", metavar="DIR", help="search run directory, verified (codesign verify DIR --data D)")
+    am.add_argument("--out", required=True, metavar="FILE",
+                    help="accuracy-data JSONL to append to (created if missing; a (subnet, bit-width) it has is skipped)")
+    am.set_defaults(func=cmd_add_measured)
+
 
 def cmd_search(args) -> int:
     from codesign.rundir.search import resume_search, search_config, start_search
@@ -228,6 +235,15 @@ def cmd_verify(args) -> int:
         from accelerators.limits import check_int
         check_int(args.images, "--images", lo=10)
     verify_front(args.run, args.data, weights=args.weights, images=args.images, progress=not args.quiet)
+    return 0
+
+
+def cmd_add_measured(args) -> int:
+    from codesign.rundir.verify import add_measured
+    r = add_measured(args.run, args.out)
+    print(f"{r['added']} measured designs added to {r['out']} ({r['skipped']} already there; {r['rows']} rows); "
+          f"next: codesign train-predictor --accuracy-data codesign/weights/accuracy_data.jsonl "
+          f"--extra-data {r['out']} --out P.npz")
     return 0
 
 

@@ -153,3 +153,98 @@ def summary_line(summary: dict) -> str:
     tau = "n/a" if e["kendall_tau"] is None else f"{e['kendall_tau']:.2f}"
     return (f"{head}; predictor error on the front: bias {e['bias_pct']:+.2f} points, RMSE {e['rmse_pct']:.2f}, "
             f"largest {e['max_abs_pct']:.2f}, Kendall tau {tau} (n={e['n']})")
+
+
+# ----------------------------------------------------------------------------- the active-learning loop
+
+def measured_rows(directory) -> list[dict]:
+    """The measured designs of a verified search run (``codesign verify``) as accuracy-predictor
+    rows: ``{"genome", "bits", "top1", ...}`` (the network genome, the design's bit-width, the
+    measured top-1 on the validation split) plus where it came from (``run``, ``key``,
+    ``protocol``, ``top1_predicted`` when the run ranked by the predictor), one row per distinct
+    (subnet, bit-width), sorted. Only the measurements of the run's latest protocol (its
+    ``front_verification.json``) are taken.
+
+    A missing run, a run whose front was never measured or an unreadable summary is a SpecError
+    naming the file and the field."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise SpecError("run", "no such run directory", str(d))
+    if not (d / "store.sqlite").is_file():
+        raise SpecError("run", "not a run directory (no store.sqlite)", str(d))
+    summary_path = d / SUMMARY
+    if not summary_path.is_file():
+        raise SpecError("front_verification", "the run's front is not measured yet (codesign verify "
+                        f"{d} --data DIR first)", str(summary_path))
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise SpecError("front_verification", f"not JSON ({e})"[:200], str(summary_path)) from None
+    protocol = summary.get("protocol") if isinstance(summary, dict) else None
+    if not isinstance(protocol, dict) or not protocol.get("weights_sha256"):
+        raise SpecError("protocol", "missing or not an object with the weights' sha256", str(summary_path))
+    from codesign.space.genome import DEFAULT_SPACE, subnet_key
+    store = open_run(d)
+    try:
+        measured = store.measured(protocol)
+        by_key = {r["key"]: r for r in store.rows()}
+    finally:
+        store.close()
+    if not measured:
+        raise SpecError("measured", "no measurement of the run's front under its protocol in the store "
+                        f"(codesign verify {d} --data DIR)", str(d / "store.sqlite"))
+    rows, seen = [], set()
+    for (key, bits), top1 in sorted(measured.items()):
+        r = by_key.get(key)
+        if r is None or not isinstance(r.get("genome"), dict) or "net" not in r["genome"]:
+            continue                                   # a design of a replaced run: no genome to learn from
+        try:
+            net = DEFAULT_SPACE.canonical(DEFAULT_SPACE.validate(r["genome"]["net"], where="genome.net"))
+        except SpecError as e:
+            raise e.in_file(str(d / "store.sqlite")) from None
+        k = (subnet_key(net), int(bits))
+        if k in seen:
+            continue
+        seen.add(k)
+        row = {"genome": net, "bits": int(bits), "top1": float(top1), "source": "codesign verify",
+               "run": str(d), "key": key, "protocol": protocol}
+        pred = (r.get("metrics") or {}).get("top1_pct")
+        if summary.get("source") == "predictor" and pred is not None:
+            row["top1_predicted"] = float(pred)
+        rows.append(row)
+    return rows
+
+
+def add_measured(directory, out) -> dict:
+    """Append the measured designs of the verified run in ``directory`` (:func:`measured_rows`) to
+    the accuracy-data file ``out`` (JSON lines, created if missing), skipping every (subnet,
+    bit-width) the file already has: the file can then be given to ``codesign train-predictor
+    --extra-data``. Returns ``{"added", "skipped", "rows", "out"}``. A bad line of ``out`` is a
+    SpecError naming the file and the line; nothing is written then."""
+    from codesign.jsonio import read_jsonl
+    from codesign.predictors.accuracy.dataset import check_row
+    from codesign.space.genome import DEFAULT_SPACE, subnet_key
+    out = Path(out)
+    if out.is_dir():
+        raise SpecError("--out", "is a directory, not a JSONL file", str(out))
+    if not out.parent.is_dir():
+        raise SpecError("--out", "the folder does not exist", str(out))
+    have = []
+    if out.is_file() and out.stat().st_size:           # the file first: a bad line changes nothing anywhere
+        have = read_jsonl(out, check=check_row, cut_last="error", field="--out",
+                          what="a measured subnet row ({genome, bits, top1})")
+    rows = measured_rows(directory)
+    seen = {(subnet_key(DEFAULT_SPACE.canonical(r["genome"])), int(r["bits"])) for r in have}
+    new = []
+    for r in rows:
+        k = (subnet_key(r["genome"]), r["bits"])
+        if k not in seen:
+            seen.add(k)
+            new.append(r)
+    if new:
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in new)
+        if out.is_file() and out.stat().st_size and not out.read_bytes().endswith(b"\n"):
+            text = "\n" + text
+        with open(out, "a") as fh:
+            fh.write(text)
+    return {"added": len(new), "skipped": len(rows) - len(new), "rows": len(have) + len(new), "out": str(out)}

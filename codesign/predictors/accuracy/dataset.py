@@ -15,7 +15,7 @@ def genome_ids(genomes) -> tuple[np.ndarray, list[str]]:
     return np.array([ids.setdefault(subnet_key(g), len(ids)) for g in genomes], int), list(ids)
 
 
-def read_datasets(paths) -> list[dict]:
+def read_datasets(paths, field: str = "--accuracy-data") -> list[dict]:
     """The rows of one or more accuracy-data files (``codesign accuracy-data``); where several
     measure the same (genome, bit-width), the later file's row replaces the earlier one's (e.g.
     repeated 4-bit draws over a single-draw data set)."""
@@ -24,7 +24,7 @@ def read_datasets(paths) -> list[dict]:
         paths = [paths]
     rows = {}
     for path in paths:
-        for r in read_jsonl(path, cut_last="error", field="--accuracy-data", check=check_row,
+        for r in read_jsonl(path, cut_last="error", field=field, check=check_row,
                             what="a measured subnet row ({genome, bits, top1})"):
             key = (json.dumps(r.get("genome"), sort_keys=True), r.get("bits"))
             if key in rows and rows[key][0] == path:

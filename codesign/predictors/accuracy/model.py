@@ -325,18 +325,37 @@ def evaluate(pred: Predictor, rows: list[dict]) -> dict:
 
 def train_predictor(rows: list[dict], seed: int = 0, holdout: float = 0.2, kind: str = "kernel",
                     use_summary: bool = True, hidden: int = 128, epochs: int = 400,
-                    members: int = 5) -> tuple[Predictor, dict]:
+                    members: int = 5, extra: list[dict] | None = None) -> tuple[Predictor, dict]:
     """Fit on the rows of (1 - holdout) of the measured genomes; report metrics on the held-out
-    genomes (all rows and per bit-width). The returned predictor is the one those figures are of."""
+    genomes (all rows and per bit-width). The returned predictor is the one those figures are of.
+
+    ``extra``: further measured rows (e.g. extreme subnets, or front designs a verified search
+    measured: ``codesign add-measured``) that only ever join the fitting part: the held-out
+    genomes, and so the reported figures, are those of ``rows`` alone, and an extra row of a
+    held-out genome is left out (never fitted on a genome it is judged on). Where an extra row
+    measures the same (genome, bit-width) as a training row, both are kept (two measurements)."""
     if len(rows) < 20:
         raise SpecError("dataset", f"needs at least 20 measured subnets, has {len(rows)}")
     train, test = split_by_genome(rows, holdout, seed)
     if len(train) == 0:
         raise SpecError("dataset", "needs at least 2 distinct genomes")
-    pred = fit([rows[i] for i in train], seed=seed, kind=kind, use_summary=use_summary, hidden=hidden,
+    fit_rows = [rows[i] for i in train]
+    used, dropped = [], 0
+    if extra:
+        from codesign.space.genome import DEFAULT_SPACE, subnet_key
+        held = {subnet_key(DEFAULT_SPACE.canonical(rows[i]["genome"])) for i in test}
+        for r in extra:
+            if subnet_key(DEFAULT_SPACE.canonical(r["genome"])) in held:
+                dropped += 1
+            else:
+                used.append(r)
+    pred = fit(fit_rows + used, seed=seed, kind=kind, use_summary=use_summary, hidden=hidden,
                epochs=epochs, members=members)
     m = evaluate(pred, [rows[i] for i in test])
     pred.meta.update({"test": int(len(test)), "heldout": m, "holdout": holdout,
                       "genomes": {"train": len({json.dumps(rows[i]["genome"], sort_keys=True) for i in train}),
                                   "test": len({json.dumps(rows[i]["genome"], sort_keys=True) for i in test})}})
+    if extra is not None:
+        pred.meta["extra"] = {"rows": len(used), "left_out_heldout_genome": dropped,
+                              "genomes": len({json.dumps(r["genome"], sort_keys=True) for r in used})}
     return pred, m
