@@ -180,6 +180,41 @@ def test_screened_search_scores_every_kept_candidate_exactly(tmp_path):
         search_config(evaluator_config(space_dict, name, "measured", data=str(tmp_path), mapper_budget=200), screen=3)
 
 
+def test_screening_audit_of_a_run_directory_resumes_and_counts_lost_front_designs(tmp_path):
+    """codesign audit-screening: the run's screened-out children scored with its own exact
+    evaluator, each score kept as it arrives (a second audit scores nothing again), the lost
+    designs counted against an independent front; a run without --screen is refused."""
+    from codesign.rundir.audit import audit_run
+    from codesign.search.algorithms import pareto_front
+    from codesign.search.problem import build_evaluator, evaluator_config
+    from codesign.rundir.search import search_config, start_search, load_run
+    from codesign.space.joint import read_space
+    space_dict, name = read_space(None)
+    ev_cfg = evaluator_config(space_dict, name, "macs", mapper_budget=200)
+    start_search(tmp_path / "run", search_config(ev_cfg, budget=8, population=4, seed=3, screen=3))
+    first = audit_run(tmp_path / "run", sample=4)
+    log = (tmp_path / "run" / "screening_audit.jsonl").read_text().splitlines()
+    assert first["scored_exactly"] == 4 and len(log) == 4
+    # independently: the exact metrics of the logged children, on a front with the run's rows
+    ev = build_evaluator(ev_cfg)
+    cfg, res = load_run(tmp_path / "run")
+    extra = []
+    for line in log:
+        r = json.loads(line)
+        assert r["metrics"] == ev(r["genome"])
+        extra.append({"key": r["key"], "genome": r["genome"], "metrics": r["metrics"], "screened": True})
+    front = pareto_front(list(res.rows) + extra, res.objectives)
+    assert first["front"] == len(front)
+    assert first["front_from_screened_out"] == sum(1 for r in front if r.get("screened"))
+    again = audit_run(tmp_path / "run", sample=4)
+    assert len((tmp_path / "run" / "screening_audit.jsonl").read_text().splitlines()) == 4
+    assert again["front_from_screened_out"] == first["front_from_screened_out"]
+    assert json.loads((tmp_path / "run" / "screening_audit.json").read_text())["audited"] == 4
+    start_search(tmp_path / "plain", search_config(ev_cfg, budget=4, population=4, seed=3))
+    with pytest.raises(SpecError, match="not a screened run"):
+        audit_run(tmp_path / "plain")
+
+
 def test_sequential_topk_searches_hardware_for_the_nas_fronts_top_k_in_the_same_budget():
     """sequential-topk: NAS on the baseline accelerator with half the budget, then one hardware
     search per network of the k most accurate feasible NAS-front designs, the rest of the budget

@@ -94,6 +94,14 @@ def add_search_parser(sub) -> None:
                     help="accuracy-data JSONL to append to (created if missing; a (subnet, bit-width) it has is skipped)")
     am.set_defaults(func=cmd_add_measured)
 
+    au = sub.add_parser("audit-screening", help="score a --screen run's screened-out children exactly and count "
+                        "those the exact model puts on the front (designs screening would have lost); resumable")
+    au.add_argument("run", metavar="DIR", help="search run directory made with --screen K")
+    au.add_argument("--sample", type=int, metavar="N", help="a seeded sample of N screened-out children (default: all)")
+    au.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    au.add_argument("--quiet", action="store_true", help="no progress bar")
+    au.set_defaults(func=cmd_audit_screening)
+
 
 def cmd_search(args) -> int:
     from codesign.rundir.search import resume_search, search_config, start_search
@@ -244,6 +252,19 @@ def cmd_add_measured(args) -> int:
     print(f"{r['added']} measured designs added to {r['out']} ({r['skipped']} already there; {r['rows']} rows); "
           f"next: codesign train-predictor --accuracy-data codesign/weights/accuracy_data.jsonl "
           f"--extra-data {r['out']} --out P.npz")
+    return 0
+
+
+def cmd_audit_screening(args) -> int:
+    from accelerators.limits import check_int
+    from codesign.rundir.audit import audit_run
+    if args.sample is not None:
+        check_int(args.sample, "--sample", lo=1)
+    r = audit_run(args.run, sample=args.sample, seed=args.seed, progress=not args.quiet)
+    print(f"screening audit of {r['run']}: {r['scored_exactly']} of {r['screened_out']} screened-out children "
+          f"scored exactly; {r['front_from_screened_out']} of them on the exact front of {r['front']} "
+          f"(rows + audited); lost per audited child {r['lost_per_audited']:.4f}; "
+          f"written to {Path(r['run']) / 'screening_audit.json'}")
     return 0
 
 

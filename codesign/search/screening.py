@@ -52,13 +52,18 @@ class Screener:
         return out
 
 
-def audit_screening(rows, screened, evaluate, objectives, sample: int | None = None, seed: int = 0) -> dict:
+def audit_screening(rows, screened, evaluate, objectives, sample: int | None = None, seed: int = 0,
+                    done: dict | None = None, on_scored=None, progress: bool = False) -> dict:
     """Score screened-out children exactly (all, or a seeded ``sample`` of them) and count those
     that the exact model puts on the front of the run's rows plus them: designs screening
-    would have lost."""
+    would have lost. ``done``: {genome key: exact metrics or None} scored before (a resumed
+    audit: not scored again); ``on_scored(key, genome, metrics)`` is called as each new one is
+    scored (to keep it). Returns the counts, the rate per audited child and the lost designs'
+    keys."""
     from codesign.search.algorithms import pareto_front
     from codesign.search.problem import score_with
     from codesign.rundir.store import genome_key
+    done = {} if done is None else done
     seen = {r["key"] for r in rows}
     cand = [s for s in screened if s["key"] not in seen]
     cand = list({s["key"]: s for s in cand}.values())
@@ -66,12 +71,24 @@ def audit_screening(rows, screened, evaluate, objectives, sample: int | None = N
         pick = np.random.default_rng(seed).choice(len(cand), sample, replace=False)
         cand = [cand[i] for i in sorted(pick)]
     extra = []
-    for s in cand:
-        out = score_with(evaluate, s["genome"])
-        if out["metrics"] is not None:
-            extra.append({"id": f"screened-{len(extra)}", "key": genome_key(s["genome"]), "genome": s["genome"],
-                          "metrics": out["metrics"], "screened": True})
+    it = cand
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(cand, desc="audit", unit="design", smoothing=0.1)
+    for s in it:
+        key = genome_key(s["genome"])
+        if key in done:
+            metrics = done[key]
+        else:
+            metrics = score_with(evaluate, s["genome"])["metrics"]
+            if on_scored is not None:
+                on_scored(key, s["genome"], metrics)
+        if metrics is not None:
+            extra.append({"id": f"screened-{len(extra)}", "key": key, "genome": s["genome"],
+                          "metrics": metrics, "screened": True})
     front = pareto_front(list(rows) + extra, objectives)
     lost = [r for r in front if r.get("screened")]
-    return {"screened_out": len(screened), "scored_exactly": len(extra), "front": len(front),
-            "front_from_screened_out": len(lost)}
+    return {"screened_out": len(screened), "audited": len(cand), "scored_exactly": len(extra),
+            "front": len(front), "front_from_screened_out": len(lost),
+            "lost_per_audited": len(lost) / len(extra) if extra else float("nan"),
+            "lost_keys": [r["key"] for r in lost]}
