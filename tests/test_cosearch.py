@@ -206,6 +206,7 @@ def test_screening_audit_of_a_run_directory_resumes_and_counts_lost_front_design
     front = pareto_front(list(res.rows) + extra, res.objectives)
     assert first["front"] == len(front)
     assert first["front_from_screened_out"] == sum(1 for r in front if r.get("screened"))
+    assert first["hypervolume_with_audited"] >= first["hypervolume_run"] > 0
     again = audit_run(tmp_path / "run", sample=4)
     assert len((tmp_path / "run" / "screening_audit.jsonl").read_text().splitlines()) == 4
     assert again["front_from_screened_out"] == first["front_from_screened_out"]

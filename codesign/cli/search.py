@@ -263,7 +263,9 @@ def cmd_audit_screening(args) -> int:
     r = audit_run(args.run, sample=args.sample, seed=args.seed, progress=not args.quiet)
     print(f"screening audit of {r['run']}: {r['scored_exactly']} of {r['screened_out']} screened-out children "
           f"scored exactly; {r['front_from_screened_out']} of them on the exact front of {r['front']} "
-          f"(rows + audited); lost per audited child {r['lost_per_audited']:.4f}; "
+          f"(rows + audited); lost per audited child {r['lost_per_audited']:.4f} (kept rows on that front: "
+          f"{r['front_per_kept']:.4f} each); hypervolume {r['hypervolume_run']:.6g} -> "
+          f"{r['hypervolume_with_audited']:.6g} with the audited children; "
           f"written to {Path(r['run']) / 'screening_audit.json'}")
     return 0
 

@@ -68,7 +68,8 @@ def audit_run(directory, sample: int | None = None, seed: int = 0, progress: boo
             fh.write(json.dumps({"key": key, "genome": genome, "metrics": metrics}, sort_keys=True) + "\n")
             fh.flush()
         out = audit_screening(res.rows, screened, evaluate, res.objectives, sample=sample, seed=seed,
-                              done=done, on_scored=keep, progress=progress)
+                              done=done, on_scored=keep, progress=progress,
+                              reference=evaluate.space.reference_point(res.objectives))
     out.update({"run": str(d), "sample": sample, "seed": seed, "screen": cfg["screen"],
                 "budget": cfg["budget"], "population": cfg["population"], "rows": len(res.rows)})
     (d / "screening_audit.json").write_text(json.dumps(out, indent=1) + "\n")

@@ -53,13 +53,14 @@ class Screener:
 
 
 def audit_screening(rows, screened, evaluate, objectives, sample: int | None = None, seed: int = 0,
-                    done: dict | None = None, on_scored=None, progress: bool = False) -> dict:
+                    done: dict | None = None, on_scored=None, progress: bool = False, reference=None) -> dict:
     """Score screened-out children exactly (all, or a seeded ``sample`` of them) and count those
     that the exact model puts on the front of the run's rows plus them: designs screening
     would have lost. ``done``: {genome key: exact metrics or None} scored before (a resumed
     audit: not scored again); ``on_scored(key, genome, metrics)`` is called as each new one is
-    scored (to keep it). Returns the counts, the rate per audited child and the lost designs'
-    keys."""
+    scored (to keep it). Returns the counts, the rate per audited child (and, to compare, the
+    share of the kept rows on that front), the lost designs' keys and, with a ``reference``
+    point, the hypervolume of the run's rows and of the rows plus the audited children."""
     from codesign.search.algorithms import pareto_front
     from codesign.search.problem import score_with
     from codesign.rundir.store import genome_key
@@ -88,7 +89,14 @@ def audit_screening(rows, screened, evaluate, objectives, sample: int | None = N
                           "metrics": metrics, "screened": True})
     front = pareto_front(list(rows) + extra, objectives)
     lost = [r for r in front if r.get("screened")]
-    return {"screened_out": len(screened), "audited": len(cand), "scored_exactly": len(extra),
-            "front": len(front), "front_from_screened_out": len(lost),
-            "lost_per_audited": len(lost) / len(extra) if extra else float("nan"),
-            "lost_keys": [r["key"] for r in lost]}
+    kept_on_front = len(front) - len(lost)
+    out = {"screened_out": len(screened), "audited": len(cand), "scored_exactly": len(extra),
+           "front": len(front), "front_from_screened_out": len(lost),
+           "lost_per_audited": len(lost) / len(extra) if extra else float("nan"),
+           "front_per_kept": kept_on_front / len(rows) if rows else float("nan"),
+           "lost_keys": [r["key"] for r in lost]}
+    if reference is not None:
+        from codesign.search.algorithms import front_hypervolume
+        out["hypervolume_run"] = front_hypervolume(list(rows), objectives, reference)
+        out["hypervolume_with_audited"] = front_hypervolume(list(rows) + extra, objectives, reference)
+    return out
