@@ -121,6 +121,14 @@ class MapSpace:
         self.cands = sorted({d for r in self.rest for d in _divisors(int(r)) if d > 1})
         self.max_value = int(max(work.bounds.values()))
         self._prime_table()
+        # fixed per space, used by every mutate / neighbors call: the free slots of each
+        # dimension (as arrays and as (level, kind) tuples), the free keep choices, the free
+        # temporal slots as Python booleans, and whether any factor is fixed above 1
+        self._slots = [np.argwhere(self.free[:, j, :]) for j in range(D)]
+        self._slot_tuples = [[(int(a), int(b)) for a, b in sl] for sl in self._slots]
+        self._keep_choices = np.argwhere(self.keep_free)
+        self._free_t = self.free[..., T].tolist()
+        self._fixed_one = bool((self.fixed == 1).all())
 
     # ------------------------------------------------------------------ helpers
     def _prime_table(self):
@@ -138,7 +146,7 @@ class MapSpace:
         return perm
 
     def _assemble(self, vals, perm, keep) -> MappingBatch:
-        v = vals * self.fixed[None]
+        v = vals if self._fixed_one else vals * self.fixed[None]
         return MappingBatch(v[..., T].copy(), v[..., X].copy(), v[..., Y].copy(), perm, keep)
 
     # ------------------------------------------------------------------ sampling
@@ -218,7 +226,7 @@ class MapSpace:
     def values(self, batch: MappingBatch) -> np.ndarray:
         """(B, L, D, 3) free-slot factors (fixed ones divided out)."""
         v = np.stack([batch.tf, batch.sx, batch.sy], axis=-1)
-        return v // self.fixed[None]
+        return v if self._fixed_one else v // self.fixed[None]
 
     def mutate(self, batch: MappingBatch, rng: np.random.Generator, moves: int = 1) -> MappingBatch:
         """Children of ``batch`` (one per row): each makes ``moves`` random moves: move a prime
@@ -237,11 +245,13 @@ class MapSpace:
             # factor moves, one dimension at a time
             dims = rng.integers(0, self.D, n)
             for j in range(self.D):
-                slots = np.argwhere(self.free[:, j, :])
-                r = rows[fmove & (dims == j)]
-                if len(slots) < 2 or len(r) == 0 or self.rest[j] == 1:
+                slots = self._slots[j]
+                if len(slots) < 2 or self.rest[j] == 1:
                     continue
-                cur = vals[r][:, slots[:, 0], j, slots[:, 1]]                # (m, k)
+                r = rows[fmove & (dims == j)]
+                if len(r) == 0:
+                    continue
+                cur = vals[r[:, None], slots[:, 0], j, slots[:, 1]]                # (m, k)
                 score = rng.random(cur.shape) * (cur > 1)
                 src = np.argmax(score, axis=1)
                 sv = cur[np.arange(len(r)), src]
@@ -265,7 +275,7 @@ class MapSpace:
                 perm[r, l, a], perm[r, l, b] = pb, pa
             # keep / bypass flips
             if has_keep:
-                choices = np.argwhere(self.keep_free)
+                choices = self._keep_choices
                 r = rows[kflip]
                 c = choices[rng.integers(0, len(choices), len(r))]
                 keep[r, c[:, 0], c[:, 1]] ^= True
@@ -274,68 +284,83 @@ class MapSpace:
     def neighbors(self, one: MappingBatch, max_orders: int = 720) -> MappingBatch:
         """Every mapping one move away from ``one`` (a batch of one): each prime factor of each
         free slot moved to each other free slot of its dimension, every order of each level's
-        non-trivial free loops (up to ``max_orders`` per level), every free keep flipped."""
+        non-trivial free loops (up to ``max_orders`` per level), every free keep flipped.
+        (The moves are listed in Python on plain ints, then applied to copies of ``one`` in a
+        few array operations; the order of the result is the order of the list.)"""
         vals = self.values(one)[0]
         perm, keep = one.perm[0], one.keep[0]
-        out_v, out_p, out_k = [], [], []
-        for j in range(self.D):
-            slots = [tuple(x) for x in np.argwhere(self.free[:, j, :])]
+        V = vals.tolist()
+        L, D = self.L, self.D
+        moves = []                                   # (level a, kind a, level b, kind b, dim, q)
+        for j in range(D):
+            slots = self._slot_tuples[j]
             for a in slots:
-                v = int(vals[a[0], j, a[1]])
+                v = V[a[0]][j][a[1]]
                 qs = sorted(set(prime_factors(v))) if v > 1 else []
                 if v > 1 and v not in qs:
                     qs.append(v)                                   # the whole factor at once
                 for q in qs:
                     for b in slots:
-                        if b == a:
-                            continue
-                        nv = vals.copy()
-                        nv[a[0], j, a[1]] //= q
-                        nv[b[0], j, b[1]] *= q
-                        out_v.append(nv), out_p.append(perm), out_k.append(keep)
+                        if b != a:
+                            moves.append((a[0], a[1], b[0], b[1], j, q))
         # exchanges: a prime of one dimension goes out of a level's temporal loops while a prime of
         # another comes in (keeps the tile size roughly constant where capacity binds)
-        for l1 in range(self.L):
-            for l2 in range(self.L):
+        ft = self._free_t
+        swaps = []                                   # (l1, l2, a, b, q, r)
+        for l1 in range(L):
+            for l2 in range(L):
                 if l1 == l2:
                     continue
-                for a in range(self.D):
-                    if not (self.free[l1, a, T] and self.free[l2, a, T]) or vals[l1, a, T] == 1:
+                for a in range(D):
+                    if not (ft[l1][a] and ft[l2][a]) or V[l1][a][T] == 1:
                         continue
-                    for b in range(self.D):
-                        if b == a or not (self.free[l1, b, T] and self.free[l2, b, T]) or vals[l2, b, T] == 1:
+                    for b in range(D):
+                        if b == a or not (ft[l1][b] and ft[l2][b]) or V[l2][b][T] == 1:
                             continue
-                        for q in sorted(set(prime_factors(int(vals[l1, a, T])))):
-                            for r in sorted(set(prime_factors(int(vals[l2, b, T])))):
-                                nv = vals.copy()
-                                nv[l1, a, T] //= q
-                                nv[l2, a, T] *= q
-                                nv[l2, b, T] //= r
-                                nv[l1, b, T] *= r
-                                out_v.append(nv), out_p.append(perm), out_k.append(keep)
+                        for q in sorted(set(prime_factors(V[l1][a][T]))):
+                            for r in sorted(set(prime_factors(V[l2][b][T]))):
+                                swaps.append((l1, l2, a, b, q, r))
         tf = vals[..., T] * self.fixed[..., T]
-        for l in range(self.L):
+        orders = []                                  # (level, positions, array of orders)
+        for l in range(L):
             lo = len(self.prefix[l])
-            free_pos = list(range(lo, self.D))
-            nontriv = [pos for pos in free_pos if tf[l, perm[l, pos]] > 1]
+            nontriv = [pos for pos in range(lo, D) if tf[l, perm[l, pos]] > 1]
             if len(nontriv) < 2:
                 continue
-            dims = [perm[l, pos] for pos in nontriv]
-            for k, order in enumerate(itertools.permutations(dims)):
-                if k >= max_orders:
-                    break
-                if list(order) == dims:
-                    continue
-                np_ = perm.copy()
-                np_[l, nontriv] = order
-                out_v.append(vals), out_p.append(np_), out_k.append(keep)
-        for l, s_ in np.argwhere(self.keep_free):
-            nk = keep.copy()
-            nk[l, s_] = not nk[l, s_]
-            out_v.append(vals), out_p.append(perm), out_k.append(nk)
-        if not out_v:
+            dims = [int(perm[l, pos]) for pos in nontriv]
+            # the first max_orders permutations, less the identity (always the first one)
+            got = list(itertools.islice(itertools.permutations(dims), max_orders))[1:]
+            if got:
+                orders.append((l, nontriv, np.array(got, np.int64)))
+        flips = self._keep_choices
+        n1, n2 = len(moves), len(swaps)
+        n3 = sum(len(o[2]) for o in orders)
+        n = n1 + n2 + n3 + len(flips)
+        if n == 0:
             return one
-        return self._assemble(np.stack(out_v), np.stack(out_p), np.stack(out_k))
+        out_v = np.repeat(vals[None], n, axis=0)
+        out_p = np.repeat(perm[None], n, axis=0)
+        out_k = np.repeat(keep[None], n, axis=0)
+        if n1:
+            m = np.array(moves, np.int64)
+            i = np.arange(n1)
+            out_v[i, m[:, 0], m[:, 4], m[:, 1]] //= m[:, 5]
+            out_v[i, m[:, 2], m[:, 4], m[:, 3]] *= m[:, 5]
+        if n2:
+            w = np.array(swaps, np.int64)
+            i = np.arange(n1, n1 + n2)
+            out_v[i, w[:, 0], w[:, 2], T] //= w[:, 4]
+            out_v[i, w[:, 1], w[:, 2], T] *= w[:, 4]
+            out_v[i, w[:, 1], w[:, 3], T] //= w[:, 5]
+            out_v[i, w[:, 0], w[:, 3], T] *= w[:, 5]
+        at = n1 + n2
+        for l, pos, got in orders:
+            out_p[at:at + len(got), l, pos] = got
+            at += len(got)
+        if len(flips):
+            i = np.arange(at, n)
+            out_k[i, flips[:, 0], flips[:, 1]] = ~keep[flips[:, 0], flips[:, 1]]
+        return self._assemble(out_v, out_p, out_k)
 
     # ------------------------------------------------------------------ enumeration
     def _factor_choices(self):
