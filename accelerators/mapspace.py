@@ -64,6 +64,22 @@ def _count_splits(n: int, k: int) -> int:
     return prod(comb(primes.count(p) + k - 1, k - 1) for p in set(primes))
 
 
+def _cdf(w: np.ndarray) -> np.ndarray:
+    """The cumulative distribution ``Generator.choice(k, p=w / w.sum())`` builds from ``w``."""
+    p = w / w.sum()
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+def _choice(rng: np.random.Generator, n: int, cdf: np.ndarray) -> np.ndarray:
+    """``rng.choice(len(cdf), size=n, p=p)`` for the ``cdf`` of ``p`` (:func:`_cdf`): the same
+    draws (numpy's own inverse-CDF method: one ``random(n)``, then ``searchsorted``, right side)
+    and the same generator state after, without re-validating ``p`` on every call
+    (``tests/test_mapspace_fastpaths.py`` holds the two equal)."""
+    return cdf.searchsorted(rng.random(n), side="right")
+
+
 class MapSpace:
     def __init__(self, arch: Architecture, work: Workload, constraints: Constraints = FREE):
         self.arch, self.work, self.constraints = arch, work, constraints
@@ -129,6 +145,7 @@ class MapSpace:
         self._keep_choices = np.argwhere(self.keep_free)
         self._free_t = self.free[..., T].tolist()
         self._fixed_one = bool((self.fixed == 1).all())
+        self._cdfs = {}                              # sampling weights per (kind, bias): see _choice
 
     # ------------------------------------------------------------------ helpers
     def _prime_table(self):
@@ -157,19 +174,22 @@ class MapSpace:
         L, D = self.L, self.D
         vals = np.ones((n, L, D, 3), np.int64)
         rows = np.arange(n)
-        level_w = np.exp(-outer_bias * np.arange(L))
+        key = ("sample", outer_bias, spatial_weight)
+        if key not in self._cdfs:
+            level_w = np.exp(-outer_bias * np.arange(L))
+            self._cdfs[key] = [None if len(sl) == 0 else
+                               _cdf(level_w[sl[:, 0]] * np.where(sl[:, 1] == T, 1.0, spatial_weight))
+                               for sl in self._slots]
         for j in range(D):
-            slots = np.argwhere(self.free[:, j, :])
-            if len(slots) == 0:
+            slots, cdf = self._slots[j], self._cdfs[key][j]
+            if cdf is None:
                 continue
-            w = level_w[slots[:, 0]] * np.where(slots[:, 1] == T, 1.0, spatial_weight)
-            w = w / w.sum()
             # half of the rows keep a dimension whole in one slot (coherent tilings: the
             # optimum often iterates a dimension at one level only), half scatter its primes
             whole = rng.random(n) < coherent
-            one = rng.choice(len(slots), size=n, p=w)
+            one = _choice(rng, n, cdf)
             for p in self.primes[j]:
-                pick = np.where(whole, one, rng.choice(len(slots), size=n, p=w))
+                pick = np.where(whole, one, _choice(rng, n, cdf))
                 vals[rows, slots[pick, 0], j, slots[pick, 1]] *= p
         keep = np.tile(self.keep_default, (n, 1, 1))
         flip = (rng.random(keep.shape) > keep_prob) & self.keep_free[None]
@@ -204,17 +224,20 @@ class MapSpace:
                     vals[r, l, j, kind] *= f
                     left[r, j] //= f
                     room //= f
-        slots_t = [np.argwhere(self.free[:, j, :] & (np.arange(3) == T)[None, :]) for j in range(D)]
-        level_w = np.exp(-outer_bias * np.arange(L))
+        key = ("filled", outer_bias)
+        if key not in self._cdfs:
+            level_w = np.exp(-outer_bias * np.arange(L))
+            slots_t = [np.argwhere(self.free[:, j, :] & (np.arange(3) == T)[None, :]) for j in range(D)]
+            self._cdfs[key] = [(sl, None if len(sl) == 0 else _cdf(level_w[sl[:, 0]]))
+                               for sl in slots_t]
         for j in range(D):
-            slots = slots_t[j]
-            if len(slots) == 0:
+            slots, cdf = self._cdfs[key][j]
+            if cdf is None:
                 continue
-            w = level_w[slots[:, 0]] / level_w[slots[:, 0]].sum()
             for p in sorted(set(self.primes[j])):
                 for _ in range(self.primes[j].count(p)):
                     has = left[:, j] % p == 0
-                    pick = rng.choice(len(slots), size=n, p=w)
+                    pick = _choice(rng, n, cdf)
                     rr = np.nonzero(has)[0]
                     vals[rr, slots[pick[rr], 0], j, T] *= p
                     left[rr, j] //= p
