@@ -69,6 +69,19 @@ def _rows_key(b: MappingBatch) -> np.ndarray:
     return np.ascontiguousarray(flat).view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1])))[:, 0]
 
 
+def _first_distinct(keys: np.ndarray) -> np.ndarray:
+    """``np.unique(keys, return_index=True)[1]`` for the row keys of :func:`_rows_key`: the first
+    occurrence of each distinct key, in the keys' byte order (a stable sort of Python bytes
+    compares as numpy's void keys do; several times faster than numpy's sort of wide voids)."""
+    bs = keys.tolist()
+    first, prev = [], None
+    for i in sorted(range(len(bs)), key=bs.__getitem__):
+        if bs[i] != prev:
+            first.append(i)
+            prev = bs[i]
+    return np.array(first, np.int64)
+
+
 def map_layer(arch: Architecture, work: Workload, constraints: Constraints = FREE, *,
               objective="edp", budget: int = 30_000, seed: int = 0, time_limit: float | None = None,
               elites: int = 48, exhaustive_limit: int | None = None) -> MapResult:
@@ -217,7 +230,7 @@ def _evolve(space, weights, budget, rng, t0, time_limit, elites, islands):
         news, parents_all = [], []
         for k in range(islands):
             s_, pool = scores[k], pools[k]
-            _, first = np.unique(keys[k], return_index=True)      # distinct rows only
+            first = _first_distinct(keys[k])                      # distinct rows only
             order = first[np.argsort(s_[first], kind="stable")]
             order = order[np.isfinite(s_[order])][:elites]
             if len(order) == 0:                                   # nothing valid yet: resample

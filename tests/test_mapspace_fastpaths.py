@@ -2,7 +2,7 @@
 plain ints and applies them in a few array operations: held equal, row for row and in order, to
 the plain one-copy-per-neighbour loop (kept here as the reference), on sampled mappings of real
 layers on several templates and dataflows (fixed factors, constrained loop orders and free bypass
-choices included). The samplers draw slots with a cached inverse CDF: held equal to numpy's own
+choices included). The mapper's distinct-row index equals ``np.unique``'s. The samplers draw slots with a cached inverse CDF: held equal to numpy's own
 ``Generator.choice(k, size=n, p=p)``, draws and generator state after."""
 import itertools
 
@@ -111,3 +111,16 @@ def test_cached_cdf_draws_equal_generator_choice():
         got = _choice(b, n, _cdf(w))
         assert got.dtype == want.dtype and (got == want).all()
         assert (a.random(4) == b.random(4)).all()                    # the same state after
+
+
+def test_first_distinct_keys_equal_numpy_unique():
+    from accelerators.mapper import _first_distinct, _rows_key
+    arch = load_architecture("eyeriss_like")
+    w = load_layers(REPO / "specs/workloads/mobilenet_v3_large.yaml")[3].work
+    space = MapSpace(arch, w, dataflow_constraints(arch, w))
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        b = space.sample(int(rng.integers(1, 300)), rng)
+        b = b[rng.integers(0, len(b), len(b) + 50)]                    # many repeated rows
+        keys = _rows_key(b)
+        assert (_first_distinct(keys) == np.unique(keys, return_index=True)[1]).all()
