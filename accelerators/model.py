@@ -134,7 +134,6 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
     out = {k: np.moveaxis((np.empty if k in full else np.zeros)(shape + (B,), dtype), -1, 0)
            for k, (shape, dtype) in _result_arrays(L, S).items()}
     plan = _plan(arch, work, link_transfers)
-    plan._choose_memo = {}                      # a memo per call (see _Plan.choose_memo)
     # ``_rows``: (bounds (B, D), macs (B,)) per mapping, for evaluate_group (``work`` is then
     # the group's envelope)
     rb = (lambda sl: None) if _rows is None else (lambda sl: (_rows[0][sl], _rows[1][sl]))
@@ -236,6 +235,7 @@ def _result_arrays(L: int, S: int) -> dict:
 
 
 _PLANS: dict = {}
+_CHOOSE_MEMO: dict = {}         # links.choose's answers, shared by every plan (_Plan.choose_memo)
 
 
 def _plan(arch: Architecture, work: Workload, link_transfers: bool) -> "_Plan":
@@ -256,10 +256,17 @@ class _Plan:
     """What evaluating mappings of ``work`` on ``arch`` needs that no mapping changes."""
 
     def choose_memo(self, s: int) -> dict:
-        """``links.choose``'s answers on data space ``s`` in this call of :func:`evaluate_batch`
-        (emptied at each call): a mapper's population repeats the same spatial groups, so the
-        chunks of one call meet the same queries."""
-        return self._choose_memo.setdefault(s, {})
+        """The memo of ``links.choose``'s answers: one dict for every plan and call (a mapper's
+        populations repeat the same spatial groups, call after call, and so do the chunks of one
+        call), bounded by ``links.choose`` (emptied past 200,000 entries). A query's answer is a
+        function of its row and of the context the callers pass: the mesh, the dimensions kept,
+        the space's translation codes and, with ``choose_context``, its axes."""
+        return _CHOOSE_MEMO
+
+    def choose_context(self, ch, s: int) -> bytes:
+        """What a ``links.choose`` answer on space ``s`` depends on beyond its row and the mesh:
+        the chunk's kept dimensions and the space's axes (its distinct-tile count ``G``)."""
+        return ch.kd.tobytes() + repr(ch.spaces[s]["axes"]).encode()
 
     def split_xy(self):
         """``arch.split_xy(self.arch)``, computed once."""
@@ -287,7 +294,6 @@ class _Plan:
                       for lv, bits in zip(arch.levels, self.bits)]
         self._spaces = {}
         self._seq_base = {}
-        self._choose_memo = {}
 
     def seq_base(self, L: int, Dk: int, Db: int, k0: int, B: int) -> np.ndarray:
         """(M, B) flat offsets into an (L, Db, B) array of row k * Dk + j of the loop sequence
@@ -1130,7 +1136,7 @@ def _links_used(plan: _Plan, ch: _Chunk, s: int, cols, taus, sx, sy, inner, fx: 
     inn = inner[:, cols]
     G = distinct_tiles(sp["axes"], fan, lambda d, rr: inn[d, rr])
     _, F, G2, F2 = choose(sx[:, cols].T, sy[:, cols].T, inn.T, sp["codes"], taus, fx, fy, G=G,
-                          memo=plan.choose_memo(s), context=ch.kd.tobytes())
+                          memo=plan.choose_memo(s), context=plan.choose_context(ch, s))
     keeps = child_keep if np.ndim(child_keep) == 0 else np.asarray(child_keep)[cols]
     return (G2 < G) & (keeps | ((G - G2) * F != (F - F2) * G))
 
@@ -1276,7 +1282,7 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
         G, F, G2, F2 = choose(ch.sx[k][:, rows].T, ch.sy[k][:, rows].T, ch.inner[k][:, rows].T,
                               ch.spaces[s]["codes"], tau, fx, fy, G=G, order=order,
                               memo=plan.choose_memo(s) if _LINK_PRETESTS else None,
-                              context=ch.kd.tobytes())
+                              context=plan.choose_context(ch, s))
         use = G2 < G
         if not use.any():
             continue

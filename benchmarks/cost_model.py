@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import run_zigzag                                     # noqa: E402  (pins one core)
 
 import accelerators.mapper as mapper_mod                            # noqa: E402
+import accelerators.model as model                                  # noqa: E402
 from accelerators import conv2d, evaluate, evaluate_batch          # noqa: E402
 from accelerators.constraints import dataflow_constraints           # noqa: E402
 from accelerators.mapping import MappingBatch, from_batch           # noqa: E402
@@ -64,9 +65,12 @@ def mapper_mix(arch, work, n: int, budget: int) -> tuple[MappingBatch, int]:
 
 
 def time_batched(arch, work, batch, repeats: int) -> float:
+    """Best of ``repeats`` calls on the whole batch, each from an empty ``links.choose`` memo
+    (the model keeps that memo across calls; a batch seen before would find its answers)."""
     evaluate_batch(arch, work, batch[:256])               # warm-up
     best = float("inf")
     for _ in range(repeats):
+        model._CHOOSE_MEMO.clear()
         t = time.perf_counter()
         evaluate_batch(arch, work, batch)
         best = min(best, time.perf_counter() - t)
@@ -74,7 +78,10 @@ def time_batched(arch, work, batch, repeats: int) -> float:
 
 
 def time_scalar(arch, work, batch, n: int) -> float:
+    """``n`` calls of one mapping each, from an empty ``links.choose`` memo (later calls find
+    what earlier ones put there, as in a user's loop)."""
     maps = [from_batch(batch, i, arch, work) for i in range(n)]
+    model._CHOOSE_MEMO.clear()
     t = time.perf_counter()
     for m in maps:
         try:

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+import accelerators.model as _model  # noqa: E402
 from accelerators import conv2d, evaluate_batch  # noqa: E402
 from accelerators.mapping import MappingBatch  # noqa: E402
 from accelerators.sampling import random_valid_batch  # noqa: E402
@@ -71,6 +72,7 @@ def rates(arch, work, batch, repeats: int) -> tuple[float, float]:
     t = {True: [], False: []}
     for _ in range(repeats):
         for links in (True, False):
+            _model._CHOOSE_MEMO.clear()             # each timing from an empty links.choose memo
             t0 = time.perf_counter()
             evaluate_batch(arch, work, batch, link_transfers=links)
             t[links].append(time.perf_counter() - t0)

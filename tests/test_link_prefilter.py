@@ -140,3 +140,23 @@ def test_fast_path_equals_full_path_on_the_benchmark_mixes():
         _assert_identical(fast, full, (arch.name, "group"))
         linked += int((full.link_transfers.sum(axis=(1, 2)) > 0).sum())
     assert linked > 50                              # links are used in these mixes
+
+
+def test_shared_choose_memo_gives_the_answers_of_a_cold_one():
+    """``links.choose``'s memo is shared by every plan and call: figures evaluated after many
+    other architectures and layers filled it equal those evaluated from an empty memo, one
+    (template, layer) at a time, in the opposite order."""
+    import accelerators.model as model
+    cases = []
+    for template in list_templates():
+        arch = load_architecture(template)
+        for work in LAYERS:
+            cases.append((arch, work, random_batch(arch, work, 3000, seed=4, spatial_prob=0.6, bypass_prob=0.2)))
+    model._CHOOSE_MEMO.clear()
+    warm = [evaluate_batch(a, w, b) for a, w, b in cases]
+    assert len(model._CHOOSE_MEMO) > 0
+    for (a, w, b), res in reversed(list(zip(cases, warm))):
+        model._CHOOSE_MEMO.clear()
+        cold = evaluate_batch(a, w, b)
+        for f in ("valid", "reads", "fills", "updates", "link_transfers", "cycles", "energy_pj"):
+            assert np.array_equal(getattr(res, f), getattr(cold, f)), (a.name, w.name, f)
