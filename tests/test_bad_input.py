@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "specs"
 COMMANDS = ("evaluate", "map", "evaluate-network", "train-supernet", "accuracy", "accuracy-data", "train-predictor",
             "proxies", "search", "model-card", "sweep", "export", "plot", "report", "verify", "cost-data",
-            "train-cost-predictor", "templates", "darts", "add-measured")
+            "train-cost-predictor", "templates", "darts", "add-measured", "audit-screening")
 
 
 # ----------------------------------------------------------------------------- hostile files
@@ -392,6 +392,10 @@ MISTAKES = [
     ("train-predictor-extra-missing", ["train-predictor", "--accuracy-data", "{rows_ok}", "--extra-data",
                                        "{dir}/none.jsonl", "--out", "{dir}/p.npz"], ["none.jsonl", "--extra-data"]),
     ("verify-not-a-run", ["verify", "{small}"], ["small"]),
+    ("audit-screening-missing", ["audit-screening", "{dir}/no_run"], ["no_run", "run"]),
+    ("audit-screening-not-a-run", ["audit-screening", "{small}"], ["small"]),
+    ("audit-screening-no-config", ["audit-screening", "{run_unverified}"], ["run_unverified", "config.json"]),
+    ("audit-screening-sample-0", ["audit-screening", "{run_unverified}", "--sample", "0"], ["--sample"]),
     ("verify-images-too-few", ["verify", "{dir}", "--images", "3"], ["--images"]),
     ("search-verify-images-too-few", ["search", "--verify-images", "3", "--out", "{dir}/s"], ["--verify-images"]),
     ("darts-lambda-not-a-number", ["darts", "--data", "{small}", "--lambda", "0.1,abc", "--out", "{dir}/d"],
