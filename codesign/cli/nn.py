@@ -236,7 +236,7 @@ def cmd_accuracy_data(args) -> int:
                        bits=bits, draws=args.draws, bn=args.bn)
     rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.measurements, seed=args.seed,
                             progress=not args.quiet, shard=shard, device=device, eval_batch=args.eval_batch,
-                            clip=args.clip, bits=bits, draws=args.draws, bn=args.bn)
+                            clip=args.clip, bits=bits, draws=args.draws, bn=args.bn, holdout=args.holdout)
     print(f"{len(rows)} measured subnets in {args.out}")
     return 0
 
