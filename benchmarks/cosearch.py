@@ -488,7 +488,7 @@ def cold_throughput(a, population: int = 16, mutation: float = 0.08) -> tuple[fl
     from codesign.search.problem import evaluator_config
     from codesign.space.joint import read_space
     space_dict, name = read_space(a.space)
-    ev_cfg = evaluator_config(space_dict, name, a.accuracy, mapper_budget=a.mapper_budget)
+    ev_cfg = evaluator_config(space_dict, name, a.accuracy, predictor=a.predictor, mapper_budget=a.mapper_budget)
     budget = 8 if a.smoke else 64
     out = []
     for screen in (0, 8):
