@@ -355,7 +355,9 @@ class Measured:
             self.cache[key] = top1
             self.count += 1
             with open(self.file, "a") as fh:
+                from codesign.predictors.accuracy.protocols import verify_protocol_name
                 fh.write(json.dumps({"net": net, "bits": int(bits), "top1": top1, "protocol": self.protocol,
+                                     "protocol_name": verify_protocol_name(self.protocol),
                                      "seconds": round(time.perf_counter() - t, 1)}) + "\n")
         return self.cache[key]
 
