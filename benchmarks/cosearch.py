@@ -104,6 +104,8 @@ def parse(argv):
     p.add_argument("--hw-only", action="store_true", help="also the hardware-only baseline (largest subnet)")
     p.add_argument("--mapper-budget", type=int, default=1500)
     p.add_argument("--accuracy", default="predictor", choices=("predictor", "macs"))
+    p.add_argument("--predictor", metavar="FILE", help="accuracy predictor file (default: the shipped "
+                   "codesign/weights/predictor.npz; codesign/weights/predictor_v1.npz reproduces the 2026-12-02 run)")
     p.add_argument("--cost", default="model", choices=("model", "predictor"),
                    help="hardware cost in the searches: the mapped model, or the learned cost predictor (fast)")
     p.add_argument("--space")
@@ -162,7 +164,10 @@ def read_rows(out: Path, name: str) -> list[dict]:
 def main(argv=None) -> int:
     a = parse(argv)
     space = load_space(a.space)
-    accuracy = accuracy_function({"source": a.accuracy})
+    if a.predictor is not None and not Path(a.predictor).is_file():
+        print(f"error: {a.predictor}: --predictor: no such file", file=sys.stderr)
+        return 2
+    accuracy = accuracy_function({"source": a.accuracy, "predictor": a.predictor})
     if a.out is None:
         import tempfile
         a.out = tempfile.mkdtemp(prefix="bench_cosearch_") if a.smoke else "runs/bench_cosearch"
@@ -173,7 +178,7 @@ def main(argv=None) -> int:
     seeds = list(range(a.seeds))
     config = {"budget": a.budget, "dev_seeds": dev_seeds, "methods": methods, "k": a.k,
               "grid": {m: settings(a, m) for m in methods}, "mapper_budget": a.mapper_budget,
-              "accuracy": a.accuracy, "cost": a.cost, "space": space.name, "predictor": _digest(a.accuracy, a.cost)}
+              "accuracy": a.accuracy, "cost": a.cost, "space": space.name, "predictor": _digest(a.accuracy, a.cost, a.predictor)}
     cfg_file = out / "config.json"
     if cfg_file.exists() and json.loads(cfg_file.read_text()) != config:
         print(f"error: {cfg_file}: another benchmark configuration is in this directory (use another --out)",
@@ -350,7 +355,9 @@ class Measured:
             self.cache[key] = top1
             self.count += 1
             with open(self.file, "a") as fh:
+                from codesign.predictors.accuracy.protocols import verify_protocol_name
                 fh.write(json.dumps({"net": net, "bits": int(bits), "top1": top1, "protocol": self.protocol,
+                                     "protocol_name": verify_protocol_name(self.protocol),
                                      "seconds": round(time.perf_counter() - t, 1)}) + "\n")
         return self.cache[key]
 
@@ -483,7 +490,7 @@ def cold_throughput(a, population: int = 16, mutation: float = 0.08) -> tuple[fl
     from codesign.search.problem import evaluator_config
     from codesign.space.joint import read_space
     space_dict, name = read_space(a.space)
-    ev_cfg = evaluator_config(space_dict, name, a.accuracy, mapper_budget=a.mapper_budget)
+    ev_cfg = evaluator_config(space_dict, name, a.accuracy, predictor=a.predictor, mapper_budget=a.mapper_budget)
     budget = 8 if a.smoke else 64
     out = []
     for screen in (0, 8):
@@ -512,9 +519,9 @@ def _fmt(s: dict) -> str:
     return ", ".join(f"{k} {v:g}" for k, v in s.items())
 
 
-def _digest(source: str, cost: str) -> str | None:
+def _digest(source: str, cost: str, predictor=None) -> str | None:
     from codesign.artifacts import WEIGHTS_DIR
-    files = ([WEIGHTS_DIR / "predictor.npz"] if source == "predictor" else []) + \
+    files = ([Path(predictor or WEIGHTS_DIR / "predictor.npz")] if source == "predictor" else []) + \
         ([WEIGHTS_DIR / "cost_predictor.npz"] if cost == "predictor" else [])
     h = hashlib.sha256()
     for f in files:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -158,10 +159,11 @@ class Measurer:
 
 
 def run_evolutionary(algorithm: str, space, cfg, seconds: float, population: int, seed: int,
-                     mutation: float, crossover: float):
+                     mutation: float, crossover: float, predictor=None):
     from codesign.search.algorithms import pareto_front, run_search
     from codesign.search.problem import Evaluator, accuracy_function
-    ev = Evaluator(space, accuracy_function({"source": "predictor"}), mapper_budget=cfg.mapper_budget)
+    ev = Evaluator(space, accuracy_function({"source": "predictor", "predictor": predictor}),
+                   mapper_budget=cfg.mapper_budget)
     t = time.time()
     res = run_search(space, ev, algorithm=algorithm, budget=10**9, population=population, seed=seed,
                      mutation=mutation, crossover=crossover, objectives=OBJECTIVES, fixed_hw=cfg.hw,
@@ -226,10 +228,15 @@ def main(argv=None) -> int:
     ap.add_argument("--mutation", type=float, default=0.08, help="NSGA-II per-gene mutation probability")
     ap.add_argument("--crossover", type=float, default=0.9, help="NSGA-II crossover probability")
     ap.add_argument("--seed", type=int, default=0, help="seed of every method")
+    ap.add_argument("--predictor", help="accuracy predictor of NSGA-II and random search (default: the shipped "
+                    "codesign/weights/predictor.npz; codesign/weights/predictor_v1.npz for the 2026-12-03 figures)")
     ap.add_argument("--hw-lambda", type=float, default=0.1, help="lambda of the --hw-space co-search")
     ap.add_argument("--out", help="output directory (default: a temporary one)")
     ap.add_argument("--smoke", action="store_true", help="synthetic data, tiny runs: well under a minute")
     args = ap.parse_args(argv)
+    if args.predictor is not None and not Path(args.predictor).is_file():
+        print(f"error: {args.predictor}: --predictor: no such file", file=sys.stderr)
+        return 2
     import torch
     torch.set_num_threads(1)
     from codesign.darts.run import DartsConfig, run_darts, sweep_lambdas
@@ -270,7 +277,7 @@ def main(argv=None) -> int:
     evo = {}
     for alg in ("nsga2", "random"):
         res, fr, wall, front_s = run_evolutionary(alg, space, cfg, seconds, args.population, args.seed,
-                                                  args.mutation, args.crossover)
+                                                  args.mutation, args.crossover, predictor=args.predictor)
         evo[alg] = (res, fr)
         print(f"# {alg}: {len(res.rows)} candidates in {wall:.0f} s (limit {seconds:.0f} s); predicted front "
               f"{len(fr)} designs (front extraction {front_s:.3f} s)", flush=True)
@@ -337,7 +344,7 @@ def main(argv=None) -> int:
         "darts_config": cfg.to_json(), "seconds_per_method": round(seconds, 1), "reference": list(ref),
         "eval_images": len(meas.hold), "max_measured": max_measured,
         "evolution": {"population": args.population, "mutation": args.mutation, "crossover": args.crossover,
-                      "seed": args.seed, "accuracy": "shipped predictor", "latency": "mapped exactly",
+                      "seed": args.seed, "accuracy": args.predictor or "shipped predictor", "latency": "mapped exactly",
                       "objectives": list(OBJECTIVES)},
         "methods": methods,
         "darts_runs": [{"lambda": r["lambda"], "genome": r["genome"], "top1_own_weights_pct": r["top1_val_pct"],

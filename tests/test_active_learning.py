@@ -63,7 +63,8 @@ def test_add_measured_train_with_extra_moves_the_predictor(tmp_path, base_rows, 
     run = _fake_run(tmp_path / "run", genomes, measured)
 
     rows = measured_rows(run)
-    assert len(rows) == 4 and all(r["bits"] == 8 and r["protocol"] == PROTOCOL for r in rows)
+    assert len(rows) == 4 and all(r["bits"] == 8 and r["protocol"] == "verify" and r["protocol_detail"] == PROTOCOL
+                                  for r in rows)
     assert sorted(r["top1"] for r in rows) == pytest.approx(sorted(measured))
 
     out = tmp_path / "extra.jsonl"

@@ -103,8 +103,8 @@ def check_args(args) -> None:
                             v["plot"])
     if cmd in ("map", "add-measured") and v.get("out"):
         output_file(v["out"], "--out")
-    if cmd == "add-measured" and not Path(v["run"]).is_dir():
-        raise SpecError("run", "no such run directory", v["run"])
+    if cmd == "add-measured" and not Path(v["run"]).exists():
+        raise SpecError("run", "no such run directory or measured file", v["run"])
     if cmd in _FILE_OUT_COMMANDS and v.get("out") and Path(v["out"]).is_dir() \
             and not (cmd == "export" and v.get("design") is not None):      # export --design: a folder
         raise SpecError("--out", "is a directory (give a file name)", v["out"])

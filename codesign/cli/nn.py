@@ -236,7 +236,7 @@ def cmd_accuracy_data(args) -> int:
                        bits=bits, draws=args.draws, bn=args.bn)
     rows = accuracy_dataset(net, calib, hold.images, hold.labels, args.out, n=args.measurements, seed=args.seed,
                             progress=not args.quiet, shard=shard, device=device, eval_batch=args.eval_batch,
-                            clip=args.clip, bits=bits, draws=args.draws, bn=args.bn)
+                            clip=args.clip, bits=bits, draws=args.draws, bn=args.bn, holdout=args.holdout)
     print(f"{len(rows)} measured subnets in {args.out}")
     return 0
 
@@ -279,6 +279,7 @@ def cmd_train_predictor(args) -> int:
     pred, m = train_predictor(read_datasets(args.accuracy_data), seed=args.seed, kind=args.kind, hidden=args.hidden,
                               epochs=args.epochs, members=args.members, use_summary=not args.no_summary,
                               holdout=args.holdout_fraction, extra=extra)
+    pred.meta.update(_provenance(args))
     pred.save(args.out)
     ex = pred.meta.get("extra")
     note = "" if ex is None else (f" (+{ex['rows']} extra rows of {ex['genomes']} genomes fitted"
@@ -292,6 +293,28 @@ def cmd_train_predictor(args) -> int:
             print(f"  {b:>2}-bit ({mb['n']} subnets): Kendall tau {mb['kendall_tau']:.3f}, "
                   f"Spearman {mb['spearman']:.3f}, RMSE {mb['rmse']:.2f}")
     return 0
+
+
+def _provenance(args) -> dict:
+    """Where a predictor's rows came from: every data file with its rows per measurement protocol,
+    the command (without defaults) and the date."""
+    import time
+    from codesign.predictors.accuracy import read_datasets
+    from codesign.predictors.accuracy.protocols import count_protocols
+    sources = []
+    for role, paths in (("accuracy-data", args.accuracy_data), ("extra-data", args.extra_data or [])):
+        for path in paths:
+            rows = read_datasets(path, field="--" + role)
+            sources.append({"file": str(path), "role": role, "rows": len(rows), "protocols": count_protocols(rows)})
+    cmd = "codesign train-predictor --accuracy-data " + " ".join(map(str, args.accuracy_data))
+    if args.extra_data:
+        cmd += " --extra-data " + " ".join(map(str, args.extra_data))
+    for flag, v, default in (("--seed", args.seed, 0), ("--kind", args.kind, "kernel"),
+                             ("--holdout-fraction", args.holdout_fraction, 0.2)):
+        if v != default:
+            cmd += f" {flag} {v}"
+    return {"sources": sources, "command": cmd + f" --out {args.out}",
+            "date": time.strftime("%Y-%m-%d", time.gmtime())}
 
 
 def cmd_proxies(args) -> int:

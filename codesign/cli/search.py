@@ -89,7 +89,9 @@ def add_search_parser(sub) -> None:
 
     am = sub.add_parser("add-measured", help="append a verified run's measured front designs to an accuracy-data "
                         "file (the active-learning loop: then train-predictor --extra-data FILE)")
-    am.add_argument("run", metavar="DIR", help="search run directory, verified (codesign verify DIR --data D)")
+    am.add_argument("run", metavar="DIR", help="search run directory, verified (codesign verify DIR --data D); "
+                    "or a kept verified front (folder with front.csv and front_verification.json) or a co-search "
+                    "benchmark's measured.jsonl")
     am.add_argument("--out", required=True, metavar="FILE",
                     help="accuracy-data JSONL to append to (created if missing; a (subnet, bit-width) it has is skipped)")
     am.set_defaults(func=cmd_add_measured)

@@ -151,7 +151,8 @@ def write_dataset_meta(out_path, weights, data, holdout: int, eval_images: int, 
 def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n: int, seed: int = 0,
                      progress: bool = True, log=print, shard: tuple[int, int] = (0, 1), device: str = "cpu",
                      eval_batch: int | None = None, deadline: float | None = None,
-                     clip: str = DEFAULT_CLIP, bits=BITS, draws: int = 1, bn: str = DEFAULT_BN) -> list[dict]:
+                     clip: str = DEFAULT_CLIP, bits=BITS, draws: int = 1, bn: str = DEFAULT_BN,
+                     holdout: int | None = None) -> list[dict]:
     """Measure ``n`` (genome, bits) pairs into a JSONL file: random genomes (seeded), each at every
     bit-width of ``bits`` (one BN recalibration per genome and draw), one line per measurement as it finishes; a
     re-run continues where the file ends (kill -9 safe: a torn last line is dropped, a genome cut
@@ -167,7 +168,11 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
     (genome, bit-width) pairs). ``draws=K`` measures each pair K times with independent
     calibration draws (seeds ``seed + plan_index + k * DRAW_SEED_STRIDE``; draw 0 is the single
     measurement) and records their mean as ``top1`` and all of them as ``draws``: for bit-widths
-    whose result depends on the calibration draw (4 bits, README)."""
+    whose result depends on the calibration draw (4 bits, README).
+
+    Each row names its measurement protocol (``protocol``: ``predictor`` or ``other``,
+    :mod:`codesign.predictors.accuracy.protocols`) when ``holdout`` (the validation images the
+    evaluation images were drawn from) is given."""
     bits = tuple(int(b) for b in bits)
     if not bits or any(b not in BITS for b in bits) or len(set(bits)) != len(bits):
         raise ValueError(f"bits {bits}: need distinct bit-widths out of {BITS}")
@@ -212,6 +217,9 @@ def accuracy_dataset(net: Supernet, calib, eval_images, eval_labels, out_path, n
                 vals = [m[int(b)] for m in measured]
                 row = {"genome": g, "bits": int(b), "top1": vals[0] if draws == 1 else round(float(np.mean(vals)), 4),
                        "seconds": secs, "plan_index": int(gi)}
+                if holdout is not None:
+                    from codesign.predictors.accuracy.protocols import measurement_protocol
+                    row["protocol"] = measurement_protocol(len(eval_labels), holdout, bn, b, clip)
                 if draws > 1:
                     row["draws"] = vals
                 fh.write(json.dumps(row) + "\n")

@@ -82,8 +82,9 @@ def verify_front(directory, data=None, *, weights=None, images: int | None = Non
     from codesign.space.joint import space_from_dict
     space = space_from_dict(cfg["evaluator"]["space"], cfg["evaluator"].get("space_name", "space"))
     write_outputs(d, res, cfg.get("population"), space.constraints)
-    summary = {"protocol": protocol, "source": acc["source"], "designs": len(front),
-               "measured_now": len(todo), "data": str(Path(data).resolve()),
+    from codesign.predictors.accuracy.protocols import verify_protocol_name
+    summary = {"protocol": protocol, "protocol_name": verify_protocol_name(protocol), "source": acc["source"],
+               "designs": len(front), "measured_now": len(todo), "data": str(Path(data).resolve()),
                "error": front_error(front, measured) if acc["source"] == "predictor" else None,
                **front_hypervolumes(front, measured, tuple(cfg["objectives"]), space)}
     (d / SUMMARY).write_text(json.dumps(summary, indent=1) + "\n")
@@ -161,16 +162,26 @@ def measured_rows(directory) -> list[dict]:
     """The measured designs of a verified search run (``codesign verify``) as accuracy-predictor
     rows: ``{"genome", "bits", "top1", ...}`` (the network genome, the design's bit-width, the
     measured top-1 on the validation split) plus where it came from (``run``, ``key``,
-    ``protocol``, ``top1_predicted`` when the run ranked by the predictor), one row per distinct
+    ``protocol``: the protocol's name, ``verify`` for all validation images, ``protocol_detail``:
+    its dict, ``top1_predicted`` when the run ranked by the predictor), one row per distinct
     (subnet, bit-width), sorted. Only the measurements of the run's latest protocol (its
     ``front_verification.json``) are taken.
+
+    ``directory`` may also be a kept copy of a verified run without its store (a folder with
+    ``front.csv`` and ``front_verification.json``, e.g. ``experiments/measured_front/``) or a
+    co-search benchmark's ``measured.jsonl`` (``benchmarks/cosearch.py``): the same rows from
+    those files.
 
     A missing run, a run whose front was never measured or an unreadable summary is a SpecError
     naming the file and the field."""
     d = Path(directory)
+    if d.is_file():
+        return _benchmark_rows(d)
     if not d.is_dir():
         raise SpecError("run", "no such run directory", str(d))
     if not (d / "store.sqlite").is_file():
+        if (d / "front.csv").is_file() and (d / SUMMARY).is_file():
+            return _front_csv_rows(d)
         raise SpecError("run", "not a run directory (no store.sqlite)", str(d))
     summary_path = d / SUMMARY
     if not summary_path.is_file():
@@ -183,6 +194,7 @@ def measured_rows(directory) -> list[dict]:
     protocol = summary.get("protocol") if isinstance(summary, dict) else None
     if not isinstance(protocol, dict) or not protocol.get("weights_sha256"):
         raise SpecError("protocol", "missing or not an object with the weights' sha256", str(summary_path))
+    from codesign.predictors.accuracy.protocols import verify_protocol_name
     from codesign.space.genome import DEFAULT_SPACE, subnet_key
     store = open_run(d)
     try:
@@ -207,7 +219,7 @@ def measured_rows(directory) -> list[dict]:
             continue
         seen.add(k)
         row = {"genome": net, "bits": int(bits), "top1": float(top1), "source": "codesign verify",
-               "run": str(d), "key": key, "protocol": protocol}
+               "run": str(d), "key": key, "protocol": verify_protocol_name(protocol), "protocol_detail": protocol}
         pred = (r.get("metrics") or {}).get("top1_pct")
         if summary.get("source") == "predictor" and pred is not None:
             row["top1_predicted"] = float(pred)
@@ -215,8 +227,97 @@ def measured_rows(directory) -> list[dict]:
     return rows
 
 
+def _read_summary(summary_path: Path) -> tuple[dict, dict]:
+    """(summary, protocol) of a ``front_verification.json``; a SpecError naming it otherwise."""
+    if not summary_path.is_file():
+        raise SpecError("front_verification", "the run's front is not measured yet (codesign verify "
+                        f"{summary_path.parent} --data DIR first)", str(summary_path))
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise SpecError("front_verification", f"not JSON ({e})"[:200], str(summary_path)) from None
+    protocol = summary.get("protocol") if isinstance(summary, dict) else None
+    if not isinstance(protocol, dict) or not protocol.get("weights_sha256"):
+        raise SpecError("protocol", "missing or not an object with the weights' sha256", str(summary_path))
+    return summary, protocol
+
+
+def _row(net, bits, top1, protocol: dict, where: str, **more) -> dict:
+    from codesign.predictors.accuracy.protocols import verify_protocol_name
+    from codesign.space.genome import DEFAULT_SPACE
+    try:
+        net = DEFAULT_SPACE.canonical(DEFAULT_SPACE.validate(net, where="genome.net"))
+    except SpecError as e:
+        raise e.in_file(where) from None
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in (4, 6, 8, 16):
+        raise SpecError("bits", f"not a bit-width of 4, 6, 8, 16: {bits!r}"[:100], where)
+    if isinstance(top1, bool) or not isinstance(top1, (int, float)) or not 0 <= float(top1) <= 100:
+        raise SpecError("top1", f"not a percentage: {top1!r}"[:100], where)
+    return {"genome": net, "bits": int(bits), "top1": float(top1), "protocol": verify_protocol_name(protocol),
+            "protocol_detail": protocol, **more}
+
+
+def _dedup(rows: list[dict]) -> list[dict]:
+    from codesign.space.genome import subnet_key
+    out, seen = [], set()
+    for r in rows:
+        k = (subnet_key(r["genome"]), r["bits"])
+        if k not in seen:
+            seen.add(k)
+            out.append(r)
+    return out
+
+
+def _front_csv_rows(d: Path) -> list[dict]:
+    """Rows of a kept verified front (``front.csv`` with ``top1_measured`` + its summary)."""
+    import csv
+    summary, protocol = _read_summary(d / SUMMARY)
+    rows = []
+    with open(d / "front.csv", newline="") as fh:
+        for i, r in enumerate(csv.DictReader(fh), 2):
+            where = f"{d / 'front.csv'}:{i}"
+            if not r.get("top1_measured"):
+                continue
+            try:
+                g = json.loads(r["genome_json"])
+                top1 = float(r["top1_measured"])
+            except (KeyError, TypeError, ValueError):
+                raise SpecError("genome_json", "missing or not a JSON genome, or top1_measured not a number",
+                                where) from None
+            if not isinstance(g, dict) or not isinstance(g.get("hw"), dict):
+                raise SpecError("genome_json", "not a joint genome ({net, hw})", where)
+            more = {"source": "codesign verify", "run": str(d)}
+            if summary.get("source") == "predictor" and r.get("top1_predicted"):
+                more["top1_predicted"] = float(r["top1_predicted"])
+            rows.append(_row(g.get("net"), g["hw"].get("bits"), top1, protocol, where, **more))
+    if not rows:
+        raise SpecError("top1_measured", "no measured design in the front", str(d / "front.csv"))
+    return _dedup(rows)
+
+
+def _benchmark_rows(path: Path) -> list[dict]:
+    """Rows of a co-search benchmark's ``measured.jsonl`` (``{net, bits, top1, protocol}`` lines)."""
+    rows = []
+    for i, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{i}"
+        try:
+            r = json.loads(line)
+        except ValueError:
+            raise SpecError("measured", "not a JSON line", where) from None
+        if not isinstance(r, dict) or not isinstance(r.get("protocol"), dict):
+            raise SpecError("protocol", "missing or not an object", where)
+        rows.append(_row(r.get("net"), r.get("bits"), r.get("top1"), r["protocol"], where,
+                         source="benchmarks/cosearch.py", run=str(path)))
+    if not rows:
+        raise SpecError("measured", "no measured design in the file", str(path))
+    return _dedup(rows)
+
+
 def add_measured(directory, out) -> dict:
-    """Append the measured designs of the verified run in ``directory`` (:func:`measured_rows`) to
+    """Append the measured designs of the verified run in ``directory`` (:func:`measured_rows`; or
+    of a kept verified front, or of a benchmark's ``measured.jsonl``) to
     the accuracy-data file ``out`` (JSON lines, created if missing), skipping every (subnet,
     bit-width) the file already has: the file can then be given to ``codesign train-predictor
     --extra-data``. Returns ``{"added", "skipped", "rows", "out"}``. A bad line of ``out`` is a

@@ -34,8 +34,8 @@ def read_datasets(paths, field: str = "--accuracy-data") -> list[dict]:
 
 
 def check_row(r) -> None:
-    """One accuracy-data row: a dict with a valid network ``genome``, integer ``bits`` and a
-    finite ``top1`` in [0, 100] (a ValueError says what is wrong)."""
+    """One accuracy-data row: a dict with a valid network ``genome``, integer ``bits``, a finite
+    ``top1`` in [0, 100] and, if present, a known ``protocol`` (a ValueError says what is wrong)."""
     import math
     from codesign.space.genome import DEFAULT_SPACE
     if not isinstance(r, dict):
@@ -49,6 +49,8 @@ def check_row(r) -> None:
     t = r["top1"]
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0 <= t <= 100:
         raise ValueError(f"top1: not a percentage: {t!r}"[:100])
+    from codesign.predictors.accuracy.protocols import check_protocol
+    check_protocol(r)
 
 
 def split_by_genome(rows: list[dict], holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -358,4 +358,7 @@ def train_predictor(rows: list[dict], seed: int = 0, holdout: float = 0.2, kind:
     if extra is not None:
         pred.meta["extra"] = {"rows": len(used), "left_out_heldout_genome": dropped,
                               "genomes": len({json.dumps(r["genome"], sort_keys=True) for r in used})}
+    from codesign.predictors.accuracy.protocols import count_protocols
+    # the measurement protocol of every fitted row (rows without one: "unrecorded")
+    pred.meta["protocols"] = {"base": count_protocols(fit_rows), "extra": count_protocols(used)}
     return pred, m
