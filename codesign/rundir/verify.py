@@ -183,17 +183,7 @@ def measured_rows(directory) -> list[dict]:
         if (d / "front.csv").is_file() and (d / SUMMARY).is_file():
             return _front_csv_rows(d)
         raise SpecError("run", "not a run directory (no store.sqlite)", str(d))
-    summary_path = d / SUMMARY
-    if not summary_path.is_file():
-        raise SpecError("front_verification", "the run's front is not measured yet (codesign verify "
-                        f"{d} --data DIR first)", str(summary_path))
-    try:
-        summary = json.loads(summary_path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise SpecError("front_verification", f"not JSON ({e})"[:200], str(summary_path)) from None
-    protocol = summary.get("protocol") if isinstance(summary, dict) else None
-    if not isinstance(protocol, dict) or not protocol.get("weights_sha256"):
-        raise SpecError("protocol", "missing or not an object with the weights' sha256", str(summary_path))
+    summary, protocol = _read_summary(d / SUMMARY)
     from codesign.predictors.accuracy.protocols import verify_protocol_name
     from codesign.space.genome import DEFAULT_SPACE, subnet_key
     store = open_run(d)
