@@ -235,7 +235,17 @@ def _result_arrays(L: int, S: int) -> dict:
 
 
 _PLANS: dict = {}
-_CHOOSE_MEMO: dict = {}         # links.choose's answers, shared by every plan (_Plan.choose_memo)
+# links.choose's answers, one dict for every plan and call (a mapper's populations repeat the same
+# spatial groups, call after call, and so do the chunks of one call), bounded by links.choose
+# (emptied past 200,000 entries). A query's answer is a function of its row and of the context the
+# callers pass: the mesh, the space's translation codes and _Plan.choose_context.
+_CHOOSE_MEMO: dict = {}
+
+
+def clear_choose_memo() -> None:
+    """Empty ``links.choose``'s memo (kept across calls): a benchmark that times a batch from
+    scratch calls this first."""
+    _CHOOSE_MEMO.clear()
 
 
 def _plan(arch: Architecture, work: Workload, link_transfers: bool) -> "_Plan":
@@ -254,14 +264,6 @@ def _plan(arch: Architecture, work: Workload, link_transfers: bool) -> "_Plan":
 
 class _Plan:
     """What evaluating mappings of ``work`` on ``arch`` needs that no mapping changes."""
-
-    def choose_memo(self, s: int) -> dict:
-        """The memo of ``links.choose``'s answers: one dict for every plan and call (a mapper's
-        populations repeat the same spatial groups, call after call, and so do the chunks of one
-        call), bounded by ``links.choose`` (emptied past 200,000 entries). A query's answer is a
-        function of its row and of the context the callers pass: the mesh, the dimensions kept,
-        the space's translation codes and, with ``choose_context``, its axes."""
-        return _CHOOSE_MEMO
 
     def choose_context(self, ch, s: int) -> bytes:
         """What a ``links.choose`` answer on space ``s`` depends on beyond its row and the mesh:
@@ -1136,7 +1138,7 @@ def _links_used(plan: _Plan, ch: _Chunk, s: int, cols, taus, sx, sy, inner, fx: 
     inn = inner[:, cols]
     G = distinct_tiles(sp["axes"], fan, lambda d, rr: inn[d, rr])
     _, F, G2, F2 = choose(sx[:, cols].T, sy[:, cols].T, inn.T, sp["codes"], taus, fx, fy, G=G,
-                          memo=plan.choose_memo(s), context=plan.choose_context(ch, s))
+                          memo=_CHOOSE_MEMO, context=plan.choose_context(ch, s))
     keeps = child_keep if np.ndim(child_keep) == 0 else np.asarray(child_keep)[cols]
     return (G2 < G) & (keeps | ((G - G2) * F != (F - F2) * G))
 
@@ -1281,7 +1283,7 @@ def _apply_links(plan: _Plan, ch: _Chunk, batch: MappingBatch, full, queries, co
             order = np.argsort(rank, axis=1)
         G, F, G2, F2 = choose(ch.sx[k][:, rows].T, ch.sy[k][:, rows].T, ch.inner[k][:, rows].T,
                               ch.spaces[s]["codes"], tau, fx, fy, G=G, order=order,
-                              memo=plan.choose_memo(s) if _LINK_PRETESTS else None,
+                              memo=_CHOOSE_MEMO if _LINK_PRETESTS else None,
                               context=plan.choose_context(ch, s))
         use = G2 < G
         if not use.any():

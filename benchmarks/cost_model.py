@@ -70,7 +70,7 @@ def time_batched(arch, work, batch, repeats: int) -> float:
     evaluate_batch(arch, work, batch[:256])               # warm-up
     best = float("inf")
     for _ in range(repeats):
-        model._CHOOSE_MEMO.clear()
+        model.clear_choose_memo()
         t = time.perf_counter()
         evaluate_batch(arch, work, batch)
         best = min(best, time.perf_counter() - t)
@@ -81,7 +81,7 @@ def time_scalar(arch, work, batch, n: int) -> float:
     """``n`` calls of one mapping each, from an empty ``links.choose`` memo (later calls find
     what earlier ones put there, as in a user's loop)."""
     maps = [from_batch(batch, i, arch, work) for i in range(n)]
-    model._CHOOSE_MEMO.clear()
+    model.clear_choose_memo()
     t = time.perf_counter()
     for m in maps:
         try:

@@ -72,7 +72,7 @@ def rates(arch, work, batch, repeats: int) -> tuple[float, float]:
     t = {True: [], False: []}
     for _ in range(repeats):
         for links in (True, False):
-            _model._CHOOSE_MEMO.clear()             # each timing from an empty links.choose memo
+            _model.clear_choose_memo()             # each timing from an empty links.choose memo
             t0 = time.perf_counter()
             evaluate_batch(arch, work, batch, link_transfers=links)
             t[links].append(time.perf_counter() - t0)

@@ -211,6 +211,12 @@ def test_screening_audit_of_a_run_directory_resumes_and_counts_lost_front_design
     assert len((tmp_path / "run" / "screening_audit.jsonl").read_text().splitlines()) == 4
     assert again["front_from_screened_out"] == first["front_from_screened_out"]
     assert json.loads((tmp_path / "run" / "screening_audit.json").read_text())["audited"] == 4
+    # a writer killed mid-line: the torn line is cut, the resumed audit scores it again
+    log_path = tmp_path / "run" / "screening_audit.jsonl"
+    kept = log_path.read_text().splitlines()
+    log_path.write_text("\n".join(kept[:3]) + "\n" + kept[3][:25])
+    audit_run(tmp_path / "run", sample=4)
+    assert [json.loads(x)["key"] for x in log_path.read_text().splitlines()] == [json.loads(x)["key"] for x in kept]
     start_search(tmp_path / "plain", search_config(ev_cfg, budget=4, population=4, seed=3))
     with pytest.raises(SpecError, match="not a screened run"):
         audit_run(tmp_path / "plain")

@@ -152,11 +152,11 @@ def test_shared_choose_memo_gives_the_answers_of_a_cold_one():
         arch = load_architecture(template)
         for work in LAYERS:
             cases.append((arch, work, random_batch(arch, work, 3000, seed=4, spatial_prob=0.6, bypass_prob=0.2)))
-    model._CHOOSE_MEMO.clear()
+    model.clear_choose_memo()
     warm = [evaluate_batch(a, w, b) for a, w, b in cases]
     assert len(model._CHOOSE_MEMO) > 0
     for (a, w, b), res in reversed(list(zip(cases, warm))):
-        model._CHOOSE_MEMO.clear()
+        model.clear_choose_memo()
         cold = evaluate_batch(a, w, b)
         for f in ("valid", "reads", "fills", "updates", "link_transfers", "cycles", "energy_pj"):
             assert np.array_equal(getattr(res, f), getattr(cold, f)), (a.name, w.name, f)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from accelerators.errors import SpecError
 
+from codesign.jsonio import read_jsonl
+
 
 def screened_genomes(d: Path) -> list[dict]:
     """[{"key", "genome"}] of the run's screened-out children, in ``screened.csv`` order."""
@@ -35,16 +37,15 @@ def screened_genomes(d: Path) -> list[dict]:
 
 def _scored(path: Path) -> dict:
     """{key: metrics or None} from an earlier (perhaps interrupted) audit; a torn last line is
-    dropped."""
-    done = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-                done[r["key"]] = r["metrics"]
-            except (ValueError, KeyError, TypeError):
-                continue
-    return done
+    cut from the file, so that the next score appended starts a line of its own."""
+    if not path.is_file():
+        return {}
+
+    def check(r):
+        if not isinstance(r, dict) or "key" not in r or "metrics" not in r:
+            raise ValueError("not an audit row (key, metrics)")
+    return {r["key"]: r["metrics"] for r in read_jsonl(path, check=check, what="an audit row",
+                                                      cut_last="repair", field="screening_audit")}
 
 
 def audit_run(directory, sample: int | None = None, seed: int = 0, progress: bool = False) -> dict:
