@@ -223,6 +223,28 @@ def test_study_statistics_on_synthetic_data(tmp_path):
     assert all(set(c[:2]) == {"a", "b"} for c in e["vote"]["chosen"])
 
 
+def test_ridge_ensemble_features_and_fit_against_independent_computations():
+    from scipy.stats import norm
+    train = np.array([[3.0], [1.0], [2.0], [5.0]])
+    # ranks among the training values (ties split), normal scores clipped to [1/2n, 1 - 1/2n]
+    got = PS._rank_features(train, np.array([[2.0], [9.0], [0.0]]), "ranks")[:, 0]
+    assert got == pytest.approx([3 / 8, 1.0, 0.0])
+    got = PS._rank_features(train, np.array([[2.0], [9.0], [0.0]]), "normal")[:, 0]
+    assert got == pytest.approx(norm.ppf([3 / 8, 7 / 8, 1 / 8]))
+    # ridge with an unpenalized intercept == least squares on [X 1; sqrt(alpha) I 0]
+    rng = np.random.default_rng(3)
+    X, y, Xte = rng.normal(size=(30, 4)), rng.normal(size=30), rng.normal(size=(5, 4))
+    A = np.vstack([np.column_stack([X, np.ones(30)]), np.column_stack([np.sqrt(2.0) * np.eye(4), np.zeros(4)])])
+    w = np.linalg.lstsq(A, np.concatenate([y, np.zeros(4)]), rcond=None)[0]
+    assert PS._ridge_fit_predict(X, y, Xte, 2.0) == pytest.approx(np.column_stack([Xte, np.ones(5)]) @ w, abs=1e-10)
+    # the inner choice: accuracy linear in a heavy-tailed proxy's normal score -> the normal transform
+    z = rng.standard_t(2, 300)
+    acc = norm.ppf((np.argsort(np.argsort(z)) + 0.5) / 300) + rng.normal(0, 0.05, 300)
+    e = PS.ensembles(np.column_stack([z, rng.normal(size=300)]), acc, ["z", "noise"])
+    assert [c["transform"] for c in e["ridge"]["chosen"]] == ["normal"] * 5
+    assert all(c["alpha"] in PS.RIDGE_ALPHAS for c in e["ridge"]["chosen"]) and e["ridge"]["spearman"] > 0.95
+
+
 def test_score_genomes_resumes_after_a_torn_line(tmp_path):
     gs = [S.min_genome(), S.max_genome(), S.canonical(S.sample(np.random.default_rng(1)))]
     calls = []
