@@ -214,3 +214,38 @@ def test_progress_moves_per_candidate(tmp_path, monkeypatch):
                  "--out", str(tmp_path / "run")]) == 0
     assert [e for e in seen if e[0] == "tick"].__len__() == 12
     assert seen[:7] == [("tick", 0)] * 6 + [("gen", 0)]       # six results heard before generation 0 ends
+
+
+def test_a_run_continues_only_with_the_predictor_file_it_was_scored_with(tmp_path, capsys):
+    import shutil
+    pred = tmp_path / "predictor.npz"
+    shutil.copy(ROOT / "codesign" / "weights" / "predictor.npz", pred)
+    d = tmp_path / "run"
+    args = ["search", "--accuracy", "predictor", "--predictor", str(pred), "--budget", "8", "--population", "4",
+            "--mapper-budget", "100", "--seed", "1", "--quiet", "--no-plot", "--no-report", "--no-verify"]
+    assert main(args + ["--out", str(d)]) == 0
+    import hashlib
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["evaluator"]["accuracy"]["predictor_sha256"] == hashlib.sha256(pred.read_bytes()).hexdigest()[:16]
+    assert main(["search", "--resume", str(d), "--budget", "12", "--quiet", "--no-plot", "--no-report",
+                 "--no-verify"]) == 0
+    capsys.readouterr()
+    shutil.copy(ROOT / "codesign" / "weights" / "predictor_v1.npz", pred)       # another predictor, same path
+    before, config = _rows(d), (d / "config.json").read_text()
+    assert main(["search", "--resume", str(d), "--budget", "16", "--quiet", "--no-plot", "--no-report",
+                 "--no-verify"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config.evaluator.accuracy.predictor_sha256" in err[0] and "changed" in err[0]
+    assert _rows(d) == before and (d / "config.json").read_text() == config   # nothing scored or changed
+    assert main(args + ["--out", str(d)]) == 2                 # the same command, now another configuration
+    assert "--out" in capsys.readouterr().err
+
+
+def test_a_zero_shot_run_resumes(tmp_path):
+    d = tmp_path / "run"
+    args = ["search", "--accuracy", "proxy:macs", "--budget", "8", "--population", "4", "--mapper-budget", "100",
+            "--seed", "2", "--quiet", "--no-plot", "--no-report", "--no-verify"]
+    assert main(args + ["--out", str(d)]) == 0
+    assert main(["search", "--resume", str(d), "--budget", "12", "--quiet", "--no-plot", "--no-report",
+                 "--no-verify"]) == 0
+    assert len(_rows(d)) == 12

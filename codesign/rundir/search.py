@@ -26,7 +26,7 @@ from pathlib import Path
 from accelerators.errors import SpecError
 
 from codesign.search.algorithms import ALGORITHMS, Scorer, SearchResult, front_hypervolume, front_table
-from codesign.search.problem import build_evaluator, evaluate_candidate
+from codesign.search.problem import ACCURACY_SOURCES, build_evaluator, check_scoring_files, evaluate_candidate
 from codesign.search.executors import Executor
 from codesign.space.joint import OBJECTIVES, space_from_dict
 from codesign.rundir.base import CONFIG, create_or_check, read_config_json
@@ -115,7 +115,8 @@ def check_config(cfg: dict, file: str) -> None:
     except SpecError as e:
         raise SpecError(f"config.evaluator.space.{e.field}", e.message, file) from None
     acc = ev.get("accuracy")
-    if not isinstance(acc, dict) or acc.get("source") not in ("predictor", "measured", "naswot", "macs"):
+    if not isinstance(acc, dict) or not isinstance(acc.get("source"), str) or \
+            acc["source"] not in ACCURACY_SOURCES and not acc["source"].startswith("proxy:"):
         raise SpecError("config.evaluator.accuracy", "missing or unknown accuracy source", file)
     for k in ("predictor", "weights", "data"):
         if acc.get(k) is not None and not isinstance(acc[k], str):
@@ -170,6 +171,7 @@ def resume_search(directory, *, budget: int | None = None, workers: int = 1, sch
     cfg = read_config(d)
     check_config(cfg, str(d / CONFIG))   # export and plot read what they need; a resume needs all of it
     check_run_store(d)                   # a broken row is refused before anything runs or is written
+    check_scoring_files(cfg["evaluator"], str(d / CONFIG))   # so is another predictor file
     if budget is not None and budget != cfg["budget"]:
         from accelerators.limits import check_int
         check_int(budget, "--budget", limit="search_budget")
@@ -200,6 +202,7 @@ def _stderr(text: str) -> None:
 
 def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResult:
     ev_cfg = cfg["evaluator"]
+    check_scoring_files(ev_cfg, str(d / CONFIG))     # in this process, before any worker starts
     space = space_from_dict(ev_cfg["space"], ev_cfg.get("space_name", "space"))
     store = open_run(d, create=True)
     try:

@@ -123,9 +123,64 @@ def evaluator_config(space_dict: dict, space_name: str = "space", accuracy: str 
     acc = {"source": accuracy, "predictor": ab(predictor), "weights": ab(weights), "data": ab(data)}
     if accuracy in ("measured", "naswot"):
         acc["split"] = "validation"          # the held-out training images; never the test split
-    return {"space": space_dict, "space_name": space_name,
-            "accuracy": acc,
-            "mapper_budget": int(mapper_budget), "cost_predictor": ab(cost_predictor)}
+    cfg = {"space": space_dict, "space_name": space_name,
+           "accuracy": acc,
+           "mapper_budget": int(mapper_budget), "cost_predictor": ab(cost_predictor)}
+    # which predictor files the stored results are scored with (checked when a run continues)
+    for field, path in _scoring_files(cfg):
+        if path.is_file():
+            _set_field(cfg, field, file_sha256(path))
+    return cfg
+
+
+def file_sha256(path) -> str:
+    """The first 16 hex digits of a file's SHA-256."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _scoring_files(cfg: dict) -> list:
+    """(digest field, file) of the predictor files whose outputs an evaluator stores as results:
+    the accuracy predictor (accuracy source ``predictor``; the shipped file when none is named)
+    and the cost predictor (``--cost predictor``)."""
+    from codesign.artifacts import WEIGHTS_DIR
+    out = []
+    if cfg["accuracy"].get("source") == "predictor":
+        out.append(("accuracy.predictor_sha256", Path(cfg["accuracy"].get("predictor") or WEIGHTS_DIR / "predictor.npz")))
+    if cfg.get("cost_predictor"):
+        out.append(("cost_predictor_sha256", Path(cfg["cost_predictor"])))
+    return out
+
+
+def _set_field(cfg: dict, field: str, value) -> None:
+    *parents, last = field.split(".")
+    for k in parents:
+        cfg = cfg[k]
+    cfg[last] = value
+
+
+def check_scoring_files(cfg: dict, file: str | None = None) -> None:
+    """A run continues only with the predictor files its stored results were scored with: a
+    digest recorded in the evaluator config (runs made before 2026-12-03 have none: not checked)
+    must match the file now, else a SpecError naming the field (results of two predictors
+    would otherwise be mixed in one front, e.g. across the shipped predictor's v1 -> v2)."""
+    for field, path in _scoring_files(cfg):
+        node = cfg
+        for k in field.split("."):
+            node = node.get(k) if isinstance(node, dict) else None
+        if node is None:
+            continue
+        if not path.is_file():
+            raise SpecError(f"config.evaluator.{field}", f"the run was scored with {path}, which is missing", file)
+        got = file_sha256(path)
+        if got != node:
+            raise SpecError(f"config.evaluator.{field}",
+                            f"{path} changed since the run started (sha256 {node}, now {got}): its stored results "
+                            "were scored with the old file; restore it, or start a new run in another --out", file)
 
 
 def accuracy_function(acc: dict):
@@ -165,6 +220,7 @@ def accuracy_function(acc: dict):
 
 
 def build_evaluator(cfg: dict) -> Evaluator:
+    check_scoring_files(cfg)
     space = space_from_dict(cfg["space"], cfg.get("space_name", "space"))
     cost = None
     if cfg.get("cost_predictor"):
