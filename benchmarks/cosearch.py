@@ -119,6 +119,9 @@ def parse(argv):
     p.add_argument("--max-measure", type=int, default=25, help="candidates measured per seed at most")
     p.add_argument("--margin", type=float, default=3.0,
                    help="measure only designs predicted within 0.5 + this many points of the baseline's predicted top-1")
+    p.add_argument("--edp-seeds", metavar="LIST", help="the EDP step for these benchmark seeds only (e.g. 5,6,7,8,9): "
+                   "a second process measures them beside a first one; measured.jsonl is shared, so a later run "
+                   "without it reports every seed from the stored measurements")
     p.add_argument("--throughput", action="store_true", help="also measure cold and screened candidates per "
                    "minute (a 2-worker codesign search from empty caches, with and without --screen 8)")
     p.add_argument("--smoke", action="store_true", help="seconds (CI): macs proxy, cost predictor, budget 8, "
@@ -308,7 +311,11 @@ def report(a, space, exact, methods, hv, chosen, out, missing) -> int:
         bmed = summary.loc[best_base, "median"]
         gain = 100.0 * (summary.loc["joint", "median"] - bmed) / bmed if bmed > 0 else float("nan")
         print(f"# best baseline by median hypervolume: {best_base}")
-    edp, edp_dram = edp_like_for_like(a, space, exact, out, common if not missing else sorted(hv["joint"]))
+    edp_seeds = common if not missing else sorted(hv["joint"])
+    if a.edp_seeds:
+        edp_seeds = [sd for sd in edp_seeds if sd in ints(a.edp_seeds)]
+        print(f"# EDP step for seeds {edp_seeds} only (--edp-seeds): the EDP lines below cover those seeds")
+    edp, edp_dram = edp_like_for_like(a, space, exact, out, edp_seeds)
     if a.throughput:
         cold, screened = cold_throughput(a)
         print(f"cold_candidates_per_min: {cold:.0f}")
@@ -334,6 +341,13 @@ class Measured:
         self.protocol = protocol_of(wpath, a.measure_images)
         self.file = out / "measured.jsonl"
         self.cache = {}
+        self._reload()
+        self.net = load_supernet(wpath)
+        self.calib, self.val = predictor_split(a.data, VALIDATION_HOLDOUT, eval_images=a.measure_images, seed=0)
+        self.count = 0
+
+    def _reload(self) -> None:
+        """Take in what measured.jsonl holds (another process of ``--edp-seeds`` may have added to it)."""
         if self.file.exists():
             for line in self.file.read_text().splitlines():
                 try:
@@ -342,13 +356,12 @@ class Measured:
                     continue
                 if r["protocol"] == self.protocol:
                     self.cache[(json.dumps(r["net"], sort_keys=True), r["bits"])] = r["top1"]
-        self.net = load_supernet(wpath)
-        self.calib, self.val = predictor_split(a.data, VALIDATION_HOLDOUT, eval_images=a.measure_images, seed=0)
-        self.count = 0
 
     def __call__(self, net: dict, bits: int) -> float:
         from codesign.nn.measure import measure
         key = (json.dumps(net, sort_keys=True), int(bits))
+        if key not in self.cache:
+            self._reload()
         if key not in self.cache:
             t = time.perf_counter()
             top1 = float(measure(self.net, net, int(bits), self.calib, self.val.images, self.val.labels))
