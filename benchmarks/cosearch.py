@@ -53,6 +53,10 @@ images, one torch thread) took 77 s, and 140-270 s on 500 images under that load
         --data /work/shared/data/cifar10 | tee -a experiments/bench_cosearch/2026-12-02/chunk.log
     python3 benchmarks/cosearch.py --smoke              # seconds: macs proxy, cost predictor
 
+With the runs done, the EDP step's measurements can be split over two processes (one per core),
+``--edp-seeds 0,1,2,3,4`` and ``--edp-seeds 5,6,7,8,9``; they share ``measured.jsonl`` (each
+re-reads it before measuring), and a last run without ``--edp-seeds`` reports every seed from it.
+
 ``--throughput`` adds ``cold_candidates_per_min:`` and ``screened_candidates_per_min:`` (a
 2-worker ``codesign search`` from empty caches, without and with ``--screen 8``) before the last
 lines, which are ``joint_vs_sequential_p:``, ``joint_vs_random_p:`` (one-sided Wilcoxon
