@@ -249,3 +249,20 @@ def test_a_zero_shot_run_resumes(tmp_path):
     assert main(["search", "--resume", str(d), "--budget", "12", "--quiet", "--no-plot", "--no-report",
                  "--no-verify"]) == 0
     assert len(_rows(d)) == 12
+
+
+def test_cost_predictor_digest_is_recorded_and_checked(tmp_path):
+    import shutil
+    from accelerators.errors import SpecError
+    from codesign.search.problem import check_scoring_files, evaluator_config
+    from codesign.space.joint import read_space
+    cost = tmp_path / "cost.npz"
+    shutil.copy(ROOT / "codesign" / "weights" / "cost_predictor.npz", cost)
+    space_dict, name = read_space(None)
+    ev = evaluator_config(space_dict, name, "macs", cost_predictor=cost)
+    assert len(ev["cost_predictor_sha256"]) == 16 and "predictor_sha256" not in ev["accuracy"]
+    check_scoring_files(ev)
+    cost.write_bytes(cost.read_bytes() + b"\0")
+    with pytest.raises(SpecError) as e:
+        check_scoring_files(ev, "run/config.json")
+    assert e.value.field == "config.evaluator.cost_predictor_sha256"

@@ -127,9 +127,9 @@ def evaluator_config(space_dict: dict, space_name: str = "space", accuracy: str 
            "accuracy": acc,
            "mapper_budget": int(mapper_budget), "cost_predictor": ab(cost_predictor)}
     # which predictor files the stored results are scored with (checked when a run continues)
-    for field, path in _scoring_files(cfg):
+    for holder, key, _, path in _scoring_files(cfg):
         if path.is_file():
-            _set_field(cfg, field, file_sha256(path))
+            holder[key] = file_sha256(path)
     return cfg
 
 
@@ -144,23 +144,18 @@ def file_sha256(path) -> str:
 
 
 def _scoring_files(cfg: dict) -> list:
-    """(digest field, file) of the predictor files whose outputs an evaluator stores as results:
-    the accuracy predictor (accuracy source ``predictor``; the shipped file when none is named)
-    and the cost predictor (``--cost predictor``)."""
+    """(the dict holding the digest, its key, its field name, the file) of each predictor file
+    whose outputs an evaluator stores as results: the accuracy predictor (accuracy source
+    ``predictor``; the shipped file when none is named) and the cost predictor (``--cost predictor``)."""
     from codesign.artifacts import WEIGHTS_DIR
     out = []
-    if cfg["accuracy"].get("source") == "predictor":
-        out.append(("accuracy.predictor_sha256", Path(cfg["accuracy"].get("predictor") or WEIGHTS_DIR / "predictor.npz")))
+    acc = cfg["accuracy"]
+    if acc.get("source") == "predictor":
+        out.append((acc, "predictor_sha256", "accuracy.predictor_sha256",
+                    Path(acc.get("predictor") or WEIGHTS_DIR / "predictor.npz")))
     if cfg.get("cost_predictor"):
-        out.append(("cost_predictor_sha256", Path(cfg["cost_predictor"])))
+        out.append((cfg, "cost_predictor_sha256", "cost_predictor_sha256", Path(cfg["cost_predictor"])))
     return out
-
-
-def _set_field(cfg: dict, field: str, value) -> None:
-    *parents, last = field.split(".")
-    for k in parents:
-        cfg = cfg[k]
-    cfg[last] = value
 
 
 def check_scoring_files(cfg: dict, file: str | None = None) -> None:
@@ -168,18 +163,16 @@ def check_scoring_files(cfg: dict, file: str | None = None) -> None:
     digest recorded in the evaluator config (runs made before 2026-12-03 have none: not checked)
     must match the file now, else a SpecError naming the field (results of two predictors
     would otherwise be mixed in one front, e.g. across the shipped predictor's v1 -> v2)."""
-    for field, path in _scoring_files(cfg):
-        node = cfg
-        for k in field.split("."):
-            node = node.get(k) if isinstance(node, dict) else None
-        if node is None:
+    for holder, key, field, path in _scoring_files(cfg):
+        want = holder.get(key)
+        if want is None:
             continue
         if not path.is_file():
             raise SpecError(f"config.evaluator.{field}", f"the run was scored with {path}, which is missing", file)
         got = file_sha256(path)
-        if got != node:
+        if got != want:
             raise SpecError(f"config.evaluator.{field}",
-                            f"{path} changed since the run started (sha256 {node}, now {got}): its stored results "
+                            f"{path} changed since the run started (sha256 {want}, now {got}): its stored results "
                             "were scored with the old file; restore it, or start a new run in another --out", file)
 
 
