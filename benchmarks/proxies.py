@@ -42,9 +42,18 @@ def main(argv=None) -> int:
     ap.add_argument("--paired", type=int, default=80,
                     help="study genomes (seeded draw) re-measured with per-image results for the paired noise ceiling")
     ap.add_argument("--smoke", action="store_true", help="a few small genomes, synthetic data if none")
+    ap.add_argument("--confirm", type=int, default=0, metavar="N",
+                    help="instead of the study: test its ensembles, fitted on the study's genomes, on N new plan genomes")
+    ap.add_argument("--confirm-part", choices=("all", "accuracy", "proxies", "report"), default="all",
+                    help="--confirm: measure, score, report or all (the first two resumable, one core each side by side)")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(1)
+    if args.confirm:
+        from codesign.nn.proxy_study import run_confirm
+        return run_confirm(args.data, args.accuracy_data, args.weights, args.out, args.confirm, args.confirm_part,
+                           extra=args.extra, batch=args.batch, ntk_batch=args.ntk_batch, minutes=args.minutes,
+                           boot=args.boot, seed=args.seed)
     from codesign.nn.proxy_study import run_study
     return run_study(args.data, args.accuracy_data, args.weights, args.out, batch=args.batch, ntk_batch=args.ntk_batch,
                      extra=args.extra, minutes=args.minutes, boot=args.boot, seed=args.seed, smoke=args.smoke,

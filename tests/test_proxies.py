@@ -245,6 +245,35 @@ def test_ridge_ensemble_features_and_fit_against_independent_computations():
     assert all(c["alpha"] in PS.RIDGE_ALPHAS for c in e["ridge"]["chosen"]) and e["ridge"]["spearman"] > 0.95
 
 
+def test_confirmation_fits_on_the_study_only_and_scores_the_new_genomes():
+    # study rows: "init:naswot" informative, "macs" noise; new genomes scored with the study's fit
+    rng = np.random.default_rng(5)
+
+    def rows(n, start):
+        acc = rng.normal(82, 1.0, n)
+        out = [{"key": f"g{start + i}", "init:naswot": float(a + rng.normal(0, 0.3)), "macs": float(rng.normal()),
+                "seconds": {}} for i, a in enumerate(acc)]
+        return out, {r["key"]: float(a) for r, a in zip(out, acc)}
+    study, study_acc = rows(120, 0)
+    new, new_acc = rows(40, 1000)
+    res = PS.confirm_report(study, study_acc, new, new_acc, n_boot=50)
+    assert res["n_study"] == 120 and res["n_new"] == 40
+    assert res["vote_chosen"][0] == "init:naswot"
+    assert res["ridge"]["spearman"] > 0.85 and res["single"]["init:naswot"]["spearman"] > 0.85
+    assert abs(res["single"]["macs"]["spearman"]) < 0.5
+    # the same as fitting the ridge by hand on the study and predicting the new genomes
+    S_tr = np.array([[r["init:naswot"], r["macs"]] for r in study])
+    S_te = np.array([[r["init:naswot"], r["macs"]] for r in new])
+    y_tr = np.array([study_acc[r["key"]] for r in study])
+    t, alpha = res["ridge_chosen"]["transform"], res["ridge_chosen"]["alpha"]
+    pred = PS._ridge_fit_predict(PS._rank_features(S_tr, S_tr, t), y_tr, PS._rank_features(S_tr, S_te, t), alpha)
+    assert res["ridge"]["spearman"] == pytest.approx(PS._spearman(pred, [new_acc[r["key"]] for r in new]), abs=1e-12)
+    # the new genomes come after the study's plan and skip any genome the study holds
+    plan = PS.plan_genomes(30)
+    got = PS.confirm_genomes({subnet_key(plan[26])}, n_plan=20, extra=5, n=3)
+    assert [i for i, _ in got] == [25, 27, 28] and got[0][1] == plan[25]
+
+
 def test_score_genomes_resumes_after_a_torn_line(tmp_path):
     gs = [S.min_genome(), S.max_genome(), S.canonical(S.sample(np.random.default_rng(1)))]
     calls = []

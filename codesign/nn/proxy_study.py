@@ -116,6 +116,32 @@ def _ridge_choice(scores: np.ndarray, acc: np.ndarray, folds: int, seed: int,
     return best[1], best[2]
 
 
+def fit_ensembles(s_tr: np.ndarray, acc_tr: np.ndarray, s_te: np.ndarray, names, rng, ridge_seed: int,
+                  folds: int = 5, ks=(2, 3, 4, 5), transforms=RIDGE_TRANSFORMS, alphas=RIDGE_ALPHAS) -> dict:
+    """Both ensembles fitted on the training genomes (``s_tr``, ``acc_tr``) only, predicting
+    ``s_te``. vote: the k proxies with the best training Spearman, their ranks among the
+    training genomes summed, k chosen on an inner half split drawn from ``rng``; ridge: transform
+    and penalty by ``_ridge_choice`` (inner ``folds``-fold CV seeded ``ridge_seed``)."""
+    rtr = np.column_stack([_ranks(s_tr[:, j], s_tr[:, j]) for j in range(s_tr.shape[1])])
+    rte = np.column_stack([_ranks(s_tr[:, j], s_te[:, j]) for j in range(s_tr.shape[1])])
+    rho = np.array([_spearman(rtr[:, j], acc_tr) for j in range(s_tr.shape[1])])
+    order = np.argsort(-rho)
+    itr = rng.permutation(len(acc_tr))
+    a, b = itr[: len(itr) // 2], itr[len(itr) // 2:]
+    best_k, best = ks[0], -2.0
+    for k in ks:
+        rho_a = np.array([_spearman(rtr[a, j], acc_tr[a]) for j in range(s_tr.shape[1])])
+        top = np.argsort(-rho_a)[:k]
+        sc = _spearman(rtr[b][:, top].sum(1), acc_tr[b])
+        if sc > best:
+            best_k, best = k, sc
+    top = order[:best_k]
+    t, alpha = _ridge_choice(s_tr, acc_tr, folds, ridge_seed, transforms, alphas)
+    ridge = _ridge_fit_predict(_rank_features(s_tr, s_tr, t), acc_tr, _rank_features(s_tr, s_te, t), alpha)
+    return {"vote": rte[:, top].sum(1), "vote_chosen": [names[j] for j in top],
+            "ridge": ridge, "ridge_chosen": {"transform": t, "alpha": alpha}}
+
+
 def ensembles(scores: np.ndarray, acc: np.ndarray, names, folds: int = 5, ks=(2, 3, 4, 5),
               seed: int = 0, transforms=RIDGE_TRANSFORMS, alphas=RIDGE_ALPHAS) -> dict:
     """Held-out predictions of the two ensembles, cross-fitted over ``folds`` genome-level folds.
@@ -134,27 +160,10 @@ def ensembles(scores: np.ndarray, acc: np.ndarray, names, folds: int = 5, ks=(2,
         tr, te = fold != f, fold == f
         if tr.sum() < 4 or te.sum() < 1:
             continue
-        rtr = np.column_stack([_ranks(scores[tr, j], scores[tr, j]) for j in range(scores.shape[1])])
-        rte = np.column_stack([_ranks(scores[tr, j], scores[te, j]) for j in range(scores.shape[1])])
-        rho = np.array([_spearman(rtr[:, j], acc[tr]) for j in range(scores.shape[1])])
-        order = np.argsort(-rho)
-        # k by an inner half split of the training genomes
-        itr = rng.permutation(int(tr.sum()))
-        a, b = itr[: len(itr) // 2], itr[len(itr) // 2:]
-        best_k, best = ks[0], -2.0
-        for k in ks:
-            rho_a = np.array([_spearman(rtr[a, j], acc[tr][a]) for j in range(scores.shape[1])])
-            top = np.argsort(-rho_a)[:k]
-            s = _spearman(rtr[b][:, top].sum(1), acc[tr][b])
-            if s > best:
-                best_k, best = k, s
-        top = order[:best_k]
-        chosen.append([names[j] for j in top])
-        vote[te] = rte[:, top].sum(1)
-        t, alpha = _ridge_choice(scores[tr], acc[tr], folds, seed + 1 + f, transforms, alphas)
-        ridge_chosen.append({"transform": t, "alpha": alpha})
-        ridge[te] = _ridge_fit_predict(_rank_features(scores[tr], scores[tr], t), acc[tr],
-                                       _rank_features(scores[tr], scores[te], t), alpha)
+        fit = fit_ensembles(scores[tr], acc[tr], scores[te], names, rng, seed + 1 + f, folds, ks, transforms, alphas)
+        chosen.append(fit["vote_chosen"])
+        ridge_chosen.append(fit["ridge_chosen"])
+        vote[te], ridge[te] = fit["vote"], fit["ridge"]
     return {"vote": {"spearman": _spearman(vote, acc), "kendall": _kendall(vote, acc),
                      "top10": top_precision(vote, acc), "chosen": chosen},
             "ridge": {"spearman": _spearman(ridge, acc), "kendall": _kendall(ridge, acc),
@@ -672,4 +681,132 @@ def run_study(data, dataset, weights, out, batch: int = 16, ntk_batch: int = 8, 
     print(f"best_proxy: {res['best']} {res['table'][res['best']]['spearman']:.3f}")
     print(f"ensemble_spearman: {ens:.3f}")
     print(f"macs_spearman: {res['table']['macs']['spearman']:.3f}")
+    return 0
+
+
+# ---------------------------------------------------------------------- confirmation on new genomes
+CONFIRM_PARTS = ("accuracy", "proxies", "report")
+
+
+def confirm_genomes(study_keys: set, n_plan: int, extra: int, n: int) -> list[tuple[int, dict]]:
+    """(plan index, genome) of the ``n`` plan genomes after the study's (the dataset's ``n_plan``
+    and the ``extra`` ones the study measured), skipping any the study already holds: genomes
+    no study figure has seen, fixed before any of them is measured."""
+    plan = plan_genomes(n_plan + extra + n + len(study_keys))
+    out = []
+    for i in range(n_plan + extra, len(plan)):
+        if subnet_key(plan[i]) not in study_keys:
+            out.append((i, plan[i]))
+        if len(out) == n:
+            break
+    return out
+
+
+def confirm_report(study_rows: list[dict], study_acc: dict, new_rows: list[dict], new_acc: dict,
+                   n_boot: int = 1000, seed: int = 0) -> dict:
+    """Both ensembles fitted once on every study genome (the study's fixed recipe: vote of the
+    best k, ridge with transform and penalty by inner CV), then scored on the new genomes only:
+    Spearman and Kendall with bootstrap intervals, top-10% precision; the single proxies on the
+    new genomes beside them."""
+    from codesign.nn.proxies import score
+    study_rows = [r for r in study_rows if r["key"] in study_acc]
+    new_rows = [r for r in new_rows if r["key"] in new_acc]
+    names = sorted({k for r in study_rows for k in r if k not in ("key", "genome", "seconds", "total_seconds")},
+                   key=lambda k: (k in ("params", "macs"), k))
+
+    def matrix(rows):
+        S = np.array([[score(k, r.get(k, float("nan"))) for k in names] for r in rows], float)
+        return np.nan_to_num(S, nan=0.0, posinf=1e300, neginf=-1e300)
+    S_tr, S_te = matrix(study_rows), matrix(new_rows)
+    y_tr = np.array([study_acc[r["key"]] for r in study_rows], float)
+    y_te = np.array([new_acc[r["key"]] for r in new_rows], float)
+    fit = fit_ensembles(S_tr, y_tr, S_te, names, np.random.default_rng(seed), seed + 1)
+    out = {"n_study": len(y_tr), "n_new": len(y_te), "names": names,
+           "vote_chosen": fit["vote_chosen"], "ridge_chosen": fit["ridge_chosen"],
+           "accuracy_std_new": float(y_te.std()), "single": {}}
+    for label, pred in (("ridge", fit["ridge"]), ("vote", fit["vote"])):
+        out[label] = bootstrap(pred, y_te, n_boot, seed) | {"top10": top_precision(pred, y_te)}
+    for j, k in enumerate(names):
+        out["single"][k] = bootstrap(S_te[:, j], y_te, n_boot, seed) | {"top10": top_precision(S_te[:, j], y_te)}
+    return out
+
+
+def run_confirm(data, dataset, weights, out, n: int, part: str = "all", extra: int = 20, batch: int = 16,
+                ntk_batch: int = 8, minutes: float | None = None, boot: int = 1000, seed: int = 0) -> int:
+    """``benchmarks/proxies.py --confirm N``: a fresh test of the study's ensembles on ``n`` new
+    plan genomes. ``part``: ``accuracy`` measures them (8 bits, the study's protocol, into
+    OUT/confirm_accuracy.jsonl), ``proxies`` scores them (OUT/confirm_scores.jsonl), ``report``
+    fits the ensembles on the study's genomes and scores them on the new ones
+    (OUT/confirm.json, OUT/confirm.md); ``all`` does the three. The first two are resumable and
+    independent, so they can run side by side (one core each)."""
+    import sys
+    from codesign.jsonio import read_jsonl
+    from codesign.nn.proxies import genome_proxies
+    from codesign.predictors.accuracy import read_datasets
+    out = Path(out)
+    if not (out / "scores.jsonl").is_file():
+        print(f"{out / 'scores.jsonl'}: no study scores (run the study first)", file=sys.stderr)
+        return 2
+    if not Path(data).exists():
+        print(f"no data set at {data}", file=sys.stderr)
+        return 2
+    deadline = time.time() + 60 * minutes if minutes else None
+    rows = [r for r in read_datasets([dataset]) if r.get("bits") == 8]
+    acc = {subnet_key(r["genome"]): r["top1"] for r in rows}
+    if (out / "extra_accuracy.jsonl").is_file():
+        acc.update({subnet_key(r["genome"]): r["top1"] for r in read_jsonl(out / "extra_accuracy.jsonl")})
+    study = {r["key"]: r for r in read_jsonl(out / "scores.jsonl")}
+    n_plan = max((r.get("plan_index", -1) for r in rows), default=-1) + 1
+    plan = confirm_genomes(set(study) | set(acc), n_plan, extra, n)
+    genomes = [g for _, g in plan]
+    from codesign.artifacts import predictor_split
+    from codesign.nn.supernet import load_supernet
+    net = load_supernet(weights)
+    calib, hold = predictor_split(data, 5000, 2000, 2500, seed=0)
+    if part in ("accuracy", "all"):
+        done = measure_extra(genomes, out / "confirm_accuracy.jsonl", net, calib, hold, [i for i, _ in plan], deadline)
+        print(f"# confirm: {sum(subnet_key(g) in done for g in genomes)} of {n} new genomes measured")
+    if part in ("proxies", "all"):
+        pick = np.random.default_rng(seed).choice(len(hold.labels), batch, replace=False)
+        images, labels = hold.images[pick], hold.labels[pick]
+        done = score_genomes(genomes, out / "confirm_scores.jsonl",
+                             lambda g: genome_proxies(g, images, labels, seed=seed, supernet=net, ntk_batch=ntk_batch),
+                             deadline=deadline)
+        print(f"# confirm: {sum(subnet_key(g) in done for g in genomes)} of {n} new genomes scored")
+    if part not in ("report", "all"):
+        return 0
+    keys = {subnet_key(g) for g in genomes}
+    new_acc = {subnet_key(r["genome"]): r["top1"] for r in read_jsonl(out / "confirm_accuracy.jsonl")
+               if subnet_key(r["genome"]) in keys} if (out / "confirm_accuracy.jsonl").is_file() else {}
+    new_rows = [r for r in read_jsonl(out / "confirm_scores.jsonl") if r["key"] in keys] \
+        if (out / "confirm_scores.jsonl").is_file() else []
+    both = [r for r in new_rows if r["key"] in new_acc]
+    if len(both) < 10:
+        print(f"# confirm: only {len(both)} new genomes both measured and scored (need 10)", file=sys.stderr)
+        return 1
+    res = confirm_report(list(study.values()), acc, both, new_acc, n_boot=boot, seed=seed)
+    res["planned"] = n
+    (out / "confirm.json").write_text(json.dumps(res, indent=1) + "\n")
+    lines = [f"{res['n_new']} new genomes (plan indices {plan[0][0]}-{plan[-1][0]}, none in the study), measured 8-bit "
+             f"top-1 on the study's 2,500 validation images (spread {res['accuracy_std_new']:.2f} points std); "
+             f"ensembles fitted once on the study's {res['n_study']} genomes (vote of {', '.join(res['vote_chosen'])}; "
+             f"ridge on {res['ridge_chosen']['transform']}, penalty {res['ridge_chosen']['alpha']:g})", "",
+             "| scored on the new genomes | Spearman | 95% CI | Kendall | top-10% precision |", "|---|---:|---|---:|---:|"]
+    table = [("ensemble: ridge (fitted on the study)", res["ridge"]), ("ensemble: vote (fitted on the study)", res["vote"])]
+    table += [(k, res["single"][k]) for k in sorted(res["single"], key=lambda k: -res["single"][k]["spearman"])[:6]]
+    if "macs" not in [k for k, _ in table]:
+        table.append(("macs", res["single"]["macs"]))
+    for k, t in table:
+        lines.append(f"| {k} | {t['spearman']:.3f} | [{t['spearman_ci'][0]:.3f}, {t['spearman_ci'][1]:.3f}] | "
+                     f"{t['kendall']:.3f} | {t['top10']:.2f} |")
+    text = "\n".join(lines) + "\n"
+    (out / "confirm.md").write_text(text)
+    print(text)
+    if res["n_new"] < n:
+        print(f"# partial: {res['n_new']} of {n} new genomes (rerun to continue)")
+    r = res["ridge"]
+    print(f"confirm_genomes: {res['n_new']}")
+    print(f"confirm_vote_spearman: {res['vote']['spearman']:.3f}")
+    print(f"confirm_macs_spearman: {res['single']['macs']['spearman']:.3f}")
+    print(f"confirm_ensemble_spearman: {r['spearman']:.3f} [{r['spearman_ci'][0]:.3f}, {r['spearman_ci'][1]:.3f}]")
     return 0
