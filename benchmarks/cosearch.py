@@ -129,6 +129,10 @@ def parse(argv):
     p.add_argument("--edp-seeds", metavar="LIST", help="the EDP step for these benchmark seeds only (e.g. 5,6,7,8,9): "
                    "a second process measures them beside a first one; measured.jsonl is shared, so a later run "
                    "without it reports every seed from the stored measurements")
+    p.add_argument("--floor", action="store_true", help="the EDP step also runs, per EDP seed, a joint search "
+                   "(the chosen setting, same budget) with two more constraints: the baseline's search accuracy - 0.5 "
+                   "as min_accuracy and the baseline's area as area_mm2, and reports its like-for-like EDP "
+                   "(edp_reduction_floor_median:)")
     p.add_argument("--throughput", action="store_true", help="also measure cold and screened candidates per "
                    "minute (a 2-worker codesign search from empty caches, with and without --screen 8)")
     p.add_argument("--smoke", action="store_true", help="seconds (CI): macs proxy, cost predictor, budget 8, "
@@ -224,7 +228,7 @@ def main(argv=None) -> int:
           f"dev seeds {dev_seeds}, benchmark seeds 0..{a.seeds - 1}; methods {', '.join(methods)}", flush=True)
     new, t_start = {"n": 0}, time.perf_counter()
 
-    def get(phase, seed, method, s):
+    def get(phase, seed, method, s, sp=space, evaluator=ev):
         name = run_name(phase, seed, method, s)
         r = done.get(name)
         if r is not None:
@@ -233,12 +237,13 @@ def main(argv=None) -> int:
             return None
         if a.max_minutes is not None and time.perf_counter() - t_start >= 60 * a.max_minutes:
             return None
-        t0, n0, e0 = time.perf_counter(), ev.count, ev.seconds
-        res = run_method(space, ev, method, seed, s, a)
+        t0, n0, e0 = time.perf_counter(), evaluator.count, evaluator.seconds
+        res = run_method(sp, evaluator, method, seed, s, a)
         feas = [x for x in res.rows if x["metrics"]["violation"] <= 0]
         r = {"run": name, "phase": phase, "seed": seed, "method": method, "setting": s,
              "hypervolume": front_hypervolume(res.rows, objectives, ref), "candidates": len(res.rows),
-             "feasible": len(feas), "evaluations": ev.count - n0, "eval_seconds": round(ev.seconds - e0, 3),
+             "feasible": len(feas), "evaluations": evaluator.count - n0,
+             "eval_seconds": round(evaluator.seconds - e0, 3),
              "seconds": round(time.perf_counter() - t0, 3),
              "stages": [{k: v for k, v in st.items()} for st in res.stages]}
         tmp = out / "rows" / f"{name}.tmp"
@@ -288,12 +293,49 @@ def main(argv=None) -> int:
     else:
         missing += len(seeds) * len(methods)
     total = sum(len(dev_seeds) * len(settings(a, m)) for m in methods) + len(seeds) * len(methods)
+    floor_runs = {}
+    if a.floor and not missing:
+        floor_space, floor = floor_constraints(space, exact)
+        ffile = out / "floor.json"
+        if ffile.exists() and json.loads(ffile.read_text()) != floor:
+            print(f"error: {ffile}: other floor constraints are in this directory (use another --out)", file=sys.stderr)
+            return 2
+        ffile.write_text(json.dumps(floor, indent=1) + "\n")
+        print(f"# floor runs: joint, {_fmt(chosen['joint'])}, budget {a.budget}, the space's constraints plus "
+              f"min_accuracy {floor['min_accuracy']:.4g} (the baseline's search accuracy - 0.5) and area_mm2 "
+              f"{floor['area_mm2']:.4g} (the baseline's)", flush=True)
+        fev = Evaluator(floor_space, accuracy, mapper_budget=a.mapper_budget, cache=cache, cost=cost)
+        for sd in _edp_seeds(a, seeds):
+            r = get("floor", sd, "joint", chosen["joint"], floor_space, fev)
+            if r is None:
+                missing += 1
+            else:
+                floor_runs[sd] = r["run"]
+        total += len(_edp_seeds(a, seeds))
     print(f"# runs: {len(done)} of {total} done ({new['n']} now)" + (f"; {missing} still to run: rerun the same "
                                                                        f"command to continue" if missing else ""))
-    return report(a, space, exact, methods, hv, chosen, out, missing)
+    return report(a, space, exact, methods, hv, chosen, out, missing, floor_runs)
 
 
-def report(a, space, exact, methods, hv, chosen, out, missing) -> int:
+def _edp_seeds(a, seeds) -> list:
+    return [sd for sd in seeds if sd in ints(a.edp_seeds)] if a.edp_seeds else list(seeds)
+
+
+def floor_constraints(space, exact):
+    """The space with two more constraints, from the baseline (largest subnet on the space's
+    baseline accelerator): min_accuracy = its search accuracy - 0.5, area_mm2 = its area (or the
+    space's own limit where lower); and those values."""
+    import dataclasses
+    base_g = {"net": space.net.canonical(space.net.max_genome()), "hw": dict(space.baseline)}
+    m = exact_metrics(exact, base_g)
+    cons = dict(space.constraints)
+    floor = {"min_accuracy": round(m["top1_pct"] - 0.5, 6),
+             "area_mm2": round(min(m["area_mm2"], cons.get("area_mm2", float("inf"))), 6)}
+    cons.update(floor)
+    return dataclasses.replace(space, constraints=tuple(cons.items())), floor
+
+
+def report(a, space, exact, methods, hv, chosen, out, missing, floor_runs=None) -> int:
     import pandas as pd
     from scipy.stats import wilcoxon
     common = sorted(set.intersection(*(set(hv[m]) for m in methods))) if all(hv[m] for m in methods) else []
@@ -322,7 +364,7 @@ def report(a, space, exact, methods, hv, chosen, out, missing) -> int:
     if a.edp_seeds:
         edp_seeds = [sd for sd in edp_seeds if sd in ints(a.edp_seeds)]
         print(f"# EDP step for seeds {edp_seeds} only (--edp-seeds): the EDP lines below cover those seeds")
-    edp, edp_dram = edp_like_for_like(a, space, exact, out, edp_seeds)
+    edp, edp_dram = edp_like_for_like(a, space, exact, out, edp_seeds, floor_runs=floor_runs)
     if a.throughput:
         cold, screened = cold_throughput(a)
         print(f"cold_candidates_per_min: {cold:.0f}")
@@ -426,7 +468,7 @@ def breakdown(space, exact, base_g, design_g) -> dict:
     return out
 
 
-def edp_like_for_like(a, space, exact, out: Path, seeds, measured=None):
+def edp_like_for_like(a, space, exact, out: Path, seeds, measured=None, floor_runs=None):
     """((median reduction vs the baseline, note), (median vs the best-DRAM baseline, note))."""
     nan = float("nan")
     if not seeds:
@@ -509,12 +551,53 @@ def edp_like_for_like(a, space, exact, out: Path, seeds, measured=None):
         print(c.to_string(float_format=lambda v: f"{v:.4g}"))
         f = c.drop(columns=["top1_measured", "gap", "area_mm2"])
         print("# median per factor: " + ", ".join(f"{k} {f[k].median():.3g}" for k in f.columns))
+    if a.floor:
+        floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1, floor_runs or {})
     n_ok = int(t["reduction"].notna().sum())
     note = f"   (median over {n_ok} of {len(t)} seeds with a qualifying design)"
     nd = int(t["reduction_same_dram"].notna().sum())
     return ((float(t["reduction"].median()) if n_ok else nan, note),
             (float(t["reduction_same_dram"].median()) if nd else nan,
              f"   (baseline with {dram_g['hw']['dram_type']}@{dram_g['hw']['dram_bw']}; {nd} of {len(t)} seeds)"))
+
+
+def floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1, floor_runs) -> None:
+    """The like-for-like EDP rule on the floor runs' designs (``--floor``), per seed, and the
+    ``edp_reduction_floor_median:`` line."""
+    import pandas as pd
+    nan = float("nan")
+    per_seed, parts = [], []
+    for sd in seeds:
+        if sd not in floor_runs:
+            continue
+        rows = read_rows(out, floor_runs[sd])
+        seen = []
+        got = pick_design(rows, base, base_top1, measured, exact, a, a.accuracy == "predictor", seen)
+        rec = {"seed": sd, "reduction": nan, "feasible": sum(r["metrics"]["violation"] <= 0 for r in rows),
+               "measured": len(seen), "best_measured_top1": max((t for t, _ in seen), default=nan)}
+        if got is not None:
+            r, m, top1 = got
+            rec.update(reduction=base["edp_uj_ms"] / m["edp_uj_ms"], top1_measured=top1, area_mm2=m["area_mm2"],
+                       bits=r["genome"]["hw"]["bits"], dram=f"{r['genome']['hw']['dram_type']}@{r['genome']['hw']['dram_bw']}")
+            parts.append({"seed": sd, **breakdown(space, exact, base_g, r["genome"])})
+        per_seed.append(rec)
+    if not per_seed:
+        print("edp_reduction_floor_median: nan   (no floor run finished)")
+        return
+    t = pd.DataFrame(per_seed).set_index("seed")
+    print("# floor runs (--floor): the same rule on each seed's floor run (feasible: its designs meeting every "
+          "constraint; measured: how many the rule measured, in EDP order)")
+    print(t.to_string(float_format=lambda v: f"{v:.4g}"))
+    if parts:
+        b = pd.DataFrame(parts).set_index("seed")
+        print("# one factor at a time from the baseline to each chosen floor design: EDP(baseline) / EDP(changed)")
+        print(b.to_string(float_format=lambda v: f"{v:.3g}"))
+        print("# median per factor: " + ", ".join(f"{c} {b[c].median():.3g}" for c in b.columns))
+    n_ok = int(t["reduction"].notna().sum())
+    med = float(t["reduction"].median()) if n_ok else nan
+    print(f"edp_reduction_floor_median: {med:.3g}   (median over {n_ok} of {len(t)} seeds with a qualifying design; "
+          f"the seeds without one count as no reduction: "
+          f"{float(t['reduction'].fillna(1.0).median()):.3g})")
 
 
 def cold_throughput(a, population: int = 16, mutation: float = 0.08) -> tuple[float, float]:

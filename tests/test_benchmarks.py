@@ -109,6 +109,57 @@ def test_cosearch_edp_like_for_like_with_a_stand_in_measurement(tmp_path, capsys
     assert [ln.split()[-1] for ln in table.splitlines()[3:5]] == ["0", "0"]
 
 
+def test_cosearch_floor_runs_search_under_the_baseline_constraints(tmp_path, capsys):
+    """--floor: per EDP seed a joint run whose space adds min_accuracy = the baseline's search
+    accuracy - 0.5 and area_mm2 = the baseline's area; the EDP rule on its rows; the floor line
+    comes before the five last lines, which keep their order."""
+    import importlib.util
+    import json
+    spec = importlib.util.spec_from_file_location("bench_cosearch", REPO / "benchmarks" / "cosearch.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--smoke", "--floor", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-5:][0].startswith("joint_vs_sequential_p")
+    from codesign.search.problem import Evaluator, accuracy_function
+    from codesign.space.joint import load_space
+    a = bench.parse(["--smoke", "--floor", "--out", str(tmp_path)])
+    space = load_space()
+    exact = Evaluator(space, accuracy_function({"source": "macs"}), mapper_budget=a.mapper_budget)
+    base_g = {"net": space.net.canonical(space.net.max_genome()), "hw": dict(space.baseline)}
+    base = exact(base_g)
+    floor = json.loads((tmp_path / "floor.json").read_text())
+    assert floor == {"min_accuracy": pytest.approx(base["top1_pct"] - 0.5), "area_mm2": pytest.approx(base["area_mm2"])}
+    fspace, _ = bench.floor_constraints(space, exact)
+    assert dict(fspace.constraints)["min_accuracy"] == floor["min_accuracy"]
+    for sd in (0, 1):
+        rows = bench.read_rows(tmp_path, bench.run_name("floor", sd, "joint", bench._chosen(tmp_path, sd)))
+        assert len(rows) == a.budget
+        for r in rows:             # feasible in the floor run <=> meets the floor, the area and the space's limits
+            m = r["metrics"]
+            meets = (m["top1_pct"] >= floor["min_accuracy"] and m["area_mm2"] <= floor["area_mm2"] + 1e-12
+                     and exact.violation(m) <= 0)
+            assert (m["violation"] <= 0) == meets
+    only16 = lambda net, bits: 90.0 if int(bits) == 16 else 50.0
+    bench.edp_like_for_like(a, space, exact, tmp_path, [0, 1], measured=only16,
+                            floor_runs={sd: bench.run_name("floor", sd, "joint", bench._chosen(tmp_path, sd))
+                                        for sd in (0, 1)})
+    text = capsys.readouterr().out
+    line = [l for l in text.splitlines() if l.startswith("edp_reduction_floor_median:")]
+    assert len(line) == 1 and "of 2 seeds" in line[0]
+    # the floor designs' reduction by the rule, recomputed here
+    want = []
+    for sd in (0, 1):
+        rows = bench.read_rows(tmp_path, bench.run_name("floor", sd, "joint", bench._chosen(tmp_path, sd)))
+        got = bench.pick_design(rows, base, 90.0, only16, exact, a, False)
+        if got is not None:
+            want.append(base["edp_uj_ms"] / got[1]["edp_uj_ms"])
+    if want:
+        assert float(line[0].split()[1]) == pytest.approx(float(np.median(want)), rel=1e-2)
+    else:
+        assert line[0].split()[1] == "nan"
+
+
 def test_scalesim_peer_without_its_venv_says_how_to_make_it(tmp_path):
     r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "scalesim_peer.py"),
                         "--scalesim-python", str(tmp_path / "no-venv" / "bin" / "python")],
