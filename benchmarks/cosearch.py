@@ -538,11 +538,7 @@ def edp_like_for_like(a, space, exact, out: Path, seeds, measured=None, floor_ru
           f"{measured.count if hasattr(measured, 'count') else 0} measured now; best_measured_top1: the highest "
           f"measured top-1 among the seed's designs measured, the baseline's is {base_top1:.2f})")
     print(t.to_string(float_format=lambda v: f"{v:.4g}"))
-    if parts:
-        b = pd.DataFrame(parts).set_index("seed")
-        print("# one factor at a time from the baseline to each chosen design: EDP(baseline) / EDP(changed)")
-        print(b.to_string(float_format=lambda v: f"{v:.3g}"))
-        print("# median per factor: " + ", ".join(f"{c} {b[c].median():.3g}" for c in b.columns))
+    print_breakdown(parts, "each chosen design")
     if closest:
         c = pd.DataFrame(closest).set_index("seed")
         print(f"# each seed's most accurate measured design (area <= the baseline's; it qualifies only if gap >= -0.5), "
@@ -559,6 +555,17 @@ def edp_like_for_like(a, space, exact, out: Path, seeds, measured=None, floor_ru
     return ((float(t["reduction"].median()) if n_ok else nan, note),
             (float(t["reduction_same_dram"].median()) if nd else nan,
              f"   (baseline with {dram_g['hw']['dram_type']}@{dram_g['hw']['dram_bw']}; {nd} of {len(t)} seeds)"))
+
+
+def print_breakdown(parts: list, what: str) -> None:
+    """The one-factor-at-a-time table of ``parts`` (rows of ``breakdown`` with their seed) and its medians."""
+    if not parts:
+        return
+    import pandas as pd
+    b = pd.DataFrame(parts).set_index("seed")
+    print(f"# one factor at a time from the baseline to {what}: EDP(baseline) / EDP(changed)")
+    print(b.to_string(float_format=lambda v: f"{v:.3g}"))
+    print("# median per factor: " + ", ".join(f"{c} {b[c].median():.3g}" for c in b.columns))
 
 
 def floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1, floor_runs) -> None:
@@ -588,11 +595,7 @@ def floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1,
     print("# floor runs (--floor): the same rule on each seed's floor run (feasible: its designs meeting every "
           "constraint; measured: how many the rule measured, in EDP order)")
     print(t.to_string(float_format=lambda v: f"{v:.4g}"))
-    if parts:
-        b = pd.DataFrame(parts).set_index("seed")
-        print("# one factor at a time from the baseline to each chosen floor design: EDP(baseline) / EDP(changed)")
-        print(b.to_string(float_format=lambda v: f"{v:.3g}"))
-        print("# median per factor: " + ", ".join(f"{c} {b[c].median():.3g}" for c in b.columns))
+    print_breakdown(parts, "each chosen floor design")
     n_ok = int(t["reduction"].notna().sum())
     med = float(t["reduction"].median()) if n_ok else nan
     print(f"edp_reduction_floor_median: {med:.3g}   (median over {n_ok} of {len(t)} seeds with a qualifying design; "
