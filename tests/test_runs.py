@@ -173,6 +173,8 @@ def test_process_pool_and_dask_give_the_serial_results(tmp_path, reference):
     (["--accuracy", "naswot"], "--data"),
     (["--accuracy", "predictor", "--predictor", "/nonexistent/p.npz"], "predictor"),
     (["--algorithm", "hw-only", "--net", '{"ks": [3]}'], "--net"),
+    (["--initial", "/nonexistent/genomes.json"], "--initial"),
+    (["--initial", "baseline", "--algorithm", "sequential"], "--initial"),
 ])
 def test_bad_search_arguments_exit_2_with_one_line(tmp_path, capsys, args, field):
     base = ["search", "--accuracy", "macs", "--budget", "4", "--population", "2", "--out", str(tmp_path / "r"), "--quiet"]
@@ -266,3 +268,36 @@ def test_cost_predictor_digest_is_recorded_and_checked(tmp_path):
     with pytest.raises(SpecError) as e:
         check_scoring_files(ev, "run/config.json")
     assert e.value.field == "config.evaluator.cost_predictor_sha256"
+
+
+def test_initial_genomes_start_the_first_generation_and_stay_with_the_run(tmp_path, capsys):
+    """--initial baseline: the space's baseline design is candidate 0; the run's config keeps it,
+    so an extended run (--resume --budget) is the fresh longer run with the same start; a file of
+    genomes works the same; a bad genome in a file exits 2 naming the file and the field."""
+    from codesign.space.joint import load_space
+    space = load_space()
+    base = {"net": space.net.canonical(space.net.max_genome()), "hw": dict(space.baseline)}
+    args = ARGS[:3] + ["--budget", "8"] + ARGS[5:]
+    assert main(args + ["--initial", "baseline", "--out", str(tmp_path / "a")]) == 0
+    cfg = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert cfg["initial"] == [base]
+    with RunStore(tmp_path / "a" / "store.sqlite") as s:
+        first = s.rows()[0]
+    assert first["generation"] == 0 and first["genome"] == base
+    assert main(["search", "--resume", str(tmp_path / "a"), "--budget", "14", "--quiet", "--no-plot", "--no-report"]) == 0
+    assert main(args + ["--budget", "14", "--initial", "baseline", "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "a" / "front.csv").read_text() == (tmp_path / "b" / "front.csv").read_text()
+    # a file of genomes: the same start as baseline, and not the random one
+    (tmp_path / "g.json").write_text(json.dumps([base]))
+    assert main(args + ["--initial", str(tmp_path / "g.json"), "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["initial"] == [base]
+    assert main(args + ["--out", str(tmp_path / "d")]) == 0
+    with RunStore(tmp_path / "d" / "store.sqlite") as s:
+        assert s.rows()[0]["genome"] != base
+    capsys.readouterr()
+    bad = dict(base, hw=dict(base["hw"], bits=5))
+    (tmp_path / "bad.json").write_text(json.dumps([base, bad]))
+    assert main(args + ["--initial", str(tmp_path / "bad.json"), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.json" in err[0] and "initial[1].hw.bits" in err[0]
+    assert not (tmp_path / "e").exists() or not (tmp_path / "e" / "store.sqlite").exists()

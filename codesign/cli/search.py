@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from codesign.artifacts import WEIGHTS_DIR
@@ -41,6 +42,9 @@ def add_search_parser(sub) -> None:
     se.add_argument("--scalarize", help="with --algorithm scalar: acc-lat:alpha=A (top1 - A*latency_ms) or "
                     "mnas:target_ms=T,w=-0.07 (top1*(latency/T)^w)")
     se.add_argument("--net", help="with --algorithm hw-only: the fixed network (JSON genome, max or min; default max)")
+    se.add_argument("--initial", metavar="baseline|FILE", help="nsga2, scalar, random: start the first generation "
+                    "from these genomes (the rest drawn at random): baseline (the largest subnet on the space's "
+                    "baseline accelerator) or a JSON file holding a list of joint genomes {\"net\": ..., \"hw\": ...}")
     se.add_argument("--mutation", type=float, default=0.08, help="per-gene mutation probability")
     se.add_argument("--crossover", type=float, default=0.9, help="crossover probability per pair of parents")
     se.add_argument("--accuracy", default="predictor", metavar="{predictor,measured,naswot,macs,proxy:NAME}",
@@ -145,7 +149,7 @@ def cmd_search(args) -> int:
         cfg = search_config(ev, algorithm=args.algorithm, budget=DEFAULT_BUDGET if args.budget is None else args.budget, population=args.population,
                             seed=args.seed, mutation=args.mutation, crossover=args.crossover, objectives=objectives,
                             scalarize=args.scalarize, fixed_net=named_genome(args.net, "--net") if args.net else None,
-                            screen=args.screen)
+                            screen=args.screen, initial=read_initial(args.initial, space_dict, name))
         out = Path(args.out)
         res = start_search(out, cfg, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     _print_front(res, out)
@@ -209,9 +213,35 @@ def _cmd_darts(args) -> int:
     return ns.func(ns)
 
 
+def read_initial(spec: str | None, space_dict: dict, name: str):
+    """``--initial``: None, the space's baseline design, or the genomes of a JSON file (a list of
+    joint genomes, or one); a bad file or genome exits 2 naming the file and the field."""
+    if spec is None:
+        return None
+    from accelerators.errors import SpecError
+    from codesign.rundir.search import baseline_genome, initial_genomes
+    from codesign.space.joint import space_from_dict
+    space = space_from_dict(space_dict, name)
+    if spec == "baseline":
+        return [baseline_genome(space)]
+    path = Path(spec)
+    if not path.is_file():
+        raise SpecError("--initial", "not 'baseline' and no such file", spec)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SpecError("initial", f"not JSON ({str(e)[:80]})", spec) from None
+    data = [data] if isinstance(data, dict) else data
+    try:
+        return initial_genomes(space, data, 10 ** 9, field="initial")
+    except SpecError as e:
+        raise e.in_file(spec)
+
+
 # what a resumed run takes from its own config.json: giving one of these with --resume is refused
 RUN_OPTIONS = ("space", "objectives", "population", "algorithm", "scalarize", "net", "mutation", "crossover",
-               "accuracy", "predictor", "weights", "data", "mapper_budget", "cost", "cost_predictor", "screen", "seed")
+               "accuracy", "predictor", "weights", "data", "mapper_budget", "cost", "cost_predictor", "screen", "seed",
+               "initial")
 
 
 def _check_resume_options(args) -> None:

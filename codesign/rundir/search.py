@@ -37,8 +37,40 @@ RUN_KEYS = ("algorithm", "budget", "population", "seed", "mutation", "crossover"
             "fixed_net")
 
 
+INITIAL_ALGORITHMS = ("nsga2", "scalar", "random")
+
+
+def baseline_genome(space) -> dict:
+    """The space's baseline design: the largest subnet on its ``baseline`` accelerator."""
+    if space.baseline is None:
+        raise SpecError("--initial", "the space has no baseline accelerator (its YAML's baseline:)")
+    return {"net": space.net.canonical(space.net.max_genome()), "hw": dict(space.baseline)}
+
+
+def initial_genomes(space, initial, population: int, field: str = "--initial") -> list:
+    """The first generation's given genomes, validated and canonical: a list of joint genomes
+    (``{"net": ..., "hw": ...}``), at most ``population`` of them, no two alike."""
+    if not isinstance(initial, list) or not initial:
+        raise SpecError(field, "must be a non-empty list of joint genomes ({\"net\": ..., \"hw\": ...})")
+    if len(initial) > population:
+        raise SpecError(field, f"{len(initial)} genomes, more than the population ({population})")
+    out, seen = [], set()
+    for i, g in enumerate(initial):
+        if not isinstance(g, dict):
+            raise SpecError(f"{field}[{i}]", "must be an object {\"net\": ..., \"hw\": ...}")
+        g = space.validate(g, f"{field}[{i}]")
+        g = {"net": space.net.canonical(g["net"]), "hw": g["hw"]}
+        key = json.dumps(g, sort_keys=True)
+        if key in seen:
+            raise SpecError(f"{field}[{i}]", "the same genome twice")
+        seen.add(key)
+        out.append(g)
+    return out
+
+
 def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=24, seed=0, mutation=0.08,
-                  crossover=0.9, objectives=None, scalarize=None, fixed_net=None, screen=0, topk=None) -> dict:
+                  crossover=0.9, objectives=None, scalarize=None, fixed_net=None, screen=0, topk=None,
+                  initial=None) -> dict:
     space = space_from_dict(evaluator["space"], evaluator.get("space_name", "space"))
     if algorithm not in SEARCH_ALGORITHMS:
         raise SpecError("--algorithm", f"unknown algorithm {algorithm!r} (one of {', '.join(SEARCH_ALGORITHMS)})")
@@ -68,6 +100,10 @@ def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=
         from codesign.search.screening import Screener
         Screener(space, evaluator)                        # fail now (accuracy source, predictor, space)
         cfg["screen"] = screen
+    if initial is not None:        # (absent when not given: configs of earlier runs stay valid)
+        if algorithm not in INITIAL_ALGORITHMS:
+            raise SpecError("--initial", f"a first generation is given to {', '.join(INITIAL_ALGORITHMS)}, not {algorithm}")
+        cfg["initial"] = initial_genomes(space, initial, population)
     if algorithm == "sequential-topk":          # (only there: configs of other runs stay as they were)
         topk = 3 if topk is None else topk
         if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
@@ -145,7 +181,7 @@ def check_config(cfg: dict, file: str) -> None:
         search_config(ev, algorithm=cfg["algorithm"], budget=cfg["budget"], population=cfg["population"],
                       seed=cfg["seed"], mutation=cfg["mutation"], crossover=cfg["crossover"],
                       objectives=cfg["objectives"], scalarize=_scalarize_text(cfg.get("scalarize")),
-                      fixed_net=cfg.get("fixed_net"), topk=cfg.get("topk"))
+                      fixed_net=cfg.get("fixed_net"), topk=cfg.get("topk"), initial=cfg.get("initial"))
     except SpecError as e:
         raise SpecError(f"config.{e.field.lstrip('-')}", e.message, file) from None
     except (TypeError, ValueError, KeyError, AttributeError) as e:
@@ -218,6 +254,8 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress) -> SearchResul
                 kw.update(screen=cfg["screen"], screener=Screener(space, ev_cfg))
             if cfg.get("topk"):
                 kw["k"] = cfg["topk"]
+            if cfg.get("initial"):
+                kw["initial"] = cfg["initial"]
             res = ALGORITHMS[cfg["algorithm"]].run(space, evaluate, scalarize=cfg.get("scalarize"),
                                                    fixed_net=cfg.get("fixed_net"), **kw)
             res.mapping_cache = getattr(getattr(evaluate, "cost", None), "cache", None)
