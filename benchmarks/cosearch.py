@@ -133,11 +133,15 @@ def parse(argv):
                    "(the chosen setting, same budget) with two more constraints: the baseline's search accuracy - 0.5 "
                    "as min_accuracy and the baseline's area as area_mm2, and reports its like-for-like EDP "
                    "(edp_reduction_floor_median:)")
+    p.add_argument("--floor-initial", action="store_true", help="--floor runs once more per EDP seed with the "
+                   "baseline design in the first generation (codesign search --initial baseline): "
+                   "edp_reduction_floor_initial_median:")
     p.add_argument("--throughput", action="store_true", help="also measure cold and screened candidates per "
                    "minute (a 2-worker codesign search from empty caches, with and without --screen 8)")
     p.add_argument("--smoke", action="store_true", help="seconds (CI): macs proxy, cost predictor, budget 8, "
                    "2 seeds + 1 dev seed, a 2-setting grid")
     a = p.parse_args(argv)
+    a.floor = a.floor or a.floor_initial
     if a.smoke:
         a.seeds, a.dev_seeds, a.budget, a.mapper_budget = 2, 1, 8, 100
         a.grid_population, a.grid_mutation, a.accuracy, a.cost = "4", "0.05,0.2", "macs", "predictor"
@@ -154,13 +158,13 @@ def run_name(phase, seed, method, s) -> str:
     return f"{phase}_s{seed}_{method}_" + "_".join(f"{k[0]}{v}" for k, v in sorted(s.items()))
 
 
-def run_method(space, ev, method, seed, s, a):
+def run_method(space, ev, method, seed, s, a, initial=None):
     kw = dict(budget=a.budget, seed=seed, population=s["population"])
     if method == "random":
         return run_search(space, ev, algorithm="random", **kw)
     kw["mutation"] = s["mutation"]
     if method == "joint":
-        return run_search(space, ev, algorithm="nsga2", **kw)
+        return run_search(space, ev, algorithm="nsga2", initial=initial, **kw)
     if method == "sequential-topk":
         return ALGORITHMS[method].run(space, ev, k=a.k, **kw)
     return ALGORITHMS[method].run(space, ev, **kw)
@@ -228,7 +232,7 @@ def main(argv=None) -> int:
           f"dev seeds {dev_seeds}, benchmark seeds 0..{a.seeds - 1}; methods {', '.join(methods)}", flush=True)
     new, t_start = {"n": 0}, time.perf_counter()
 
-    def get(phase, seed, method, s, sp=space, evaluator=ev):
+    def get(phase, seed, method, s, sp=space, evaluator=ev, initial=None):
         name = run_name(phase, seed, method, s)
         r = done.get(name)
         if r is not None:
@@ -238,7 +242,7 @@ def main(argv=None) -> int:
         if a.max_minutes is not None and time.perf_counter() - t_start >= 60 * a.max_minutes:
             return None
         t0, n0, e0 = time.perf_counter(), evaluator.count, evaluator.seconds
-        res = run_method(sp, evaluator, method, seed, s, a)
+        res = run_method(sp, evaluator, method, seed, s, a, initial)
         feas = [x for x in res.rows if x["metrics"]["violation"] <= 0]
         r = {"run": name, "phase": phase, "seed": seed, "method": method, "setting": s,
              "hypervolume": front_hypervolume(res.rows, objectives, ref), "candidates": len(res.rows),
@@ -305,13 +309,17 @@ def main(argv=None) -> int:
               f"min_accuracy {floor['min_accuracy']:.4g} (the baseline's search accuracy - 0.5) and area_mm2 "
               f"{floor['area_mm2']:.4g} (the baseline's)", flush=True)
         fev = Evaluator(floor_space, accuracy, mapper_budget=a.mapper_budget, cache=cache, cost=cost)
-        for sd in _edp_seeds(a, seeds):
-            r = get("floor", sd, "joint", chosen["joint"], floor_space, fev)
-            if r is None:
-                missing += 1
-            else:
-                floor_runs[sd] = r["run"]
-        total += len(_edp_seeds(a, seeds))
+        base_g = {"net": space.net.canonical(space.net.max_genome()), "hw": dict(space.baseline)}
+        variants = [("floor", None)] + ([("floorinit", [base_g])] if a.floor_initial else [])
+        for phase, initial in variants:
+            floor_runs[phase] = {}
+            for sd in _edp_seeds(a, seeds):
+                r = get(phase, sd, "joint", chosen["joint"], floor_space, fev, initial)
+                if r is None:
+                    missing += 1
+                else:
+                    floor_runs[phase][sd] = r["run"]
+            total += len(_edp_seeds(a, seeds))
     print(f"# runs: {len(done)} of {total} done ({new['n']} now)" + (f"; {missing} still to run: rerun the same "
                                                                        f"command to continue" if missing else ""))
     return report(a, space, exact, methods, hv, chosen, out, missing, floor_runs)
@@ -548,7 +556,9 @@ def edp_like_for_like(a, space, exact, out: Path, seeds, measured=None, floor_ru
         f = c.drop(columns=["top1_measured", "gap", "area_mm2"])
         print("# median per factor: " + ", ".join(f"{k} {f[k].median():.3g}" for k in f.columns))
     if a.floor:
-        floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1, floor_runs or {})
+        for phase in ("floor",) + (("floorinit",) if a.floor_initial else ()):
+            floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1,
+                         (floor_runs or {}).get(phase, {}), phase)
     n_ok = int(t["reduction"].notna().sum())
     note = f"   (median over {n_ok} of {len(t)} seeds with a qualifying design)"
     nd = int(t["reduction_same_dram"].notna().sum())
@@ -568,9 +578,13 @@ def print_breakdown(parts: list, what: str) -> None:
     print("# median per factor: " + ", ".join(f"{c} {b[c].median():.3g}" for c in b.columns))
 
 
-def floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1, floor_runs) -> None:
-    """The like-for-like EDP rule on the floor runs' designs (``--floor``), per seed, and the
-    ``edp_reduction_floor_median:`` line."""
+def floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1, floor_runs,
+                 phase: str = "floor") -> None:
+    """The like-for-like EDP rule on the floor runs' designs (``--floor``; phase ``floorinit``:
+    those of ``--floor-initial``), per seed, and the ``edp_reduction_floor_median:`` line
+    (``edp_reduction_floor_initial_median:``)."""
+    label = "edp_reduction_floor_median" if phase == "floor" else "edp_reduction_floor_initial_median"
+    what = "--floor" if phase == "floor" else "--floor-initial: first generation with the baseline design"
     import pandas as pd
     nan = float("nan")
     per_seed, parts = [], []
@@ -593,17 +607,17 @@ def floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1,
             parts.append({"seed": sd, **breakdown(space, exact, base_g, r["genome"])})
         per_seed.append(rec)
     if not per_seed:
-        print("edp_reduction_floor_median: nan   (no floor run finished)")
+        print(f"{label}: nan   (no floor run finished)")
         return
     t = pd.DataFrame(per_seed).set_index("seed")
-    print("# floor runs (--floor): the same rule on each seed's floor run (feasible: its designs meeting every "
+    print(f"# floor runs ({what}): the same rule on each seed's floor run (feasible: its designs meeting every "
           "constraint; best_search_top1_in_area: the highest search accuracy at an area no larger than the "
           f"baseline's, the floor is {base['top1_pct'] - 0.5:.4g}; measured: how many the rule measured, in EDP order)")
     print(t.to_string(float_format=lambda v: f"{v:.4g}"))
     print_breakdown(parts, "each chosen floor design")
     n_ok = int(t["reduction"].notna().sum())
     med = float(t["reduction"].median()) if n_ok else nan
-    print(f"edp_reduction_floor_median: {med:.3g}   (median over {n_ok} of {len(t)} seeds with a qualifying design; "
+    print(f"{label}: {med:.3g}   (median over {n_ok} of {len(t)} seeds with a qualifying design; "
           f"the seeds without one count as no reduction: "
           f"{float(t['reduction'].fillna(1.0).median()):.3g})")
 

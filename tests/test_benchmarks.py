@@ -118,7 +118,7 @@ def test_cosearch_floor_runs_search_under_the_baseline_constraints(tmp_path, cap
     spec = importlib.util.spec_from_file_location("bench_cosearch", REPO / "benchmarks" / "cosearch.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--smoke", "--floor", "--out", str(tmp_path)]) == 0
+    assert bench.main(["--smoke", "--floor", "--floor-initial", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-5:][0].startswith("joint_vs_sequential_p")
     from codesign.search.problem import Evaluator, accuracy_function
@@ -140,10 +140,14 @@ def test_cosearch_floor_runs_search_under_the_baseline_constraints(tmp_path, cap
             meets = (m["top1_pct"] >= floor["min_accuracy"] and m["area_mm2"] <= floor["area_mm2"] + 1e-12
                      and exact.violation(m) <= 0)
             assert (m["violation"] <= 0) == meets
+    for sd in (0, 1):              # --floor-initial: the same floor, the baseline design first
+        rows = bench.read_rows(tmp_path, bench.run_name("floorinit", sd, "joint", bench._chosen(tmp_path, sd)))
+        assert rows[0]["genome"] == base_g and rows[0]["gen"] == 0 and len(rows) == a.budget
+    assert out.count("edp_reduction_floor") == 0     # (no --data: the EDP step, floor lines too, is skipped)
     only16 = lambda net, bits: 90.0 if int(bits) == 16 else 50.0
     bench.edp_like_for_like(a, space, exact, tmp_path, [0, 1], measured=only16,
-                            floor_runs={sd: bench.run_name("floor", sd, "joint", bench._chosen(tmp_path, sd))
-                                        for sd in (0, 1)})
+                            floor_runs={"floor": {sd: bench.run_name("floor", sd, "joint", bench._chosen(tmp_path, sd))
+                                                  for sd in (0, 1)}})
     text = capsys.readouterr().out
     line = [l for l in text.splitlines() if l.startswith("edp_reduction_floor_median:")]
     assert len(line) == 1 and "of 2 seeds" in line[0]
