@@ -558,7 +558,7 @@ def edp_like_for_like(a, space, exact, out: Path, seeds, measured=None, floor_ru
     if a.floor:
         for phase in ("floor",) + (("floorinit",) if a.floor_initial else ()):
             floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1,
-                         (floor_runs or {}).get(phase, {}), phase)
+                         (floor_runs or {}).get(phase, {}), phase, dram_m)
     n_ok = int(t["reduction"].notna().sum())
     note = f"   (median over {n_ok} of {len(t)} seeds with a qualifying design)"
     nd = int(t["reduction_same_dram"].notna().sum())
@@ -579,7 +579,7 @@ def print_breakdown(parts: list, what: str) -> None:
 
 
 def floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1, floor_runs,
-                 phase: str = "floor") -> None:
+                 phase: str = "floor", dram_m: dict | None = None) -> None:
     """The like-for-like EDP rule on the floor runs' designs (``--floor``; phase ``floorinit``:
     those of ``--floor-initial``), per seed, and the ``edp_reduction_floor_median:`` line
     (``edp_reduction_floor_initial_median:``)."""
@@ -604,6 +604,9 @@ def floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1,
             r, m, top1 = got
             rec.update(reduction=base["edp_uj_ms"] / m["edp_uj_ms"], top1_measured=top1, area_mm2=m["area_mm2"],
                        bits=r["genome"]["hw"]["bits"], dram=f"{r['genome']['hw']['dram_type']}@{r['genome']['hw']['dram_bw']}")
+            if dram_m is not None and m["area_mm2"] <= dram_m["area_mm2"] + 1e-12:
+                # the same design against the baseline given the space's best DRAM
+                rec["reduction_vs_best_dram"] = dram_m["edp_uj_ms"] / m["edp_uj_ms"]
             parts.append({"seed": sd, **breakdown(space, exact, base_g, r["genome"])})
         per_seed.append(rec)
     if not per_seed:
@@ -617,6 +620,9 @@ def floor_report(a, space, exact, out, seeds, measured, base_g, base, base_top1,
     print_breakdown(parts, "each chosen floor design")
     n_ok = int(t["reduction"].notna().sum())
     med = float(t["reduction"].median()) if n_ok else nan
+    if "reduction_vs_best_dram" in t:
+        print(f"# against the baseline given the space's best DRAM (the same designs): median "
+              f"{float(t['reduction_vs_best_dram'].median()):.3g} over {int(t['reduction_vs_best_dram'].notna().sum())} seeds")
     print(f"{label}: {med:.3g}   (median over {n_ok} of {len(t)} seeds with a qualifying design; "
           f"the seeds without one count as no reduction: "
           f"{float(t['reduction'].fillna(1.0).median()):.3g})")
