@@ -11,6 +11,7 @@ import numpy as np
 from accelerators.errors import SpecError
 from codesign.artifacts import WEIGHTS_DIR
 from codesign.cli.runner import add_renamed
+from codesign.nn.proxy_study import CONFIRM_PARTS
 from codesign.nn.quant_ranges import BN_MODES, CLIPS, DEFAULT_BN, DEFAULT_CLIP
 from codesign.space.genome import named_genome
 
@@ -120,6 +121,10 @@ def add_nn_parsers(sub) -> None:
     px.add_argument("--minutes", type=float, help="--study: stop cleanly after this long (a rerun continues)")
     px.add_argument("--paired", type=int, default=80, help="--study: study genomes (seeded draw) re-measured with "
                     "per-image results for the paired noise ceiling (0: none)")
+    px.add_argument("--confirm", type=int, default=0, metavar="N", help="--study: instead of the study, test its "
+                    "ensembles (fitted on the study's genomes) on N new plan genomes (= benchmarks/proxies.py --confirm)")
+    px.add_argument("--confirm-part", choices=("all",) + CONFIRM_PARTS, default="all",
+                    help="--confirm: measure, score, report or all (the first two resumable, side by side)")
     px.add_argument("--weights", help="--study: supernet weights (default: the shipped ones)")
     px.add_argument("--smoke", action="store_true", help="--study: a few small genomes, synthetic data")
     px.add_argument("--bits", type=int, default=16, help="correlate with the accuracy measured at this bit-width")
@@ -320,13 +325,21 @@ def _provenance(args) -> dict:
 def cmd_proxies(args) -> int:
     from codesign.predictors.accuracy import read_datasets
     from codesign.nn.proxies import correlations
-    if args.study:
+    if args.study or args.confirm:
         import torch
         from codesign.artifacts import WEIGHTS_DIR
         from codesign.nn.proxy_study import run_study
         torch.set_num_threads(1)
         if not args.smoke and not args.data:
             raise SpecError("--data", "required with --study (or use --smoke)")
+        weights = args.weights or str(WEIGHTS_DIR / "supernet.pt")
+        accuracy_data = (args.accuracy_data or [str(WEIGHTS_DIR / "accuracy_data.jsonl")])[0]
+        if args.confirm:
+            from codesign.nn.proxy_study import run_confirm
+            from accelerators.limits import check_int
+            check_int(args.confirm, "--confirm", lo=10)
+            return run_confirm(args.data, accuracy_data, weights, args.out, args.confirm, args.confirm_part,
+                               extra=args.extra, minutes=args.minutes, seed=args.seed)
         return run_study(args.data or "", (args.accuracy_data or [str(WEIGHTS_DIR / "accuracy_data.jsonl")])[0],
                          args.weights or str(WEIGHTS_DIR / "supernet.pt"), args.out, extra=args.extra,
                          minutes=args.minutes, seed=args.seed, smoke=args.smoke, paired=args.paired)
