@@ -314,3 +314,14 @@ def test_search_accuracy_from_a_reference(tmp_path):
         P.search_accuracy("nosuch", None, reference=path)
     with pytest.raises(SpecError):
         P.search_accuracy("macs", None, reference=tmp_path / "missing.json")
+
+
+def test_confirm_from_the_command_line_checks_its_input(tmp_path, capsys):
+    from codesign.cli import main
+    assert main(["proxies", "--confirm", "5", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--confirm" in err[0]
+    # no study in OUT: one line naming the missing scores file, exit 2
+    assert main(["proxies", "--confirm", "20", "--data", str(tmp_path), "--out", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "scores.jsonl" in err[0]
