@@ -84,6 +84,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accelerators.network import MappingCache  # noqa: E402
 from codesign.search.algorithms import ALGORITHMS, front_hypervolume, run_search  # noqa: E402
+from codesign.rundir.search import baseline_genome  # noqa: E402
 from codesign.search.problem import Evaluator, accuracy_function, score_with  # noqa: E402
 from codesign.space.joint import load_space  # noqa: E402
 
@@ -309,7 +310,7 @@ def main(argv=None) -> int:
               f"min_accuracy {floor['min_accuracy']:.4g} (the baseline's search accuracy - 0.5) and area_mm2 "
               f"{floor['area_mm2']:.4g} (the baseline's)", flush=True)
         fev = Evaluator(floor_space, accuracy, mapper_budget=a.mapper_budget, cache=cache, cost=cost)
-        base_g = {"net": space.net.canonical(space.net.max_genome()), "hw": dict(space.baseline)}
+        base_g = baseline_genome(space)
         variants = [("floor", None)] + ([("floorinit", [base_g])] if a.floor_initial else [])
         for phase, initial in variants:
             floor_runs[phase] = {}
@@ -334,7 +335,7 @@ def floor_constraints(space, exact):
     baseline accelerator): min_accuracy = its search accuracy - 0.5, area_mm2 = its area (or the
     space's own limit where lower); and those values."""
     import dataclasses
-    base_g = {"net": space.net.canonical(space.net.max_genome()), "hw": dict(space.baseline)}
+    base_g = baseline_genome(space)
     m = exact_metrics(exact, base_g)
     cons = dict(space.constraints)
     floor = {"min_accuracy": round(m["top1_pct"] - 0.5, 6),
@@ -370,7 +371,7 @@ def report(a, space, exact, methods, hv, chosen, out, missing, floor_runs=None) 
         print(f"# best baseline by median hypervolume: {best_base}")
     edp_seeds = common if not missing else sorted(hv["joint"])
     if a.edp_seeds:
-        edp_seeds = [sd for sd in edp_seeds if sd in ints(a.edp_seeds)]
+        edp_seeds = _edp_seeds(a, edp_seeds)
         print(f"# EDP step for seeds {edp_seeds} only (--edp-seeds): the EDP lines below cover those seeds")
     edp, edp_dram = edp_like_for_like(a, space, exact, out, edp_seeds, floor_runs=floor_runs)
     if a.throughput:
@@ -492,7 +493,7 @@ def edp_like_for_like(a, space, exact, out: Path, seeds, measured=None, floor_ru
             return (nan, note), (nan, note)
         measured = Measured(a, out)
     import pandas as pd
-    base_g = {"net": space.net.canonical(space.net.max_genome()), "hw": dict(space.baseline)}
+    base_g = baseline_genome(space)
     base = exact_metrics(exact, base_g)
     base_top1 = measured(base_g["net"], base_g["hw"]["bits"])
     drams = []
