@@ -92,14 +92,15 @@ def map_layer(arch: Architecture, work: Workload, constraints: Constraints = FRE
 
 def map_layers(arch: Architecture, works, constraints=None, *, objective="edp", budget: int = 30_000,
                seeds=None, time_limit: float | None = None, elites: int = 48,
-               exhaustive_limit: int | None = None) -> list[MapResult]:
+               exhaustive_limit: int | None = None, on_done=None) -> list[MapResult]:
     """:func:`map_layer` for many layers on one architecture, run in lockstep: each round, the
     batches every layer's search asks for are evaluated together, one model call per group of
     layers of one structure (``model.evaluate_group``) instead of one small call per layer.
     Each layer's search is the one :func:`map_layer` runs alone (its own random stream,
     ``seeds[i]``, default 0; its own budget), so the mappings found are identical.
     ``constraints``: one per layer (default free). ``seconds`` of each result is the lockstep
-    run's wall time divided evenly over its layers."""
+    run's wall time divided evenly over its layers. ``on_done(i)``, when given, is called as
+    layer ``i``'s search finishes (for progress bars; searches end in different rounds)."""
     t0 = time.perf_counter()
     works = list(works)
     n = len(works)
@@ -120,6 +121,8 @@ def map_layers(arch: Architecture, works, constraints=None, *, objective="edp", 
                 nxt[i] = searches[i].send(ans)
             except StopIteration as stop:
                 done[i] = stop.value
+                if on_done is not None:
+                    on_done(i)
         asks = nxt
     finals, out = {}, []
     for i in range(n):

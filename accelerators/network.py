@@ -158,10 +158,11 @@ class MappingCache:
         return res, False
 
     def get_or_map_many(self, works, arch: Architecture, constraints: Constraints | str | None = "dataflow",
-                        arch_id: int | None = None, **kw) -> list[tuple[MapResult, bool]]:
+                        arch_id: int | None = None, on_mapped=None, **kw) -> list[tuple[MapResult, bool]]:
         """:meth:`get_or_map` for many layers on one architecture: the misses (each distinct shape
         once) are mapped together in lockstep (``mapper.map_layers``: the same mappings as one
-        by one, in far fewer model calls)."""
+        by one, in far fewer model calls). ``on_mapped(n_misses)`` is called once with the number
+        of shapes to map, then ``on_mapped(None)`` as each of them is done (progress)."""
         aid = self.arch_id(arch) if arch_id is None else arch_id
         kw_key = tuple(sorted(kw.items()))
         keys = [(w.key(), aid, constraints, kw_key) for w in works]
@@ -175,6 +176,9 @@ class MappingCache:
                     else FREE if constraints is None else constraints for w in ws]
             opts = dict(kw)
             seed = opts.pop("seed", 0)
+            if on_mapped is not None:
+                on_mapped(len(ws))
+                opts["on_done"] = lambda i: on_mapped(None)
             for k, res in zip(todo, map_layers(arch, ws, cons, seeds=[seed] * len(ws), **opts)):
                 self.entries[k] = res
         out, mapped = [], set()
@@ -215,16 +219,25 @@ def evaluate_network(layers, arch: Architecture, constraints: Constraints | str 
     from .timeloop import mapping_to_timeloop
     cache = _DEFAULT_CACHE if cache is None else cache
     layers = list(layers)
-    it = layers
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(layers, desc=f"mapping on {arch.name}", unit="layer")
     out = NetworkResult(arch)
     per_level = {lv.name: 0.0 for lv in arch.levels}
     aid = cache.arch_id(arch)
-    for layer in it:
-        res, hit = cache.get_or_map(layer.work, arch, constraints, arch_id=aid, objective=objective, budget=budget,
-                                    seed=seed)
+    bar = None
+
+    def tick(n):                    # a bar over the distinct shapes mapped, moving as each is done
+        nonlocal bar
+        if n is not None:
+            from tqdm import tqdm
+            bar = tqdm(total=n, desc=f"mapping on {arch.name}", unit="shape")
+        else:
+            bar.update(1)
+    # every miss (each distinct shape once) mapped in lockstep: the mappings of one by one
+    found = cache.get_or_map_many([layer.work for layer in layers], arch, constraints, arch_id=aid,
+                                  on_mapped=tick if progress else None, objective=objective, budget=budget,
+                                  seed=seed)
+    if bar is not None:
+        bar.close()
+    for layer, (res, hit) in zip(layers, found):
         ev = res.evaluation
         n = layer.repeat          # a repeated layer: one row, its values n times
         row = {"layer": layer.name if n == 1 else f"{layer.name} x{n}", "shape": " ".join(f"{d}={layer.work.bounds[d]}" for d in layer.work.dims),

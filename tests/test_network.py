@@ -63,6 +63,27 @@ def test_cache_maps_each_shape_once_and_totals_add_up(tmp_path):
     assert cache.misses == 13
 
 
+def test_network_maps_its_layers_in_lockstep_as_one_by_one():
+    """``evaluate_network`` maps a network's missing shapes together (``map_layers``): every
+    layer's mapping, energy and cycles are those of mapping it alone (``get_or_map``), and a
+    progress bar moves once per distinct shape."""
+    from accelerators.timeloop import mapping_to_timeloop
+    arch = load_architecture("eyeriss_like")
+    layers = load_layers(REPO / "specs/workloads/mobilenet_v3_large.yaml", expand=False)
+    ticks = []
+    cache = MappingCache()
+    cache.get_or_map_many([l.work for l in layers[:3]], arch, on_mapped=ticks.append, budget=800, seed=2)
+    assert ticks == [len({l.work.key() for l in layers[:3]})] + [None] * ticks[0]
+    res = evaluate_network(layers, arch, budget=800, seed=2, cache=MappingCache(), progress=True)
+    alone = MappingCache()
+    for layer, row in zip(layers, res.rows):
+        one, hit = alone.get_or_map(layer.work, arch, "dataflow", objective="edp", budget=800, seed=2)
+        assert row["mapping"] == mapping_to_timeloop(one.mapping, arch, layer.work), layer.name
+        assert row["cycles"] == one.evaluation.cycles * layer.repeat
+        assert row["energy_pj"] == one.evaluation.energy_pj * layer.repeat
+        assert row["cached"] == hit
+
+
 def test_torch_fx_import_counts_layers_and_macs():
     torch = pytest.importorskip("torch", reason="torch is not installed (pip install '.[torch]')")
     from torch import nn

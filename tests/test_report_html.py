@@ -167,6 +167,18 @@ def test_cli_report_and_its_errors(run_dir, tmp_path, capsys):
     assert "directory" in capsys.readouterr().err
     assert main(["report", str(run_dir), "--max-details", "-1"]) == 2
     assert "--max-details" in capsys.readouterr().err
+    assert main(["report", str(run_dir), "--workers", "0"]) == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+def test_front_breakdowns_mapped_in_worker_processes_equal_the_serial_ones(run_dir, report, tmp_path):
+    """``codesign search --workers N`` maps the report's front designs in N processes (no mapping
+    cache of the run in this process): the same per-layer breakdowns, value for value."""
+    from codesign.cli import main
+    out = tmp_path / "pool.html"
+    assert main(["report", str(run_dir), "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    serial, pooled = page_data(report)["details"], page_data(out)["details"]
+    assert len(serial) >= 2 and pooled == serial
 
 
 def test_search_and_sweep_write_the_report(tmp_path):

@@ -160,7 +160,8 @@ def cmd_search(args) -> int:
         print(f"plots: {', '.join(str(p) for p in paths)}")
     if not args.no_report:
         from codesign.cli.report import write_run_report
-        report = write_run_report(out, quiet=args.quiet, cache=getattr(res, "mapping_cache", None))
+        report = write_run_report(out, quiet=args.quiet, cache=getattr(res, "mapping_cache", None),
+                                  workers=args.workers if args.scheduler is None else 1)
         if report is not None:
             print(f"report: {report} (interactive, self-contained HTML; open it in a browser)")
     return 0

@@ -155,10 +155,12 @@ def _clean(x):
 
 # ---------------------------------------------------------------------------------------------- entry point
 
-def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, log=print, cache=None) -> Path:
+def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, log=print, cache=None,
+                 workers: int = 1) -> Path:
     """Write the report of a search or sweep directory to ``out`` (default ``DIR/report.html``);
     returns its path. ``cache``: a ``MappingCache`` that already holds the run's mappings (the
-    search's own, right after it ran): the per-layer breakdowns are then looked up, not mapped."""
+    search's own, right after it ran): the per-layer breakdowns are then looked up, not mapped.
+    ``workers`` > 1 (and no ``cache``): the front designs are mapped in that many processes."""
     from codesign.rundir.base import run_kind
     kind = run_kind(directory)
     path = Path(out) if out else Path(directory) / REPORT_FILE
@@ -166,7 +168,8 @@ def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, 
         raise SpecError("--out", "is a directory (give a file name)", str(path))
     if isinstance(max_details, bool) or not isinstance(max_details, int) or max_details < 0:
         raise SpecError("--max-details", f"must be an integer >= 0, got {max_details!r}")
-    text = sweep_report(directory) if kind == "sweep" else search_report(directory, max_details=max_details, log=log, cache=cache)
+    text = sweep_report(directory) if kind == "sweep" else search_report(directory, max_details=max_details, log=log, cache=cache,
+                                                                         workers=workers)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -176,7 +179,8 @@ def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, 
 
 # ---------------------------------------------------------------------------------------------- search runs
 
-def search_report(directory, *, max_details: int = MAX_DETAIL_DESIGNS, log=print, cache=None) -> str:
+def search_report(directory, *, max_details: int = MAX_DETAIL_DESIGNS, log=print, cache=None,
+                  workers: int = 1) -> str:
     """The HTML text of a search run's report."""
     from codesign.rundir.search import load_run
     from codesign.search.algorithms import front_table
@@ -197,7 +201,8 @@ def search_report(directory, *, max_details: int = MAX_DETAIL_DESIGNS, log=print
     table = front_table(rows)
     acc = accuracy_source(table.columns, ev_cfg["accuracy"]["source"])
     designs = {r["id"]: design_record(r, space.constraints, acc, r["id"] in front_ids) for r in rows}
-    details, detail_note = front_details(space, ev_cfg, front, max_details, log=log, cache=cache)
+    details, detail_note = front_details(space, ev_cfg, front, max_details, log=log, cache=cache,
+                                        workers=workers)
     hv = hypervolume_table(d, res)
     ok = [r for r in rows if designs[r["id"]]["ok"]]
     infeasible = [r for r in ok if designs[r["id"]]["infeasible"]]
@@ -261,30 +266,50 @@ def design_record(row: dict, constraints, acc: AccuracySource, on_front: bool) -
                    "genome": g, "hover": "<br>".join(lines)})
 
 
-def front_details(space, ev_cfg: dict, front, max_details: int, log=print, cache=None) -> tuple[dict, str]:
+def front_details(space, ev_cfg: dict, front, max_details: int, log=print, cache=None,
+                  workers: int = 1) -> tuple[dict, str]:
     """({design id: per-layer breakdown}, a note saying which designs have one): the front designs
-    (the lowest EDP first, at most ``max_details``) mapped again, one shared mapping cache."""
-    from accelerators.errors import MappingError
-    from accelerators.network import MappingCache
-
-    from codesign.report.design import design_network
+    (the lowest EDP first, at most ``max_details``) mapped again, one shared mapping cache; or,
+    with ``workers`` > 1 and no ``cache``, spread over that many processes (the same mappings:
+    the mapper is deterministic)."""
+    from codesign.search.executors import Executor
     ok = [r for r in front if r["metrics"].get("latency_ms") is not None]
     ok.sort(key=lambda r: (r["metrics"]["violation"] > 0, r["metrics"].get("edp_uj_ms") or math.inf))
     chosen = ok[:max_details]
-    cache = MappingCache() if cache is None else cache
     out = {}
-    for r in chosen:
-        try:
-            arch, _, nr = design_network(space, ev_cfg, r, cache)
-        except (MappingError, SpecError) as e:
-            log(f"note: design {r['id']}: no per-layer breakdown ({e})")
-            continue
-        out[r["id"]] = layer_breakdown(arch, nr)
+    if cache is None and workers > 1 and len(chosen) > 1:
+        with Executor(workers=min(workers, len(chosen))) as ex:
+            found = ex.map(design_breakdown, [(ev_cfg, r) for r in chosen])
+    else:
+        from accelerators.network import MappingCache
+        cache = MappingCache() if cache is None else cache
+        found = [design_breakdown(ev_cfg, r, space, cache) for r in chosen]
+    for r, (breakdown, error) in zip(chosen, found):
+        if error is not None:
+            log(f"note: design {r['id']}: no per-layer breakdown ({error})")
+        else:
+            out[r["id"]] = breakdown
     note = (f"per-layer latency and energy of {len(out)} front design(s), mapped at report time with the run's "
             f"mapper budget ({ev_cfg['mapper_budget']})")
     if len(ok) > len(chosen):
         note += f"; the other {len(ok) - len(chosen)} front designs: codesign export DIR --design ID"
     return out, note
+
+
+def design_breakdown(ev_cfg: dict, row: dict, space=None, cache=None) -> tuple[dict | None, str | None]:
+    """(per-layer breakdown, None) of one stored design, every layer mapped as the run mapped it,
+    or (None, why) when it cannot be mapped. Module-level, so that a process pool can run it."""
+    from accelerators.errors import MappingError
+
+    from codesign.report.design import design_network
+    if space is None:
+        from codesign.space.joint import space_from_dict
+        space = space_from_dict(ev_cfg["space"], ev_cfg.get("space_name", "space"))
+    try:
+        arch, _, nr = design_network(space, ev_cfg, row, cache)
+    except (MappingError, SpecError) as e:
+        return None, str(e)
+    return layer_breakdown(arch, nr), None
 
 
 def layer_breakdown(arch, nr) -> dict:
