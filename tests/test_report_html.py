@@ -171,6 +171,27 @@ def test_cli_report_and_its_errors(run_dir, tmp_path, capsys):
     assert "--workers" in capsys.readouterr().err
 
 
+def test_breakdowns_sent_by_the_search_workers_equal_the_report_mapped_ones(tmp_path):
+    """With worker processes, ``codesign search`` has each task send its candidate's per-layer
+    breakdown (``evaluate_candidate_detailed``), and the report uses those of the front instead
+    of mapping the designs again: the same figures as mapping them in the report."""
+    import zlib
+    from codesign.report.html import front_details
+    from codesign.rundir.search import search_config, start_search
+    from codesign.search.problem import evaluator_config
+    from codesign.space.joint import read_space, space_from_dict
+    space_dict, name = read_space()
+    ev = evaluator_config(space_dict, name, "macs", mapper_budget=150)
+    res = start_search(tmp_path / "run", search_config(ev, budget=8, population=4, seed=3), workers=2, details=True)
+    front = [r for r in res.front() if r["metrics"].get("latency_ms") is not None]
+    assert front and set(res.layer_details) == {r["id"] for r in front}
+    space = space_from_dict(ev["space"], name)
+    mapped, _ = front_details(space, ev, front, 40)
+    sent, _ = front_details(space, ev, front, 40, sent=res.layer_details)
+    assert sent == mapped
+    assert json.loads(zlib.decompress(res.layer_details[front[0]["id"]])) == mapped[front[0]["id"]]
+
+
 def test_front_breakdowns_mapped_in_worker_processes_equal_the_serial_ones(run_dir, report, tmp_path):
     """``codesign search --workers N`` maps the report's front designs in N processes (no mapping
     cache of the run in this process): the same per-layer breakdowns, value for value."""

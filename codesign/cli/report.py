@@ -34,13 +34,14 @@ def cmd_report(args) -> int:
     return 0
 
 
-def write_run_report(directory, quiet: bool = False, cache=None, workers: int = 1) -> Path | None:
+def write_run_report(directory, quiet: bool = False, cache=None, workers: int = 1, details=None) -> Path | None:
     """The report at the end of ``codesign search`` / ``codesign sweep``: written into the run
     directory; a failure is a warning (the run itself succeeded), never the command's error.
-    ``workers``: the run's worker processes (the front designs are mapped again on as many)."""
+    ``workers``: the run's worker processes (the front designs are mapped again on as many);
+    ``details``: the per-layer breakdowns the run's workers sent (``SearchResult.layer_details``)."""
     from codesign.report.html import write_report
     try:
-        return write_report(directory, cache=cache, workers=workers, log=(lambda *a: None) if quiet else (lambda m: print(m, file=sys.stderr)))
+        return write_report(directory, cache=cache, workers=workers, details=details, log=(lambda *a: None) if quiet else (lambda m: print(m, file=sys.stderr)))
     except Exception as e:                              # noqa: BLE001 -- the run's results are written already
         print(f"warning: no report.html ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); "
               f"codesign report {directory} retries", file=sys.stderr)

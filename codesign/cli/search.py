@@ -151,7 +151,8 @@ def cmd_search(args) -> int:
                             scalarize=args.scalarize, fixed_net=named_genome(args.net, "--net") if args.net else None,
                             screen=args.screen, initial=read_initial(args.initial, space_dict, name))
         out = Path(args.out)
-        res = start_search(out, cfg, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+        res = start_search(out, cfg, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet,
+                           details=not args.no_report)
     _print_front(res, out)
     _maybe_verify(args, out)
     if not args.no_plot:
@@ -161,7 +162,8 @@ def cmd_search(args) -> int:
     if not args.no_report:
         from codesign.cli.report import write_run_report
         report = write_run_report(out, quiet=args.quiet, cache=getattr(res, "mapping_cache", None),
-                                  workers=args.workers if args.scheduler is None else 1)
+                                  workers=args.workers if args.scheduler is None else 1,
+                                  details=getattr(res, "layer_details", None))
         if report is not None:
             print(f"report: {report} (interactive, self-contained HTML; open it in a browser)")
     return 0

@@ -156,11 +156,13 @@ def _clean(x):
 # ---------------------------------------------------------------------------------------------- entry point
 
 def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, log=print, cache=None,
-                 workers: int = 1) -> Path:
+                 workers: int = 1, details: dict | None = None) -> Path:
     """Write the report of a search or sweep directory to ``out`` (default ``DIR/report.html``);
     returns its path. ``cache``: a ``MappingCache`` that already holds the run's mappings (the
     search's own, right after it ran): the per-layer breakdowns are then looked up, not mapped.
-    ``workers`` > 1 (and no ``cache``): the front designs are mapped in that many processes."""
+    ``workers`` > 1 (and no ``cache``): the front designs are mapped in that many processes.
+    ``details``: {design id: compressed breakdown} sent by the run's workers
+    (``codesign.search.problem.evaluate_candidate_detailed``): those designs are not mapped again."""
     from codesign.rundir.base import run_kind
     kind = run_kind(directory)
     path = Path(out) if out else Path(directory) / REPORT_FILE
@@ -169,7 +171,7 @@ def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, 
     if isinstance(max_details, bool) or not isinstance(max_details, int) or max_details < 0:
         raise SpecError("--max-details", f"must be an integer >= 0, got {max_details!r}")
     text = sweep_report(directory) if kind == "sweep" else search_report(directory, max_details=max_details, log=log, cache=cache,
-                                                                         workers=workers)
+                                                                         workers=workers, details=details)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -180,7 +182,7 @@ def write_report(directory, out=None, *, max_details: int = MAX_DETAIL_DESIGNS, 
 # ---------------------------------------------------------------------------------------------- search runs
 
 def search_report(directory, *, max_details: int = MAX_DETAIL_DESIGNS, log=print, cache=None,
-                  workers: int = 1) -> str:
+                  workers: int = 1, details: dict | None = None) -> str:
     """The HTML text of a search run's report."""
     from codesign.rundir.search import load_run
     from codesign.search.algorithms import front_table
@@ -202,7 +204,7 @@ def search_report(directory, *, max_details: int = MAX_DETAIL_DESIGNS, log=print
     acc = accuracy_source(table.columns, ev_cfg["accuracy"]["source"])
     designs = {r["id"]: design_record(r, space.constraints, acc, r["id"] in front_ids) for r in rows}
     details, detail_note = front_details(space, ev_cfg, front, max_details, log=log, cache=cache,
-                                        workers=workers)
+                                        workers=workers, sent=details)
     hv = hypervolume_table(d, res)
     ok = [r for r in rows if designs[r["id"]]["ok"]]
     infeasible = [r for r in ok if designs[r["id"]]["infeasible"]]
@@ -267,29 +269,37 @@ def design_record(row: dict, constraints, acc: AccuracySource, on_front: bool) -
 
 
 def front_details(space, ev_cfg: dict, front, max_details: int, log=print, cache=None,
-                  workers: int = 1) -> tuple[dict, str]:
+                  workers: int = 1, sent: dict | None = None) -> tuple[dict, str]:
     """({design id: per-layer breakdown}, a note saying which designs have one): the front designs
     (the lowest EDP first, at most ``max_details``) mapped again, one shared mapping cache; or,
     with ``workers`` > 1 and no ``cache``, spread over that many processes (the same mappings:
-    the mapper is deterministic)."""
+    the mapper is deterministic). ``sent``: {design id: zlib-compressed JSON breakdown} the run's
+    workers computed already (the same figures); those designs are not mapped again."""
+    import zlib
+
     from codesign.search.executors import Executor
     ok = [r for r in front if r["metrics"].get("latency_ms") is not None]
     ok.sort(key=lambda r: (r["metrics"]["violation"] > 0, r["metrics"].get("edp_uj_ms") or math.inf))
     chosen = ok[:max_details]
+    sent = sent or {}
+    have = {r["id"]: (json.loads(zlib.decompress(sent[r["id"]])), None) for r in chosen if r["id"] in sent}
+    todo = [r for r in chosen if r["id"] not in have]
     out = {}
-    if cache is None and workers > 1 and len(chosen) > 1:
-        with Executor(workers=min(workers, len(chosen))) as ex:
-            found = ex.map(design_breakdown, [(ev_cfg, r) for r in chosen])
+    if cache is None and workers > 1 and len(todo) > 1:
+        with Executor(workers=min(workers, len(todo))) as ex:
+            mapped = ex.map(design_breakdown, [(ev_cfg, r) for r in todo])
     else:
         from accelerators.network import MappingCache
         cache = MappingCache() if cache is None else cache
-        found = [design_breakdown(ev_cfg, r, space, cache) for r in chosen]
+        mapped = [design_breakdown(ev_cfg, r, space, cache) for r in todo]
+    have.update({r["id"]: m for r, m in zip(todo, mapped)})
+    found = [have[r["id"]] for r in chosen]
     for r, (breakdown, error) in zip(chosen, found):
         if error is not None:
             log(f"note: design {r['id']}: no per-layer breakdown ({error})")
         else:
             out[r["id"]] = breakdown
-    note = (f"per-layer latency and energy of {len(out)} front design(s), mapped at report time with the run's "
+    note = (f"per-layer latency and energy of {len(out)} front design(s), every layer mapped with the run's "
             f"mapper budget ({ev_cfg['mapper_budget']})")
     if len(ok) > len(chosen):
         note += f"; the other {len(ok) - len(chosen)} front designs: codesign export DIR --design ID"

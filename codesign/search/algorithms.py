@@ -102,6 +102,7 @@ class SearchResult:
     scalarize: dict | None = None
     evaluated: int = 0                               # evaluations run here (not taken from the store)
     mapping_cache: object = field(default=None, repr=False, compare=False)   # the serial evaluator's (reports reuse it)
+    layer_details: dict = field(default_factory=dict, repr=False, compare=False)  # front id -> compressed breakdown
     stages: list = field(default_factory=list)       # composed baselines: {"stage", "net", "budget", "rows": [a, b]}
 
     def front(self) -> list[dict]:
@@ -125,6 +126,7 @@ class Scorer:
     def __init__(self, evaluate=None, *, store=None, executor=None, task=None, cfg_json: str | None = None):
         self.evaluate, self.store, self.executor, self.task, self.cfg_json = evaluate, store, executor, task, cfg_json
         self.listeners = []          # fn(row), called as each candidate's result is in (progress)
+        self.details = {}            # row id -> compressed per-layer breakdown, from a detailed task
 
     def _heard(self, r) -> None:
         for fn in self.listeners:
@@ -145,6 +147,8 @@ class Scorer:
         def done(i, out):
             r = todo[i]
             r["metrics"], r["status"], r["seconds"] = _metrics(out), out["status"], out["seconds"]
+            if out.get("details") is not None:
+                self.details[r["id"]] = out["details"]
             if self.store is not None:
                 self.store.put(r["id"], r["genome"], out["metrics"], r["generation"], out["seconds"], out["status"],
                                out["error"], out["worker"], key=r["key"])
