@@ -4,8 +4,9 @@ their own subcommands on their own (``python3 -m codesign.cli.sweep``, ``codesig
 
 Every command line first goes through :func:`codesign.cli.inputs.check_args` (the input layer),
 then the command runs; an error it raises on the way is one line too: a SpecError as it is, an
-OSError with its file, anything else (a data file no reader anticipated) as its type and first
-line. ``CODESIGN_DEBUG=1`` shows the traceback instead."""
+OSError with its file (both exit 2), anything else as its type and first line, called an
+internal error, with exit status 1 (a bug, or an input check that is missing, must not pass for
+a user's mistake). ``CODESIGN_DEBUG=1`` shows the traceback instead."""
 from __future__ import annotations
 
 import argparse
@@ -155,11 +156,13 @@ def run(parser: argparse.ArgumentParser, argv=None) -> int:
         print(f"error: input too deep or too large ({type(e).__name__})", file=sys.stderr)
         return 2
     except Exception as e:                                   # noqa: BLE001 -- never a traceback
+        # not an input error that was recognised as one: a bug (or an input check that is
+        # missing), so exit status 1, not bad input's 2, with a hint to get the traceback
         if debug:
             raise
-        print(f"error: {type(e).__name__}: {_first_line(e) or 'failed'} (CODESIGN_DEBUG=1 shows the traceback)",
-              file=sys.stderr)
-        return 2
+        print(f"error: {type(e).__name__}: {_first_line(e) or 'failed'} (an internal error, not a recognised "
+              "input error: CODESIGN_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 def subcommand_parser(add) -> argparse.ArgumentParser:
