@@ -166,3 +166,30 @@ def test_network_figure_is_readable_and_in_microseconds(layers):
         assert len(fig.axes[0].get_yticklabels()) == layers        # every layer named
     finally:
         plt.close(fig)
+
+
+# ------------------------------------------------------------------------------ exit statuses
+def test_bad_input_exits_2_an_internal_error_exits_1(capsys, monkeypatch):
+    """A recognised input error (SpecError) is bad input, exit 2; an exception no check
+    recognised is an internal error, exit 1; both one line, no traceback; CODESIGN_DEBUG=1
+    raises instead."""
+    import argparse
+
+    from accelerators.errors import SpecError
+    from codesign.cli.runner import run
+
+    def parser(exc):
+        p = argparse.ArgumentParser(prog="codesign")
+        p.set_defaults(func=lambda args: (_ for _ in ()).throw(exc))
+        return p
+    monkeypatch.delenv("CODESIGN_DEBUG", raising=False)
+    assert run(parser(SpecError("--budget", "must be >= 1", "x.yaml")), []) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "--budget" in err and len(err.splitlines()) == 1
+    assert run(parser(ZeroDivisionError("division by zero")), []) == 1
+    err = capsys.readouterr().err.strip()
+    assert "internal error" in err and "ZeroDivisionError" in err and len(err.splitlines()) == 1
+    assert "Traceback" not in err
+    monkeypatch.setenv("CODESIGN_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        run(parser(ZeroDivisionError("division by zero")), [])
