@@ -76,6 +76,7 @@ import os
 import pickle
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -205,15 +206,16 @@ def main(argv=None) -> int:
         return 2
     cfg_file.write_text(json.dumps(config, indent=1) + "\n")
     done, runs_file = {}, out / "runs.jsonl"
-    if runs_file.exists():
-        for line in runs_file.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                break                                # a torn last line (killed mid-write)
-            if (out / "rows" / f"{r['run']}.jsonl.gz").is_file():
-                done[r["run"]] = r
-        runs_file.write_text("".join(json.dumps(r) + "\n" for r in done.values()))
+    with _runs_lock(out):             # another process on this OUT (--edp-seeds halves) appends under it
+        if runs_file.exists():
+            for line in runs_file.read_text().splitlines():
+                try:
+                    r = json.loads(line)
+                except json.JSONDecodeError:
+                    break                            # a torn last line (killed mid-write)
+                if (out / "rows" / f"{r['run']}.jsonl.gz").is_file():
+                    done[r["run"]] = r
+            runs_file.write_text("".join(json.dumps(r) + "\n" for r in done.values()))
     cache_file = out / "mapping_cache.pkl"
     cache = MappingCache()
     if cache_file.exists():
@@ -256,9 +258,9 @@ def main(argv=None) -> int:
             for x in compact(res.rows):
                 fh.write(json.dumps(x, separators=(",", ":")) + "\n")
         os.replace(tmp, out / "rows" / f"{name}.jsonl.gz")
-        with open(runs_file, "a") as fh:
+        with _runs_lock(out), open(runs_file, "a") as fh:
             fh.write(json.dumps(r) + "\n")
-        tmp = cache_file.with_suffix(".tmp")
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")      # one per process sharing OUT
         with open(tmp, "wb") as fh:
             pickle.dump(cache, fh)
         os.replace(tmp, cache_file)
@@ -654,6 +656,19 @@ def cold_throughput(a, population: int = 16, mutation: float = 0.08) -> tuple[fl
               + f" in {dt:.1f} s, 2 workers, empty caches, mapper budget {a.mapper_budget}")
         out.append(60 * n / dt)
     return out[0], out[1]
+
+
+@contextmanager
+def _runs_lock(out: Path):
+    """An exclusive lock on ``OUT/runs.lock`` while ``runs.jsonl`` is rewritten (at start) or
+    appended to, so that two processes sharing OUT (``--edp-seeds`` halves) never lose a line."""
+    import fcntl
+    with open(out / "runs.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _chosen(out: Path, seed: int) -> dict:
