@@ -116,9 +116,9 @@ def layer_breakdown(network, clock_ghz: float):
     return pd.DataFrame(recs)
 
 
-def evaluate_design(directory, design_id) -> dict:
+def evaluate_design(directory, design_id, cache=None) -> dict:
     """Map every layer of a stored design again (the run's space, mapper budget and seed, a fresh
-    mapping cache) and compare with the stored metrics. Returns a dict with ``cfg``, ``row``,
+    mapping cache unless ``cache`` holds the run's mappings) and compare with the stored metrics. Returns a dict with ``cfg``, ``row``,
     ``space``, ``arch``, ``layers``, ``network`` (NetworkResult), ``metrics`` (recomputed) and
     ``mismatch`` ({metric: (stored, recomputed)} beyond 1e-9 relative)."""
     from codesign.space.joint import space_from_dict
@@ -126,7 +126,7 @@ def evaluate_design(directory, design_id) -> dict:
     row = find_row(res, design_id)
     ev_cfg = cfg["evaluator"]
     space = space_from_dict(ev_cfg["space"], ev_cfg.get("space_name", "space"))
-    m = map_design(space, row["genome"], int(ev_cfg["mapper_budget"]))
+    m = map_design(space, row["genome"], int(ev_cfg["mapper_budget"]), cache=cache)
     metrics, arch, layers, nr, mappings = m["metrics"], m["arch"], m["layers"], m["network"], m["mappings"]
     stored = row["metrics"]
     mismatch = {}

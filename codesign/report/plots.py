@@ -84,8 +84,10 @@ def _save(fig, outdir: Path, stem: str, formats) -> list[Path]:
     return paths
 
 
-def plot_dir(directory, outdir=None, design=None, formats=("png",), log=print) -> list[Path]:
-    """Every figure of a search or sweep directory into ``outdir`` (default ``DIR/plots``)."""
+def plot_dir(directory, outdir=None, design=None, formats=("png",), log=print, cache=None) -> list[Path]:
+    """Every figure of a search or sweep directory into ``outdir`` (default ``DIR/plots``).
+    ``cache``: a ``MappingCache`` holding the run's mappings (a serial search's own, right after
+    it ran): the per-layer energy figure's design is looked up there, not mapped again."""
     from codesign.rundir.base import run_kind
     formats = parse_formats(formats)
     kind = run_kind(directory)
@@ -99,12 +101,12 @@ def plot_dir(directory, outdir=None, design=None, formats=("png",), log=print) -
         df = sweep_table(directory)
         out.mkdir(parents=True, exist_ok=True)
         return plot_sweep(df, out, formats)
-    return plot_search(directory, out, design, formats, log=log)
+    return plot_search(directory, out, design, formats, log=log, cache=cache)
 
 
 # ---------------------------------------------------------------------------------------------- search runs
 
-def plot_search(directory, out: Path, design=None, formats=("png",), log=print) -> list[Path]:
+def plot_search(directory, out: Path, design=None, formats=("png",), log=print, cache=None) -> list[Path]:
     from codesign.report.design import best_edp_id, evaluate_design, find_row
     from codesign.rundir.search import load_run
     cfg, res = load_run(directory)
@@ -120,7 +122,7 @@ def plot_search(directory, out: Path, design=None, formats=("png",), log=print) 
     paths = pareto_figure(res, out, formats, source, chosen, constraints=space.constraints, measured=measured)
     paths += hypervolume_figure(res, cfg, out, formats)
     if chosen is not None:
-        d = evaluate_design(directory, chosen)
+        d = evaluate_design(directory, chosen, cache=cache)
         paths += design_energy_figure(d, out, formats)
     else:
         log("note: no design with metrics in this run: no per-layer energy figure")
