@@ -90,7 +90,11 @@ class MappingBatch:
 
     @staticmethod
     def concat(batches) -> "MappingBatch":
+        """One batch of the rows of ``batches`` in order (a single batch is returned as it is:
+        batches are never written in place)."""
         batches = list(batches)
+        if len(batches) == 1:
+            return batches[0]
         parts = [np.concatenate([getattr(b, k) for b in batches]) for k in ("tf", "sx", "sy", "perm", "keep")]
         if all(b.sorder is None for b in batches):
             return MappingBatch(*parts)

@@ -253,56 +253,77 @@ class MapSpace:
 
     def mutate(self, batch: MappingBatch, rng: np.random.Generator, moves: int = 1) -> MappingBatch:
         """Children of ``batch`` (one per row): each makes ``moves`` random moves: move a prime
-        factor to another slot, swap two free loops of a level, or flip a free keep/bypass."""
+        factor to another slot, swap two free loops of a level, or flip a free keep/bypass.
+        (The arrays are addressed through flat indices, one per (row, slot): the same draws, in
+        the same order, and the same children as indexing them by (row, level, dimension, kind).)"""
         n = len(batch)
-        vals = self.values(batch)
+        L, D = self.L, self.D
+        vals = np.ascontiguousarray(self.values(batch))
         perm = batch.perm.copy()
         keep = batch.keep.copy()
+        vf, pf, kf = vals.reshape(-1), perm.reshape(-1), keep.reshape(-1)
         rows = np.arange(n)
         has_keep = self.keep_free.any()
+        fs, kflat = self._flat_slots()
         for _ in range(moves):
             kind = rng.random(n)
             fmove = kind < (0.6 if has_keep else 0.65)
             pswap = ~fmove & (kind < (0.9 if has_keep else 1.0))
             kflip = ~fmove & ~pswap
             # factor moves, one dimension at a time
-            dims = rng.integers(0, self.D, n)
-            for j in range(self.D):
-                slots = self._slots[j]
-                if len(slots) < 2 or self.rest[j] == 1:
+            dims = rng.integers(0, D, n)
+            fm_rows = rows[fmove]
+            fm_dims = dims[fmove]
+            for j in range(D):
+                slots = fs[j]
+                k = len(slots)
+                if k < 2 or self.rest[j] == 1:
                     continue
-                r = rows[fmove & (dims == j)]
-                if len(r) == 0:
+                r = fm_rows[fm_dims == j]
+                m = len(r)
+                if m == 0:
                     continue
-                cur = vals[r[:, None], slots[:, 0], j, slots[:, 1]]                # (m, k)
+                base = r * (L * D * 3)
+                cur = vf.take(base[:, None] + slots)                              # (m, k)
                 score = rng.random(cur.shape) * (cur > 1)
                 src = np.argmax(score, axis=1)
-                sv = cur[np.arange(len(r)), src]
+                sv = cur.take(np.arange(m) * k + src)
                 ok = sv > 1
-                r, src, sv = r[ok], src[ok], sv[ok]
-                q = self.pt_primes[sv, (rng.random(len(r)) * self.pt_count[sv]).astype(np.int64)]
-                q = np.where(rng.random(len(r)) < 0.25, sv, q)           # sometimes move it all
-                dst = (src + 1 + rng.integers(0, len(slots) - 1, len(r))) % len(slots)
-                vals[r, slots[src, 0], j, slots[src, 1]] //= q
-                vals[r, slots[dst, 0], j, slots[dst, 1]] *= q
+                base, src, sv = base[ok], src[ok], sv[ok]
+                q = self.pt_primes[sv, (rng.random(len(sv)) * self.pt_count[sv]).astype(np.int64)]
+                q = np.where(rng.random(len(sv)) < 0.25, sv, q)           # sometimes move it all
+                dst = (src + 1 + rng.integers(0, k - 1, len(sv))) % k
+                i_src, i_dst = base + slots[src], base + slots[dst]
+                vf[i_src] //= q
+                vf[i_dst] *= q
             # loop-order swaps within one level (outside the constrained prefix)
-            lvl = rng.integers(0, self.L, n)
-            for l in range(self.L):
+            lvl = rng.integers(0, L, n)
+            for l in range(L):
                 lo = len(self.prefix[l])
                 r = rows[pswap & (lvl == l)]
-                if self.D - lo < 2 or len(r) == 0:
+                if D - lo < 2 or len(r) == 0:
                     continue
-                a = rng.integers(lo, self.D, len(r))
-                b = lo + (a - lo + 1 + rng.integers(0, self.D - lo - 1, len(r))) % (self.D - lo)
-                pa, pb = perm[r, l, a].copy(), perm[r, l, b].copy()
-                perm[r, l, a], perm[r, l, b] = pb, pa
+                a = rng.integers(lo, D, len(r))
+                b = lo + (a - lo + 1 + rng.integers(0, D - lo - 1, len(r))) % (D - lo)
+                base = r * (L * D) + l * D
+                ia, ib = base + a, base + b
+                pa, pb = pf[ia], pf[ib]
+                pf[ia], pf[ib] = pb, pa
             # keep / bypass flips
             if has_keep:
-                choices = self._keep_choices
                 r = rows[kflip]
-                c = choices[rng.integers(0, len(choices), len(r))]
-                keep[r, c[:, 0], c[:, 1]] ^= True
+                c = kflat[rng.integers(0, len(kflat), len(r))]
+                kf[r * keep.shape[1] * keep.shape[2] + c] ^= True
         return self._assemble(vals, perm, keep)
+
+    def _flat_slots(self):
+        """Per dimension, its free slots as flat offsets into one row of a (L, D, 3) factor array;
+        and the free keep choices as flat offsets into one row of an (L, S) keep array."""
+        if not hasattr(self, "_fs"):
+            D, S = self.D, self.keep_free.shape[1]
+            self._fs = [sl[:, 0] * (D * 3) + j * 3 + sl[:, 1] for j, sl in enumerate(self._slots)]
+            self._kflat = self._keep_choices[:, 0] * S + self._keep_choices[:, 1]
+        return self._fs, self._kflat
 
     def neighbors(self, one: MappingBatch, max_orders: int = 720) -> MappingBatch:
         """Every mapping one move away from ``one`` (a batch of one): each prime factor of each

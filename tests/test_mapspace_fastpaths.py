@@ -101,6 +101,78 @@ def test_neighbors_equal_the_one_copy_per_neighbour_loop(template, dataflow):
     assert checked > 1000
 
 
+def mutate_reference(space, batch, rng, moves=1):
+    """The former ``MapSpace.mutate``: (row, level, dimension, kind) fancy indexing."""
+    n = len(batch)
+    vals = space.values(batch)
+    perm = batch.perm.copy()
+    keep = batch.keep.copy()
+    rows = np.arange(n)
+    has_keep = space.keep_free.any()
+    for _ in range(moves):
+        kind = rng.random(n)
+        fmove = kind < (0.6 if has_keep else 0.65)
+        pswap = ~fmove & (kind < (0.9 if has_keep else 1.0))
+        kflip = ~fmove & ~pswap
+        # factor moves, one dimension at a time
+        dims = rng.integers(0, space.D, n)
+        for j in range(space.D):
+            slots = space._slots[j]
+            if len(slots) < 2 or space.rest[j] == 1:
+                continue
+            r = rows[fmove & (dims == j)]
+            if len(r) == 0:
+                continue
+            cur = vals[r[:, None], slots[:, 0], j, slots[:, 1]]                # (m, k)
+            score = rng.random(cur.shape) * (cur > 1)
+            src = np.argmax(score, axis=1)
+            sv = cur[np.arange(len(r)), src]
+            ok = sv > 1
+            r, src, sv = r[ok], src[ok], sv[ok]
+            q = space.pt_primes[sv, (rng.random(len(r)) * space.pt_count[sv]).astype(np.int64)]
+            q = np.where(rng.random(len(r)) < 0.25, sv, q)           # sometimes move it all
+            dst = (src + 1 + rng.integers(0, len(slots) - 1, len(r))) % len(slots)
+            vals[r, slots[src, 0], j, slots[src, 1]] //= q
+            vals[r, slots[dst, 0], j, slots[dst, 1]] *= q
+        # loop-order swaps within one level (outside the constrained prefix)
+        lvl = rng.integers(0, space.L, n)
+        for l in range(space.L):
+            lo = len(space.prefix[l])
+            r = rows[pswap & (lvl == l)]
+            if space.D - lo < 2 or len(r) == 0:
+                continue
+            a = rng.integers(lo, space.D, len(r))
+            b = lo + (a - lo + 1 + rng.integers(0, space.D - lo - 1, len(r))) % (space.D - lo)
+            pa, pb = perm[r, l, a].copy(), perm[r, l, b].copy()
+            perm[r, l, a], perm[r, l, b] = pb, pa
+        # keep / bypass flips
+        if has_keep:
+            choices = space._keep_choices
+            r = rows[kflip]
+            c = choices[rng.integers(0, len(choices), len(r))]
+            keep[r, c[:, 0], c[:, 1]] ^= True
+    return space._assemble(vals, perm, keep)
+
+
+@pytest.mark.parametrize("template", ["eyeriss_like", "tpu_like", "simba_like"])
+def test_mutate_equals_the_fancy_indexing_one(template):
+    """MapSpace.mutate addresses its arrays through flat indices: the same children, draws and
+    generator state as the former (row, level, dimension, kind) indexing, with and without the
+    dataflow constraints, 1 to 3 moves."""
+    from accelerators.constraints import FREE
+    arch = load_architecture(template)
+    for layer in load_layers(REPO / "specs/workloads/mobilenet_v3_large.yaml", expand=False)[:12:3]:
+        for cons in (dataflow_constraints(arch, layer.work), FREE):
+            sp = MapSpace(arch, layer.work, cons)
+            b = sp.sample(300, np.random.default_rng(1))
+            for moves in (1, 2, 3):
+                r1, r2 = np.random.default_rng(moves), np.random.default_rng(moves)
+                got, want = sp.mutate(b, r1, moves), mutate_reference(sp, b, r2, moves)
+                for k in ("tf", "sx", "sy", "perm", "keep"):
+                    assert np.array_equal(getattr(got, k), getattr(want, k)), (layer.name, k)
+                assert r1.random() == r2.random()
+
+
 def test_cached_cdf_draws_equal_generator_choice():
     for seed in range(300):
         g = np.random.default_rng(seed + 10_000)
