@@ -270,6 +270,30 @@ def test_cost_predictor_digest_is_recorded_and_checked(tmp_path):
     assert e.value.field == "config.evaluator.cost_predictor_sha256"
 
 
+def test_screening_predictor_digest_is_recorded_and_checked(tmp_path, monkeypatch):
+    """A screened run records the digest of the cost predictor that chose its children
+    (``screen_predictor_sha256``); it continues only with that file."""
+    import shutil
+
+    import codesign.search.screening as screening
+    from accelerators.errors import SpecError
+    from codesign.rundir.search import check_screening_file, search_config
+    from codesign.search.problem import evaluator_config
+    from codesign.space.joint import read_space
+    cost = tmp_path / "cost.npz"
+    shutil.copy(ROOT / "codesign" / "weights" / "cost_predictor.npz", cost)
+    monkeypatch.setattr(screening, "screening_predictor_path", lambda ev: cost)
+    space_dict, name = read_space(None)
+    cfg = search_config(evaluator_config(space_dict, name, "macs"), budget=8, population=4, screen=4)
+    assert len(cfg["screen_predictor_sha256"]) == 16
+    check_screening_file(cfg)
+    assert "screen_predictor_sha256" not in search_config(evaluator_config(space_dict, name, "macs"), budget=8)
+    cost.write_bytes(cost.read_bytes() + b"\0")
+    with pytest.raises(SpecError) as e:
+        check_screening_file(cfg, "run/config.json")
+    assert e.value.field == "config.screen_predictor_sha256" and "changed" in e.value.message
+
+
 def test_initial_genomes_start_the_first_generation_and_stay_with_the_run(tmp_path, capsys):
     """--initial baseline: the space's baseline design is candidate 0; the run's config keeps it,
     so an extended run (--resume --budget) is the fresh longer run with the same start; a file of

@@ -27,7 +27,7 @@ from accelerators.errors import SpecError
 
 from codesign.search.algorithms import ALGORITHMS, Scorer, SearchResult, front_hypervolume, front_table
 from codesign.search.problem import (ACCURACY_SOURCES, build_evaluator, check_scoring_files, evaluate_candidate,
-                                     evaluate_candidate_detailed)
+                                     evaluate_candidate_detailed, file_sha256)
 from codesign.search.executors import Executor
 from codesign.space.joint import OBJECTIVES, space_from_dict
 from codesign.rundir.base import CONFIG, create_or_check, read_config_json
@@ -98,9 +98,11 @@ def search_config(evaluator: dict, *, algorithm="nsga2", budget=200, population=
             raise SpecError("--screen", f"must be an integer within [2, 1000], got {screen!r}")
         if algorithm not in ("nsga2", "scalar"):
             raise SpecError("--screen", f"screening breeds children: nsga2 or scalar, not {algorithm}")
-        from codesign.search.screening import Screener
+        from codesign.search.screening import Screener, screening_predictor_path
         Screener(space, evaluator)                        # fail now (accuracy source, predictor, space)
         cfg["screen"] = screen
+        # which cost predictor chose the evaluated children (checked when the run continues)
+        cfg["screen_predictor_sha256"] = file_sha256(screening_predictor_path(evaluator))
     if initial is not None:        # (absent when not given: configs of earlier runs stay valid)
         if algorithm not in INITIAL_ALGORITHMS:
             raise SpecError("--initial", f"a first generation is given to {', '.join(INITIAL_ALGORITHMS)}, not {algorithm}")
@@ -141,6 +143,24 @@ def read_config(directory) -> dict:
     if not isinstance(cfg, dict) or "evaluator" not in cfg or any(k not in cfg for k in RUN_KEYS):
         raise SpecError("config", "incomplete run configuration", cp)
     return cfg
+
+
+def check_screening_file(cfg: dict, file: str | None = None) -> None:
+    """A screened run continues only with the cost predictor that chose its evaluated children
+    (``screen_predictor_sha256``, recorded since 2026-12-03; earlier runs have none: not checked):
+    with another, the replayed search would keep other children than the stored run did."""
+    want = cfg.get("screen_predictor_sha256")
+    if not cfg.get("screen") or want is None:
+        return
+    from codesign.search.screening import screening_predictor_path
+    path = screening_predictor_path(cfg["evaluator"])
+    if not path.is_file():
+        raise SpecError("config.screen_predictor_sha256", f"the run was screened with {path}, which is missing", file)
+    got = file_sha256(path)
+    if got != want:
+        raise SpecError("config.screen_predictor_sha256",
+                        f"{path} changed since the run started (sha256 {want}, now {got}): the run's children were "
+                        "screened with the old file; restore it, or start a new run in another --out", file)
 
 
 def check_config(cfg: dict, file: str) -> None:
@@ -211,6 +231,7 @@ def resume_search(directory, *, budget: int | None = None, workers: int = 1, sch
     check_config(cfg, str(d / CONFIG))   # export and plot read what they need; a resume needs all of it
     check_run_store(d)                   # a broken row is refused before anything runs or is written
     check_scoring_files(cfg["evaluator"], str(d / CONFIG))   # so is another predictor file
+    check_screening_file(cfg, str(d / CONFIG))
     if budget is not None and budget != cfg["budget"]:
         from accelerators.limits import check_int
         check_int(budget, "--budget", limit="search_budget")
@@ -248,6 +269,7 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress, details: bool 
     them."""
     ev_cfg = cfg["evaluator"]
     check_scoring_files(ev_cfg, str(d / CONFIG))     # in this process, before any worker starts
+    check_screening_file(cfg, str(d / CONFIG))
     space = space_from_dict(ev_cfg["space"], ev_cfg.get("space_name", "space"))
     store = open_run(d, create=True)
     try:

@@ -19,19 +19,26 @@ from accelerators.errors import SpecError
 CHEAP_ACCURACY = ("predictor", "macs")
 
 
+def screening_predictor_path(evaluator_cfg: dict):
+    """The cost predictor a screened search ranks children with: the run's own, else the shipped one."""
+    from pathlib import Path
+
+    from codesign.artifacts import WEIGHTS_DIR
+    return Path(evaluator_cfg.get("cost_predictor") or WEIGHTS_DIR / "cost_predictor.npz")
+
+
 class Screener:
     """``screener(genomes) -> [metrics]``: predicted metrics (the exact evaluator's columns and
     constraint violation) of many joint genomes at once."""
 
     def __init__(self, space, evaluator_cfg: dict):
-        from codesign.artifacts import WEIGHTS_DIR
         from codesign.predictors.cost import CostPredictor
         from codesign.search.problem import Evaluator, accuracy_function
         src = evaluator_cfg["accuracy"]["source"]
         if src not in CHEAP_ACCURACY:
             raise SpecError("--screen", f"screening needs a cheap accuracy source ({' or '.join(CHEAP_ACCURACY)}), "
                             f"not {src!r}")
-        self.cost = CostPredictor.load(evaluator_cfg.get("cost_predictor") or WEIGHTS_DIR / "cost_predictor.npz")
+        self.cost = CostPredictor.load(screening_predictor_path(evaluator_cfg))
         self.cost.check_space(space)
         self.space = space
         self.accuracy = accuracy_function(evaluator_cfg["accuracy"])
