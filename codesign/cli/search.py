@@ -236,7 +236,7 @@ def read_initial(spec: str | None, space_dict: dict, name: str):
         raise SpecError("initial", f"not JSON ({str(e)[:80]})", spec) from None
     data = [data] if isinstance(data, dict) else data
     try:
-        return initial_genomes(space, data, 10 ** 9, field="initial")
+        return initial_genomes(space, data, field="initial")     # (the population is checked later)
     except SpecError as e:
         raise e.in_file(spec)
 

@@ -48,12 +48,12 @@ def baseline_genome(space) -> dict:
     return {"net": space.net.canonical(space.net.max_genome()), "hw": dict(space.baseline)}
 
 
-def initial_genomes(space, initial, population: int, field: str = "--initial") -> list:
+def initial_genomes(space, initial, population: int | None = None, field: str = "--initial") -> list:
     """The first generation's given genomes, validated and canonical: a list of joint genomes
-    (``{"net": ..., "hw": ...}``), at most ``population`` of them, no two alike."""
+    (``{"net": ..., "hw": ...}``), no two alike and, with ``population``, at most that many."""
     if not isinstance(initial, list) or not initial:
         raise SpecError(field, "must be a non-empty list of joint genomes ({\"net\": ..., \"hw\": ...})")
-    if len(initial) > population:
+    if population is not None and len(initial) > population:
         raise SpecError(field, f"{len(initial)} genomes, more than the population ({population})")
     out, seen = [], set()
     for i, g in enumerate(initial):
