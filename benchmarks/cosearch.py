@@ -84,6 +84,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accelerators.network import MappingCache  # noqa: E402
+from codesign.jsonio import JsonlMemo  # noqa: E402
 from codesign.search.algorithms import ALGORITHMS, front_hypervolume, run_search  # noqa: E402
 from codesign.rundir.search import baseline_genome  # noqa: E402
 from codesign.search.problem import Evaluator, accuracy_function, score_with  # noqa: E402
@@ -399,40 +400,27 @@ class Measured:
         from codesign.rundir.verify import VALIDATION_HOLDOUT, protocol_of
         wpath = supernet_path(a.weights)
         self.protocol = protocol_of(wpath, a.measure_images)
-        self.file = out / "measured.jsonl"
-        self.cache = {}
-        self._reload()
+        self.memo = JsonlMemo(out / "measured.jsonl",
+                              lambda r: ((json.dumps(r["net"], sort_keys=True), r["bits"]), r["top1"])
+                              if r["protocol"] == self.protocol else None, keep="last")
         self.net = load_supernet(wpath)
         self.calib, self.val = predictor_split(a.data, VALIDATION_HOLDOUT, eval_images=a.measure_images, seed=0)
         self.count = 0
 
-    def _reload(self) -> None:
-        """Take in what measured.jsonl holds (another process of ``--edp-seeds`` may have added to it)."""
-        if self.file.exists():
-            for line in self.file.read_text().splitlines():
-                try:
-                    r = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if r["protocol"] == self.protocol:
-                    self.cache[(json.dumps(r["net"], sort_keys=True), r["bits"])] = r["top1"]
-
     def __call__(self, net: dict, bits: int) -> float:
+        """(another process of ``--edp-seeds`` may have added to measured.jsonl: a miss re-reads it)"""
         from codesign.nn.measure import measure
         key = (json.dumps(net, sort_keys=True), int(bits))
-        if key not in self.cache:
-            self._reload()
-        if key not in self.cache:
+        top1 = self.memo.get(key)
+        if top1 is None:
             t = time.perf_counter()
             top1 = float(measure(self.net, net, int(bits), self.calib, self.val.images, self.val.labels))
-            self.cache[key] = top1
             self.count += 1
-            with open(self.file, "a") as fh:
-                from codesign.predictors.accuracy.protocols import verify_protocol_name
-                fh.write(json.dumps({"net": net, "bits": int(bits), "top1": top1, "protocol": self.protocol,
-                                     "protocol_name": verify_protocol_name(self.protocol),
-                                     "seconds": round(time.perf_counter() - t, 1)}) + "\n")
-        return self.cache[key]
+            from codesign.predictors.accuracy.protocols import verify_protocol_name
+            self.memo.put(key, top1, {"net": net, "bits": int(bits), "top1": top1, "protocol": self.protocol,
+                                      "protocol_name": verify_protocol_name(self.protocol),
+                                      "seconds": round(time.perf_counter() - t, 1)})
+        return top1
 
 
 def exact_metrics(exact, genome) -> dict | None:

@@ -40,6 +40,8 @@ import _common  # noqa: F401  (one pinned core, the repository on sys.path)
 
 import numpy as np
 
+from codesign.jsonio import JsonlMemo  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 OBJECTIVES = ("accuracy", "latency")
 
@@ -116,46 +118,31 @@ class Measurer:
         self.calib, self.hold = measurement_set(cfg)
         self.net = load_supernet(supernet_path(cfg.weights)).eval()
         self.cost = MappedCost(cfg.mapper_budget)
-        self.cache: dict = {}
         self.seconds = 0.0
         self.calib_batches = calib_batches
         # OUT/measured.jsonl: every measurement as it is made (a rerun, or a second process measuring
         # designs of a finished sub-run in parallel, fills it; only rows of the same protocol count)
-        self.path, self.tag = cache_path, {"bits": cfg.bits, "eval_images": len(self.hold), "seed": cfg.seed,
-                                           "weights": cfg.weights, "mapper_budget": cfg.mapper_budget,
-                                           "hw": cfg.hw, "data": str(cfg.data)}
+        self.tag = {"bits": cfg.bits, "eval_images": len(self.hold), "seed": cfg.seed, "weights": cfg.weights,
+                    "mapper_budget": cfg.mapper_budget, "hw": cfg.hw, "data": str(cfg.data)}
         if calib_batches != 8:                       # (--smoke: fewer BN calibration batches)
             self.tag["calib_batches"] = calib_batches
-        self.reload()
-
-    def reload(self) -> None:
-        if self.path is None or not self.path.is_file():
-            return
-        for line in self.path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if row.get("tag") == self.tag:
-                self.cache.setdefault(row["key"], row["metrics"])
+        self.memo = JsonlMemo(cache_path, lambda row: (row["key"], row["metrics"]) if row.get("tag") == self.tag
+                              else None)
 
     def __call__(self, genome: dict) -> dict:
         from codesign.nn.measure import measure
         key = json.dumps(genome, sort_keys=True)
-        if key not in self.cache:
-            self.reload()
-        if key not in self.cache:
+        got = self.memo.get(key)
+        if got is None:
             t = time.time()
             top1 = measure(self.net, genome, self.cfg.bits, self.calib, self.hold.images, self.hold.labels,
                            calib_batches=self.calib_batches, seed=self.cfg.seed)
             m = self.cost.metrics(self.space, genome, self.cfg.hw)
-            self.cache[key] = {"top1_measured_pct": float(top1), "latency_ms": m["latency_ms"],
-                               "energy_uj": m["energy_uj"], "measure_s": round(time.time() - t, 1)}
+            got = {"top1_measured_pct": float(top1), "latency_ms": m["latency_ms"],
+                   "energy_uj": m["energy_uj"], "measure_s": round(time.time() - t, 1)}
             self.seconds += time.time() - t
-            if self.path is not None:
-                with open(self.path, "a") as fh:
-                    fh.write(json.dumps({"key": key, "tag": self.tag, "metrics": self.cache[key]}) + "\n")
-        return dict(self.cache[key])
+            self.memo.put(key, got, {"key": key, "tag": self.tag, "metrics": got})
+        return dict(got)
 
 
 def run_evolutionary(algorithm: str, space, cfg, seconds: float, population: int, seed: int,
@@ -311,7 +298,7 @@ def main(argv=None) -> int:
         m["front"] = front(pts)
         m["hypervolume"] = hv(pts, ref)
         print(f"# {name}: measured {len(pts)} designs, front {len(m['front'])}, HV {m['hypervolume']:.3f}", flush=True)
-    print(f"# measurement: {len(meas.cache)} distinct designs in {meas.seconds:.0f} s", flush=True)
+    print(f"# measurement: {len(meas.memo.cache)} distinct designs in {meas.seconds:.0f} s", flush=True)
 
     # collapse: the sweep's final probabilities
     for r, lam in zip(results, lambdas):
@@ -321,7 +308,7 @@ def main(argv=None) -> int:
         w.writerow(["lambda", "top1_measured_pct", "top1_own_weights_pct", "latency_ms", "energy_uj",
                     "p_depth_min_mean", "op_entropy", "search_s", "genome"])
         for r in results:
-            m = meas(r["genome"]) if json.dumps(r["genome"], sort_keys=True) in meas.cache else {}
+            m = meas(r["genome"]) if json.dumps(r["genome"], sort_keys=True) in meas.memo else {}
             c = r["collapse"]
             w.writerow([f"{r['lambda']:g}", f"{m['top1_measured_pct']:.2f}" if m else "",
                         f"{r['top1_val_pct']:.2f}", f"{r['latency_ms']:.5f}", f"{r['energy_uj']:.3f}",

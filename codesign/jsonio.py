@@ -60,3 +60,51 @@ def read_jsonl(path, *, check=None, what: str = "a JSON object", cut_last: str =
             break
         pos = end + 1
     return rows
+
+
+class JsonlMemo:
+    """An append-only JSON-lines memo that several processes may share (the benchmarks' measurement
+    caches): ``get(key)`` answers from memory and re-reads the file on a miss (another process may
+    have added the row since); ``put(key, value, row)`` keeps the value and appends ``row``.
+    ``entry(row)`` gives ``(key, value)`` for a row that counts here, None for one that does not
+    (e.g. another measurement protocol). Unreadable lines (a killed writer's last one) are skipped.
+    Where the file holds a key twice, ``keep`` says which row wins: ``"first"`` or ``"last"``."""
+
+    def __init__(self, path, entry, keep: str = "first"):
+        if keep not in ("first", "last"):
+            raise ValueError(f"keep: 'first' or 'last', not {keep!r}")
+        self.path = None if path is None else Path(path)
+        self.entry, self.keep = entry, keep
+        self.cache: dict = {}
+        self.reload()
+
+    def reload(self) -> None:
+        if self.path is None or not self.path.is_file():
+            return
+        for line in self.path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            got = self.entry(row)
+            if got is None:
+                continue
+            if self.keep == "first":
+                self.cache.setdefault(got[0], got[1])
+            else:
+                self.cache[got[0]] = got[1]
+
+    def __contains__(self, key) -> bool:
+        return key in self.cache
+
+    def get(self, key):
+        """The value of ``key``, or None (after re-reading the file)."""
+        if key not in self.cache:
+            self.reload()
+        return self.cache.get(key)
+
+    def put(self, key, value, row: dict) -> None:
+        self.cache[key] = value
+        if self.path is not None:
+            with open(self.path, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
