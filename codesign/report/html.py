@@ -31,6 +31,7 @@ from pathlib import Path
 from accelerators.errors import SpecError
 
 from codesign.jsonio import plain_value
+from codesign.report.breakdown import clean as _clean, layer_breakdown  # noqa: F401  (layer_breakdown: public here too)
 
 REPORT_FILE = "report.html"
 MAX_DETAIL_DESIGNS = 40          # front designs whose per-layer breakdown is mapped and embedded
@@ -139,18 +140,6 @@ def _script_json(data) -> str:
     """JSON safe inside a <script> element."""
     text = json.dumps(data, default=plain_value, allow_nan=False, separators=(",", ":"))
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
-
-
-def _clean(x):
-    """Plain JSON data: NaN / inf as None, numpy scalars as Python ones."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    x = plain_value(x)
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 # ---------------------------------------------------------------------------------------------- entry point
@@ -320,21 +309,6 @@ def design_breakdown(ev_cfg: dict, row: dict, space=None, cache=None) -> tuple[d
     except (MappingError, SpecError) as e:
         return None, str(e)
     return layer_breakdown(arch, nr), None
-
-
-def layer_breakdown(arch, nr) -> dict:
-    """JSON-ready per-layer latency (us) and energy (uJ) per storage level and MACs, plus the energy
-    per level of the whole network."""
-    levels = [lv.name for lv in arch.levels]
-    us_per_cycle = 1.0 / (arch.clock_ghz * 1e3)
-    parts = {lv: [float(r.get(f"energy_{lv}_pj", 0.0)) / 1e6 for r in nr.rows] for lv in levels}
-    parts["MAC"] = [float(r["mac_energy_pj"]) / 1e6 for r in nr.rows]
-    per_level = {lv: float(v) / 1e6 for lv, v in nr.totals["energy_per_level_pj"].items()}
-    per_level["MAC"] = float(nr.totals["mac_energy_pj"]) / 1e6
-    return _clean({"layers": [r["layer"] for r in nr.rows], "latency_us": [r["cycles"] * us_per_cycle for r in nr.rows],
-                   "energy_uj": parts, "level_energy_uj": per_level, "clock_ghz": arch.clock_ghz,
-                   "total_energy_uj": float(nr.totals["energy_pj"]) / 1e6,
-                   "total_latency_ms": float(nr.totals["cycles"]) * us_per_cycle / 1e3})
 
 
 def hypervolume_table(directory: Path, res):
