@@ -190,6 +190,19 @@ def test_breakdowns_sent_by_the_search_workers_equal_the_report_mapped_ones(tmp_
     sent, _ = front_details(space, ev, front, 40, sent=res.layer_details)
     assert sent == mapped
     assert json.loads(zlib.decompress(res.layer_details[front[0]["id"]])) == mapped[front[0]["id"]]
+    # the per-layer energy plot of the best-EDP design uses them too: nothing is mapped again
+    import codesign.report.design as design
+    from codesign.report.plots import plot_dir
+
+    def no_mapping(*a, **k):
+        raise AssertionError("mapped again")
+    real = design.evaluate_design
+    design.evaluate_design = no_mapping
+    try:
+        paths = plot_dir(tmp_path / "run", details=res.layer_details, log=lambda *a: None)
+    finally:
+        design.evaluate_design = real
+    assert any(p.name.startswith("design_") and p.stat().st_size > 10_000 for p in paths)
 
 
 def test_front_breakdowns_mapped_in_worker_processes_equal_the_serial_ones(run_dir, report, tmp_path):

@@ -157,7 +157,8 @@ def cmd_search(args) -> int:
     _maybe_verify(args, out)
     if not args.no_plot:
         from codesign.report.plots import plot_dir
-        paths = plot_dir(out, formats=("png",), log=lambda *a: None, cache=getattr(res, "mapping_cache", None))
+        paths = plot_dir(out, formats=("png",), log=lambda *a: None, cache=getattr(res, "mapping_cache", None),
+                         details=getattr(res, "layer_details", None))
         print(f"plots: {', '.join(str(p) for p in paths)}")
     if not args.no_report:
         from codesign.cli.report import write_run_report

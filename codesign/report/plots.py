@@ -84,10 +84,13 @@ def _save(fig, outdir: Path, stem: str, formats) -> list[Path]:
     return paths
 
 
-def plot_dir(directory, outdir=None, design=None, formats=("png",), log=print, cache=None) -> list[Path]:
+def plot_dir(directory, outdir=None, design=None, formats=("png",), log=print, cache=None,
+             details=None) -> list[Path]:
     """Every figure of a search or sweep directory into ``outdir`` (default ``DIR/plots``).
     ``cache``: a ``MappingCache`` holding the run's mappings (a serial search's own, right after
-    it ran): the per-layer energy figure's design is looked up there, not mapped again."""
+    it ran): the per-layer energy figure's design is looked up there, not mapped again;
+    ``details``: the compressed breakdowns a worker run's tasks sent (``SearchResult.layer_details``),
+    used as they are."""
     from codesign.rundir.base import run_kind
     formats = parse_formats(formats)
     kind = run_kind(directory)
@@ -101,12 +104,13 @@ def plot_dir(directory, outdir=None, design=None, formats=("png",), log=print, c
         df = sweep_table(directory)
         out.mkdir(parents=True, exist_ok=True)
         return plot_sweep(df, out, formats)
-    return plot_search(directory, out, design, formats, log=log, cache=cache)
+    return plot_search(directory, out, design, formats, log=log, cache=cache, details=details)
 
 
 # ---------------------------------------------------------------------------------------------- search runs
 
-def plot_search(directory, out: Path, design=None, formats=("png",), log=print, cache=None) -> list[Path]:
+def plot_search(directory, out: Path, design=None, formats=("png",), log=print, cache=None,
+                details=None) -> list[Path]:
     from codesign.report.design import best_edp_id, evaluate_design, find_row
     from codesign.rundir.search import load_run
     cfg, res = load_run(directory)
@@ -121,9 +125,15 @@ def plot_search(directory, out: Path, design=None, formats=("png",), log=print, 
     measured, _ = _measurements(Path(directory))
     paths = pareto_figure(res, out, formats, source, chosen, constraints=space.constraints, measured=measured)
     paths += hypervolume_figure(res, cfg, out, formats)
-    if chosen is not None:
+    if chosen is not None and details and chosen in details:      # sent by the run's workers
+        import json
+        import zlib
+        row = find_row(res, chosen)
+        paths += design_energy_figure(row, row["metrics"], json.loads(zlib.decompress(details[chosen])), out, formats)
+    elif chosen is not None:
+        from codesign.report.breakdown import layer_breakdown
         d = evaluate_design(directory, chosen, cache=cache)
-        paths += design_energy_figure(d, out, formats)
+        paths += design_energy_figure(d["row"], d["metrics"], layer_breakdown(d["arch"], d["network"]), out, formats)
     else:
         log("note: no design with metrics in this run: no per-layer energy figure")
     return paths
@@ -255,37 +265,38 @@ def hypervolume_figure(res, cfg, out: Path, formats) -> list[Path]:
     return _save(fig, out, "hypervolume", formats)
 
 
-def design_energy_figure(d: dict, out: Path, formats) -> list[Path]:
+def design_energy_figure(row: dict, metrics: dict, breakdown: dict, out: Path, formats) -> list[Path]:
+    """Per-layer energy stacked by storage level and MACs, and per-layer latency, of one design:
+    ``breakdown`` as ``codesign.report.breakdown.layer_breakdown`` gives it (mapped here, or sent
+    by the run's worker processes)."""
     plt = _plt()
-    nr, arch, row = d["network"], d["arch"], d["row"]
-    rows = nr.rows
-    n = len(rows)
-    names = [r["layer"] for r in rows]
-    parts = [lv.name for lv in arch.levels] + ["MAC"]
+    names = breakdown["layers"]
+    n = len(names)
+    parts = breakdown["energy_uj"]                       # {level or "MAC": [uJ per layer]}
+    total = max(float(breakdown["total_energy_uj"]), 1e-30)
     cmap = plt.get_cmap("tab10")
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(9, 0.2 * n + 3), 7.5), sharex=True,
                                    gridspec_kw={"height_ratios": [2, 1]})
     x = np.arange(n)
     bottom = np.zeros(n)
     for k, name in enumerate(parts):
-        vals = np.array([(r["mac_energy_pj"] if name == "MAC" else r.get(f"energy_{name}_pj", 0.0)) for r in rows]) / 1e6
+        vals = np.array([0.0 if v is None else v for v in parts[name]], float)
         tot = vals.sum()
         ax1.bar(x, vals, bottom=bottom, color=cmap(k % 10), width=0.85,
-                label=f"{name} ({tot:.3g} uJ, {100 * tot / max(nr.totals['energy_pj'] / 1e6, 1e-30):.0f}%)")
+                label=f"{name} ({tot:.3g} uJ, {100 * tot / total:.0f}%)")
         bottom += vals
     ax1.set_ylabel("energy per layer (uJ)")
     ax1.legend(fontsize=8, ncol=3, loc="upper right", title="storage level / MACs (total, share)",
                title_fontsize=8)
     ax1.grid(axis="y", alpha=0.3)
     hw = row["genome"]["hw"]
-    m = d["metrics"]
+    m = metrics
     ax1.set_title(f"Design {row['id']}: {hw['pe_x']}x{hw['pe_y']} PEs, {hw['bits']}-bit, {hw['dataflow']}, "
                   f"{hw['dram_type']}; r={row['genome']['net']['r']}, {n} layers\n"
                   f"energy {m['energy_uj']:.4g} uJ, latency {m['latency_ms']:.4g} ms, EDP {m['edp_uj_ms']:.4g} uJ ms, "
                   f"area {m['area_mm2']:.3g} mm$^2$", fontsize=10)
-    lat_us = np.array([r["cycles"] for r in rows]) / (arch.clock_ghz * 1e3)
-    ax2.bar(x, lat_us, color="tab:gray", width=0.85)
-    ax2.set_ylabel(f"latency per layer (us)\nat {arch.clock_ghz:g} GHz")
+    ax2.bar(x, np.array(breakdown["latency_us"], float), color="tab:gray", width=0.85)
+    ax2.set_ylabel(f"latency per layer (us)\nat {breakdown['clock_ghz']:g} GHz")
     ax2.grid(axis="y", alpha=0.3)
     ax2.set_xticks(x)
     ax2.set_xticklabels(names, rotation=90, fontsize=7 if n > 40 else 8)
