@@ -340,3 +340,35 @@ def test_re_measured_front_designs_show_measured_accuracy(run_dir, tmp_path):
     text = json.dumps(data)
     assert "accuracy (measured): 61.25" in text
     assert "accuracy (predicted)" in text and text.count("accuracy (measured)") >= 1
+
+
+def test_sent_breakdowns_are_pruned_to_the_front_past_a_limit():
+    """The breakdowns a worker run's tasks send are kept in memory; past ``details_limit`` they are
+    pruned to the front of the rows scored so far (only the front's are reported), so memory
+    grows with the front, not the run."""
+    from codesign.search.algorithms import Scorer, pareto_front
+
+    class InProcess:
+        kind = "processes"
+
+        def map(self, fn, items, done):
+            for i, it in enumerate(items):
+                done(i, fn(*it))
+
+    def task(cfg_json, genome):
+        m = {"top1_pct": genome["acc"], "latency_ms": genome["lat"], "violation": 0.0}
+        return {"metrics": m, "status": "ok", "error": None, "seconds": 0.0, "worker": "w",
+                "details": b"breakdown %d" % genome["id"]}
+    scorer = Scorer(executor=InProcess(), task=task, cfg_json="{}")
+    scorer.details_objectives, scorer.details_limit = ["accuracy", "latency"], 8
+    rows = []
+    for gen in range(5):
+        batch = [{"id": len(rows) + i, "key": str(len(rows) + i), "generation": gen,
+                  "genome": {"id": len(rows) + i, "acc": float((7 * (len(rows) + i)) % 13), "lat": float(i + gen)}}
+                 for i in range(6)]
+        rows += batch
+        scorer(batch)
+        assert len(scorer.details) <= max(8, 2 * len(pareto_front(rows, ["accuracy", "latency"])))
+    front = {r["id"] for r in pareto_front(rows, ["accuracy", "latency"])}
+    assert front <= set(scorer.details) and len(scorer.details) < len(rows)
+    assert all(scorer.details[i] == b"breakdown %d" % i for i in front)

@@ -264,8 +264,8 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress, details: bool 
     """Run the search. A serial run keeps its evaluator's mapping cache on the result (the
     report looks its front designs' layers up there); with worker processes and ``details``,
     each task also returns its candidate's per-layer breakdown (``evaluate_candidate_detailed``:
-    about 4 ms and 2 KB per candidate, kept in memory during the run) and the result keeps those
-    of its front. Candidates taken from the store (a resumed run) have none: the report maps
+    about 4 ms and 2 KB per candidate, kept in memory during the run, pruned to the front of the
+    rows so far past 2,048 of them) and the result keeps those of its front. Candidates taken from the store (a resumed run) have none: the report maps
     them."""
     ev_cfg = cfg["evaluator"]
     check_scoring_files(ev_cfg, str(d / CONFIG))     # in this process, before any worker starts
@@ -278,6 +278,8 @@ def _execute(d: Path, cfg: dict, *, workers, scheduler, progress, details: bool 
             task = evaluate_candidate_detailed if details and ex.kind != "serial" else evaluate_candidate
             scorer = Scorer(evaluate, store=store, executor=ex, task=task,
                             cfg_json=json.dumps(ev_cfg, sort_keys=True))
+            if task is evaluate_candidate_detailed and cfg.get("scalarize") is None:
+                scorer.details_objectives = cfg["objectives"]      # memory: the front's breakdowns only
             kw = dict(budget=cfg["budget"], population=cfg["population"], seed=cfg["seed"],
                       mutation=cfg["mutation"], crossover=cfg["crossover"], objectives=cfg["objectives"],
                       progress=progress, scorer=scorer)

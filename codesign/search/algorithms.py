@@ -127,6 +127,12 @@ class Scorer:
         self.evaluate, self.store, self.executor, self.task, self.cfg_json = evaluate, store, executor, task, cfg_json
         self.listeners = []          # fn(row), called as each candidate's result is in (progress)
         self.details = {}            # row id -> compressed per-layer breakdown, from a detailed task
+        # with ``details_objectives`` set, the breakdowns are pruned to the front of the rows
+        # scored so far whenever more than ``details_limit`` are kept (a dominated or infeasible
+        # row never returns to the front: rows are only added)
+        self.details_objectives = None
+        self.details_limit = 2048
+        self._scored = []
 
     def _heard(self, r) -> None:
         for fn in self.listeners:
@@ -159,6 +165,12 @@ class Scorer:
         else:
             for i, r in enumerate(todo):
                 done(i, score_with(self.evaluate, r["genome"]))
+        if self.details_objectives is not None:
+            self._scored.extend(rows)
+            if len(self.details) > self.details_limit:
+                front = {r["id"] for r in pareto_front(self._scored, self.details_objectives)}
+                self.details = {i: b for i, b in self.details.items() if i in front}
+                self.details_limit = max(self.details_limit, 2 * len(self.details))
         return len(todo)
 
 
