@@ -143,6 +143,9 @@ class MapSpace:
         self._slots = [np.argwhere(self.free[:, j, :]) for j in range(D)]
         self._slot_tuples = [[(int(a), int(b)) for a, b in sl] for sl in self._slots]
         self._keep_choices = np.argwhere(self.keep_free)
+        # the same as flat offsets into one row of a (L, D, 3) factor array / an (L, S) keep array
+        self._flat = [sl[:, 0] * (D * 3) + j * 3 + sl[:, 1] for j, sl in enumerate(self._slots)]
+        self._keep_flat = self._keep_choices[:, 0] * self.keep_free.shape[1] + self._keep_choices[:, 1]
         self._free_t = self.free[..., T].tolist()
         self._fixed_one = bool((self.fixed == 1).all())
         self._cdfs = {}                              # sampling weights per (kind, bias): see _choice
@@ -264,7 +267,7 @@ class MapSpace:
         vf, pf, kf = vals.reshape(-1), perm.reshape(-1), keep.reshape(-1)
         rows = np.arange(n)
         has_keep = self.keep_free.any()
-        fs, kflat = self._flat_slots()
+        fs, kflat = self._flat, self._keep_flat
         for _ in range(moves):
             kind = rng.random(n)
             fmove = kind < (0.6 if has_keep else 0.65)
@@ -315,15 +318,6 @@ class MapSpace:
                 c = kflat[rng.integers(0, len(kflat), len(r))]
                 kf[r * keep.shape[1] * keep.shape[2] + c] ^= True
         return self._assemble(vals, perm, keep)
-
-    def _flat_slots(self):
-        """Per dimension, its free slots as flat offsets into one row of a (L, D, 3) factor array;
-        and the free keep choices as flat offsets into one row of an (L, S) keep array."""
-        if not hasattr(self, "_fs"):
-            D, S = self.D, self.keep_free.shape[1]
-            self._fs = [sl[:, 0] * (D * 3) + j * 3 + sl[:, 1] for j, sl in enumerate(self._slots)]
-            self._kflat = self._keep_choices[:, 0] * S + self._keep_choices[:, 1]
-        return self._fs, self._kflat
 
     def neighbors(self, one: MappingBatch, max_orders: int = 720) -> MappingBatch:
         """Every mapping one move away from ``one`` (a batch of one): each prime factor of each

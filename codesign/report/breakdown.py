@@ -4,9 +4,34 @@ processes send with each candidate (``codesign.search.problem.evaluate_candidate
 Imports nothing of the run store or the search, so both sides can use it."""
 from __future__ import annotations
 
+import json
 import math
+import zlib
 
 from codesign.jsonio import plain_value
+
+
+def map_network(space, genome: dict, mapper_budget: int, cache=None):
+    """``(architecture, layers, NetworkResult)`` of a joint genome: every layer of its subnet
+    mapped on its accelerator as a search maps it (``mapper_budget``, the architecture's
+    dataflow, seed 0; deterministic; ``cache`` a ``MappingCache``, default a fresh one)."""
+    from accelerators.network import MappingCache, evaluate_network
+
+    from codesign.space.layers import genome_layers
+    arch = space.hw.architecture(genome["hw"])
+    layers = genome_layers(genome["net"])
+    nr = evaluate_network(layers, arch, "dataflow", budget=int(mapper_budget),
+                          cache=cache if cache is not None else MappingCache())
+    return arch, layers, nr
+
+
+def pack(breakdown: dict) -> bytes:
+    """A breakdown as zlib-compressed JSON (about 2 KB): what a worker sends with its result."""
+    return zlib.compress(json.dumps(breakdown).encode())
+
+
+def unpack(blob: bytes) -> dict:
+    return json.loads(zlib.decompress(blob))
 
 
 def clean(x):

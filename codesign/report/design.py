@@ -65,15 +65,8 @@ def design_network(space, evaluator_cfg: dict, row: dict, cache=None):
     subnet mapped on its accelerator as the run mapped it (the run's mapper budget, the
     architecture's dataflow, seed 0; deterministic). The NetworkResult's rows are the per-layer
     breakdown: cycles, energy_pj, mac_energy_pj and ``energy_<level>_pj`` per storage level."""
-    from accelerators.network import MappingCache, evaluate_network
-
-    from codesign.space.layers import genome_layers
-    net, hw = row["genome"]["net"], row["genome"]["hw"]
-    arch = space.hw.architecture(hw)
-    layers = genome_layers(net)
-    nr = evaluate_network(layers, arch, "dataflow", budget=int(evaluator_cfg["mapper_budget"]),
-                          cache=cache if cache is not None else MappingCache())
-    return arch, layers, nr
+    from codesign.report.breakdown import map_network
+    return map_network(space, row["genome"], evaluator_cfg["mapper_budget"], cache)
 
 
 def map_design(space, genome: dict, mapper_budget: int, cache=None) -> dict:

@@ -262,16 +262,15 @@ def front_details(space, ev_cfg: dict, front, max_details: int, log=print, cache
     """({design id: per-layer breakdown}, a note saying which designs have one): the front designs
     (the lowest EDP first, at most ``max_details``) mapped again, one shared mapping cache; or,
     with ``workers`` > 1 and no ``cache``, spread over that many processes (the same mappings:
-    the mapper is deterministic). ``sent``: {design id: zlib-compressed JSON breakdown} the run's
+    the mapper is deterministic). ``sent``: {design id: packed breakdown} the run's
     workers computed already (the same figures); those designs are not mapped again."""
-    import zlib
-
+    from codesign.report.breakdown import unpack
     from codesign.search.executors import Executor
     ok = [r for r in front if r["metrics"].get("latency_ms") is not None]
     ok.sort(key=lambda r: (r["metrics"]["violation"] > 0, r["metrics"].get("edp_uj_ms") or math.inf))
     chosen = ok[:max_details]
     sent = sent or {}
-    have = {r["id"]: (json.loads(zlib.decompress(sent[r["id"]])), None) for r in chosen if r["id"] in sent}
+    have = {r["id"]: (unpack(sent[r["id"]]), None) for r in chosen if r["id"] in sent}
     todo = [r for r in chosen if r["id"] not in have]
     out = {}
     if cache is None and workers > 1 and len(todo) > 1:

@@ -126,10 +126,9 @@ def plot_search(directory, out: Path, design=None, formats=("png",), log=print, 
     paths = pareto_figure(res, out, formats, source, chosen, constraints=space.constraints, measured=measured)
     paths += hypervolume_figure(res, cfg, out, formats)
     if chosen is not None and details and chosen in details:      # sent by the run's workers
-        import json
-        import zlib
+        from codesign.report.breakdown import unpack
         row = find_row(res, chosen)
-        paths += design_energy_figure(row, row["metrics"], json.loads(zlib.decompress(details[chosen])), out, formats)
+        paths += design_energy_figure(row, row["metrics"], unpack(details[chosen]), out, formats)
     elif chosen is not None:
         from codesign.report.breakdown import layer_breakdown
         d = evaluate_design(directory, chosen, cache=cache)

@@ -237,22 +237,16 @@ def evaluate_candidate(cfg_json: str, genome: dict) -> dict:
 
 def evaluate_candidate_detailed(cfg_json: str, genome: dict) -> dict:
     """:func:`evaluate_candidate`, plus, when the cost is the mapped model, ``"details"``: the
-    candidate's per-layer breakdown (``codesign.report.breakdown.layer_breakdown``, from this
-    process's mapping cache, which holds every layer just mapped: no mapping again), as
-    zlib-compressed JSON (about 2 KB), so that the run's report need not map its front designs
+    candidate's per-layer breakdown (``codesign.report.breakdown``, from this process's mapping
+    cache, which holds every layer just mapped: no mapping again), packed (about 2 KB), so that the run's report need not map its front designs
     again in the parent process. The breakdown is the one the report would map
     (``codesign.report.html.design_breakdown``): the same mapper settings, deterministic."""
     out = evaluate_candidate(cfg_json, genome)
     ev = _EVALUATORS[cfg_json]
     if out["status"] == "ok" and isinstance(ev.cost, MappedCost):
-        import zlib
-
-        from accelerators.network import evaluate_network
-        from codesign.report.breakdown import layer_breakdown
-        arch = ev.space.hw.architecture(genome["hw"])
-        nr = evaluate_network(ev.cost.layers(genome["net"]), arch, "dataflow", budget=ev.mapper_budget,
-                              cache=ev.cost.cache)                   # every layer a cache hit
-        out["details"] = zlib.compress(json.dumps(layer_breakdown(arch, nr)).encode())
+        from codesign.report.breakdown import layer_breakdown, map_network, pack
+        arch, _, nr = map_network(ev.space, genome, ev.mapper_budget, ev.cost.cache)   # every layer a cache hit
+        out["details"] = pack(layer_breakdown(arch, nr))
     return out
 
 
