@@ -92,7 +92,8 @@ def map_layer(arch: Architecture, work: Workload, constraints: Constraints = FRE
 
 def map_layers(arch: Architecture, works, constraints=None, *, objective="edp", budget: int = 30_000,
                seeds=None, time_limit: float | None = None, elites: int = 48,
-               exhaustive_limit: int | None = None, on_done=None) -> list[MapResult]:
+               exhaustive_limit: int | None = None, on_done=None,
+               return_errors: bool = False) -> list:
     """:func:`map_layer` for many layers on one architecture, run in lockstep: each round, the
     batches every layer's search asks for are evaluated together, one model call per group of
     layers of one structure (``model.evaluate_group``) instead of one small call per layer.
@@ -100,7 +101,10 @@ def map_layers(arch: Architecture, works, constraints=None, *, objective="edp", 
     ``seeds[i]``, default 0; its own budget), so the mappings found are identical.
     ``constraints``: one per layer (default free). ``seconds`` of each result is the lockstep
     run's wall time divided evenly over its layers. ``on_done(i)``, when given, is called as
-    layer ``i``'s search finishes (for progress bars; searches end in different rounds)."""
+    layer ``i``'s search finishes (for progress bars; searches end in different rounds).
+    A layer without a valid mapping raises its ``MappingError`` once every search has ended
+    (the first such layer's); with ``return_errors`` that error takes its place in the list
+    instead, so that a caller keeps the other layers' results."""
     t0 = time.perf_counter()
     works = list(works)
     n = len(works)
@@ -124,18 +128,24 @@ def map_layers(arch: Architecture, works, constraints=None, *, objective="edp", 
                 if on_done is not None:
                     on_done(i)
         asks = nxt
-    finals, out = {}, []
+    finals, failed, out = {}, {}, []
     for i in range(n):
         best_s, best_b, evaluated, n_valid, exhaustive = done[i]
         if best_b is None or not np.isfinite(best_s):
-            raise _no_mapping(spaces[i], arch, works[i], evaluated)
-        finals[i] = best_b
-    res = _evaluate_asks(arch, works, keys, finals, full=True)
+            failed[i] = _no_mapping(spaces[i], arch, works[i], evaluated)
+            if not return_errors:
+                raise failed[i]
+        else:
+            finals[i] = best_b
+    res = _evaluate_asks(arch, works, keys, finals, full=True) if finals else {}
     for r in res.values():                       # one row each: its own layer's scalars
         if isinstance(r.computes, np.ndarray):
             r.computes, r.mac_energy_pj = int(r.computes[0]), float(r.mac_energy_pj[0])
     seconds = (time.perf_counter() - t0) / max(n, 1)
     for i in range(n):
+        if i in failed:
+            out.append(failed[i])
+            continue
         _, best_b, evaluated, n_valid, exhaustive = done[i]
         out.append(MapResult(mapping=from_batch(best_b, 0, arch, works[i]),
                              evaluation=result_at(res[i], 0, arch, works[i]), evaluated=evaluated,

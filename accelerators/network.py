@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .arch import Architecture
 from .constraints import FREE, Constraints, dataflow_constraints
-from .errors import SpecError
+from .errors import MappingError, SpecError
 from .mapper import MapResult, map_layer, map_layers
 from .workload import Workload, from_timeloop
 
@@ -161,7 +161,8 @@ class MappingCache:
                         arch_id: int | None = None, on_mapped=None, **kw) -> list[tuple[MapResult, bool]]:
         """:meth:`get_or_map` for many layers on one architecture: the misses (each distinct shape
         once) are mapped together in lockstep (``mapper.map_layers``: the same mappings as one
-        by one, in far fewer model calls). ``on_mapped(n_misses)`` is called once with the number
+        by one, in far fewer model calls). A shape without a valid mapping raises its
+        ``MappingError`` after the others' results are cached. ``on_mapped(n_misses)`` is called once with the number
         of shapes to map, then ``on_mapped(None)`` as each of them is done (progress)."""
         aid = self.arch_id(arch) if arch_id is None else arch_id
         kw_key = tuple(sorted(kw.items()))
@@ -179,8 +180,15 @@ class MappingCache:
             if on_mapped is not None:
                 on_mapped(len(ws))
                 opts["on_done"] = lambda i: on_mapped(None)
-            for k, res in zip(todo, map_layers(arch, ws, cons, seeds=[seed] * len(ws), **opts)):
-                self.entries[k] = res
+            failed = None
+            for k, res in zip(todo, map_layers(arch, ws, cons, seeds=[seed] * len(ws),
+                                               return_errors=True, **opts)):
+                if isinstance(res, MappingError):
+                    failed = failed or res
+                else:
+                    self.entries[k] = res
+            if failed is not None:      # the other shapes' mappings stay cached
+                raise failed
         out, mapped = [], set()
         for k in keys:              # a shape asked for twice in one call is mapped once
             if k in todo and k not in mapped:

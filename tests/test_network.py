@@ -151,3 +151,26 @@ def test_cli_map_writes_a_mapping_evaluate_accepts(tmp_path, capsys):
     again = json.loads(capsys.readouterr().out)
     assert code == 0 and again["note"] == "mapping: as given"
     assert again["energy_pj"] == pytest.approx(mapped["energy_pj"]) and again["cycles"] == mapped["cycles"]
+
+
+def test_a_layer_without_a_mapping_keeps_the_others_mapped():
+    """Mapped in lockstep, a shape that has no valid mapping raises its own one-line reason
+    (which layer, which level), and the shapes mapped beside it stay in the cache: nothing
+    already computed is lost; alone the good shape gives the same mapping."""
+    from accelerators import matmul
+    from accelerators.constraints import Constraints, LevelConstraint
+    from accelerators.errors import MappingError
+    from accelerators.spec import build_architecture
+    arch = build_architecture({"name": "small", "levels": [{"name": "DRAM", "kind": "dram"},
+                                                           {"name": "Reg", "kind": "regfile", "size_words": 3}]})
+    must = Constraints((("Reg", LevelConstraint(keep=frozenset({"Weights", "Inputs", "Outputs"}))),))
+    good = matmul("good", M=4, N=4, K=4)
+    bad = matmul("bad", M=4, N=4, K=4, bits={"Outputs": 32})      # 1 + 1 + 2 words > 3
+    cache = MappingCache()
+    with pytest.raises(MappingError) as e:
+        cache.get_or_map_many([good, bad], arch, must, budget=300)
+    assert "no valid mapping of bad" in e.value.message and "Reg" in e.value.message
+    res, hit = cache.get_or_map(good, arch, must, budget=300)
+    assert hit
+    alone, _ = MappingCache().get_or_map(good, arch, must, budget=300)
+    assert res.mapping == alone.mapping and res.edp == alone.edp
