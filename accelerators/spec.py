@@ -207,6 +207,10 @@ def build_workload(spec: dict, where: str = "workload") -> Workload:
             raise SpecError(f"{where}.{k}", f"must be a positive integer, got {v!r}")
     try:
         return fn(**args, bits=bits)
+    except SpecError as e:
+        if e.field.startswith("bits"):          # (the Workload's own check, on this layer's path)
+            raise SpecError(f"{where}.{e.field}", e.message) from None
+        raise
     except TypeError as e:
         missing = str(e).split("argument")[-1].strip(": '")
         raise SpecError(f"{where}", f"missing parameter {missing}") from None

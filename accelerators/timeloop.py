@@ -405,12 +405,13 @@ def load_inputs(paths):
     except SpecError as e:
         raise e.in_file(src("problem"))
     ext = merged.get("codesign")
-    if isinstance(ext, dict) and isinstance(ext.get("bits"), dict) and ext["bits"]:
+    if isinstance(ext, dict) and ext.get("bits") is not None:
         # our per-data-space bit-widths (Timeloop keeps one datawidth per level)
         try:
-            work = replace(work, bits={str(k): int(v) for k, v in ext["bits"].items()})
-        except (TypeError, ValueError):
-            raise SpecError("codesign.bits", "must map data spaces to integer bit-widths", src("codesign")) from None
+            b = ext["bits"]
+            work = replace(work, bits={str(k): v for k, v in b.items()} if isinstance(b, dict) else b)
+        except SpecError as e:
+            raise SpecError(f"codesign.{e.field}", e.message, src("codesign")) from None
     mapping = None
     if merged.get("mapping"):
         try:

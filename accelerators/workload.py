@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import prod
+from numbers import Integral
 
 from .errors import SpecError
 
@@ -55,6 +56,7 @@ class Workload:
                                         f"projection uses unknown dimension {d!r}")
         if sum(ds.read_write for ds in self.dataspaces) != 1:
             raise SpecError("problem.shape.data_spaces", "exactly one data space must be read_write (the outputs)")
+        check_bits(self.bits, [ds.name for ds in self.dataspaces])
 
     @property
     def macs(self) -> int:
@@ -76,7 +78,25 @@ class Workload:
                 tuple(sorted(self.bits.items())))
 
 
+def check_bits(bits, spaces, where: str = "bits") -> None:
+    """A layer's per-data-space bit-widths: a mapping of its data spaces' names to integers in
+    1..1024 (SpecError naming ``where.<space>`` otherwise)."""
+    if not isinstance(bits, dict):
+        raise SpecError(where, f"must map data spaces ({', '.join(spaces)}) to bit-widths, got {bits!r}")
+    for k, v in bits.items():
+        if k not in spaces:
+            raise SpecError(f"{where}.{k}", f"unknown data space (one of {', '.join(spaces)})")
+        if not isinstance(v, Integral) or isinstance(v, bool) or not 1 <= v <= 1024:
+            raise SpecError(f"{where}.{k}", f"must be an integer bit-width from 1 to 1024, got {v!r}")
+
+
 # ----------------------------------------------------------------------------- constructors
+
+def _bits(bits):
+    """The constructors' ``bits``: a copy of a mapping, {} for None, anything else as given (for
+    :func:`check_bits` to name)."""
+    return {} if bits is None else dict(bits) if isinstance(bits, dict) else bits
+
 
 def conv2d(name="conv", *, N=1, K, C, P, Q, R, S, stride=1, dilation=1, groups=1,
            bits=None) -> Workload:
@@ -99,7 +119,7 @@ def conv2d(name="conv", *, N=1, K, C, P, Q, R, S, stride=1, dilation=1, groups=1
     spaces = (DataSpace("Weights", w_proj, False, "weights"),
               DataSpace("Inputs", i_proj, False, "inputs"),
               DataSpace("Outputs", o_proj, True, "outputs"))
-    return Workload(name, dims, bounds, spaces, dict(bits or {}))
+    return Workload(name, dims, bounds, spaces, _bits(bits))
 
 
 def depthwise_conv2d(name="dwconv", *, N=1, C, P, Q, R, S, stride=1, dilation=1, multiplier=1,
@@ -113,7 +133,7 @@ def matmul(name="matmul", *, M, N, K, bits=None) -> Workload:
     spaces = (DataSpace("Weights", (((1, "K"),), ((1, "N"),)), False, "weights"),
               DataSpace("Inputs", (((1, "M"),), ((1, "K"),)), False, "inputs"),
               DataSpace("Outputs", (((1, "M"),), ((1, "N"),)), True, "outputs"))
-    return Workload(name, ("M", "N", "K"), dict(M=M, N=N, K=K), spaces, dict(bits or {}))
+    return Workload(name, ("M", "N", "K"), dict(M=M, N=N, K=K), spaces, _bits(bits))
 
 
 def fully_connected(name="fc", *, batch=1, in_features, out_features, bits=None) -> Workload:

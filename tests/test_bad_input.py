@@ -146,6 +146,10 @@ def files(tmp_path_factory):
                        ("layers_str", "layers:\n  - {type: conv2d, name: a, C: 8, K: 8, P: 7, Q: 7, R: 3, S: 3, repeat: '3'}\n"),
                        ("layers_notlist", "layers: 5\n"),
                        ("layers_typo", "layerz: []\nlayers:\n  - {type: conv2d, name: a, C: 8, K: 8, P: 7, Q: 7, R: 3, S: 3}\n"),
+                       ("layers_bits0", "layers:\n  - {type: matmul, name: a, M: 8, N: 3, K: 4, bits: {Outputs: 0}}\n"),
+                       ("layers_bitsfrac", "layers:\n  - {type: matmul, name: a, M: 8, N: 3, K: 4, bits: {Inputs: 3.5}}\n"),
+                       ("layers_bitsspace", "layers:\n  - {type: matmul, name: a, M: 8, N: 3, K: 4, bits: {Psums: 8}}\n"),
+                       ("layers_bitsscalar", "layers:\n  - {type: matmul, name: a, M: 8, N: 3, K: 4, bits: 8}\n"),
                        ("layers_bomb", "layers:\n" + _bomb_yaml())):
         f[name] = t / f"{name}.yaml"
         f[name].write_text(text)
@@ -298,6 +302,14 @@ MISTAKES = [
                                           "{layers_notlist}"], ["layers"]),
     ("evaluate-network-unknown-key", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layers_typo}"],
      ["layers_typo.yaml", "layerz"]),
+    ("evaluate-network-bits-0", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layers_bits0}"],
+     ["layers_bits0.yaml", "layers[0].bits.Outputs", "0"]),
+    ("evaluate-network-bits-fraction", ["evaluate-network", "--arch", "eyeriss_like", "--workload",
+                                        "{layers_bitsfrac}"], ["layers_bitsfrac.yaml", "layers[0].bits.Inputs", "3.5"]),
+    ("evaluate-network-bits-unknown-space", ["evaluate-network", "--arch", "eyeriss_like", "--workload",
+                                             "{layers_bitsspace}"], ["layers_bitsspace.yaml", "bits.Psums", "data space"]),
+    ("evaluate-network-bits-scalar", ["evaluate-network", "--arch", "eyeriss_like", "--workload",
+                                      "{layers_bitsscalar}"], ["layers_bitsscalar.yaml", "layers[0].bits"]),
     ("evaluate-network-plot-txt", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layer}", "--plot",
                                    "{dir}/x.txt"], ["--plot", "x.txt"]),
     ("evaluate-network-budget-0", ["evaluate-network", "--arch", "eyeriss_like", "--workload", "{layer}",
@@ -581,3 +593,31 @@ def test_scheduler_that_is_not_one_fails_fast(tmp_path, kind):
     _assert_refused(code, out, f"tcp://127.0.0.1:{port}", "--scheduler")
     assert took < 25                                    # 15 s connect timeout + start-up
     assert not (tmp_path / "s").exists()
+
+
+def test_layer_bit_widths_are_checked_where_they_enter():
+    """Per-data-space bit-widths, from the Python API, our layer files and a Timeloop input's
+    ``codesign.bits`` block: integers 1..1024 (numpy's too) for the layer's own data spaces; each
+    mistake is a SpecError naming the field (a bit-width of 0 used to end in a division by zero)."""
+    import numpy as np
+    from accelerators import matmul
+    from accelerators.errors import SpecError
+    from accelerators.timeloop import load_inputs
+    from conftest import TIMELOOP_REF, need_timeloop_reference
+    assert matmul(M=2, N=2, K=2, bits={"Inputs": np.int64(4)}).bits == {"Inputs": 4}
+    for bits, field in (({"Outputs": 0}, "bits.Outputs"), ({"Inputs": True}, "bits.Inputs"),
+                        ({"Inputs": 2000}, "bits.Inputs"), ({"Foo": 8}, "bits.Foo"), (8, "bits")):
+        with pytest.raises(SpecError) as e:
+            matmul(M=2, N=2, K=2, bits=bits)
+        assert e.value.field == field
+    need_timeloop_reference()
+    d = TIMELOOP_REF / "cases/example_designs_eyeriss_like/ref_outputs/default_problem"
+    import tempfile
+    with tempfile.TemporaryDirectory() as t:
+        ext = Path(t) / "bits.yaml"
+        ext.write_text("codesign:\n  bits: {Inputs: 2.5}\n")
+        with pytest.raises(SpecError) as e:
+            load_inputs([d / "parsed-processed-input.yaml", ext])
+        assert e.value.field == "codesign.bits.Inputs" and e.value.file == str(ext)
+        ext.write_text("codesign:\n  bits: {Inputs: 4}\n")
+        assert load_inputs([d / "parsed-processed-input.yaml", ext])[1].bits == {"Inputs": 4}
