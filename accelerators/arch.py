@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .errors import SpecError
+from .limits import check_int
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Architecture:
     bits: dict = field(default_factory=lambda: {"weights": 16, "inputs": 16, "outputs": 16},
                        hash=False)
     dataflow: str = "free"
+    source: str | None = field(default=None, compare=False, hash=False)   # the file it was read from
 
     def __post_init__(self):
         if not self.levels:
@@ -91,6 +93,8 @@ class Architecture:
         names = [lv.name for lv in self.levels] + [self.compute.name]
         if len(set(names)) != len(names):
             raise SpecError("architecture", f"level names must be unique: {names}")
+        if isinstance(self.compute.instances, int):
+            check_int(self.compute.instances, f"architecture.{self.compute.name}.instances", limit="macs")
         inst = [lv.instances for lv in self.levels] + [self.compute.instances]
         xs = [lv.mesh_x for lv in self.levels] + [self.compute.mesh_x]
         ys = [lv.mesh_y for lv in self.levels] + [self.compute.mesh_y]

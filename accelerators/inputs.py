@@ -3,6 +3,8 @@
 mapping constraints)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .errors import SpecError
 
 
@@ -37,7 +39,7 @@ def load_files(files):
                             "architecture)", str(files[-1]))
         if arch_spec is not None:
             try:
-                arch = ours.build_architecture(arch_spec)
+                arch = replace(ours.build_architecture(arch_spec), source=str(arch_src))
             except SpecError as e:
                 raise e.in_file(arch_src)
         if "workload" in merged:

@@ -36,6 +36,7 @@ MAX = {
     "axis": 10_000,                  # values of one space / sweep parameter ({min, max, step} or a list)
     "workers": 256,
     "samples": 1_000_000,            # accuracy-data --measurements, cost-data --genomes, proxies --subnets; sweep --limit
+    "macs": 262_144,                 # MACs (PEs) of one architecture, e.g. 512 x 512 (a TPU v1 has 256 x 256)
 }
 
 _allow_large = os.environ.get("CODESIGN_ALLOW_LARGE", "") not in ("", "0")

@@ -332,8 +332,9 @@ def choose(sx, sy, inner, code_s, tau, fx: int, fy: int, G=None, order=None, mem
     known = G is not None
     G = np.array(G, np.int64) if known else np.zeros(F.size, np.int64)
     G2, F2 = G.copy(), F.copy()
-    for P in np.unique(size):
-        q = np.flatnonzero(size == P)
+    for P, q in ((P, q[i:i + max(1, _ENUM_WORDS // int(P))]) for P in np.unique(size)
+                 for q in [np.flatnonzero(size == P)] for i in range(0, q.size, max(1, _ENUM_WORDS // int(P)))):
+        # (queries in slices of at most _ENUM_WORDS enumerated children: bounded memory)
         codes, valid = children_codes(sx[q], sy[q], inner[q], code_s, int(P), order[q])
         lk = _linked(codes, valid, tau[q], fx, fy)
         if not known:
@@ -347,6 +348,7 @@ def choose(sx, sy, inner, code_s, tau, fx: int, fy: int, G=None, order=None, mem
     return G, F, G2, F2
 
 
+_ENUM_WORDS = 1 << 21         # children enumerated at once by choose (x 8 bytes per array)
 _MIX = np.random.default_rng(12345).integers(1, 2 ** 62, 64, dtype=np.int64) | 1
 
 

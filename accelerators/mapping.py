@@ -11,7 +11,7 @@ from math import prod
 import numpy as np
 
 from .arch import Architecture
-from .errors import MappingError
+from .errors import MappingError, SpecError
 from .tiles import tile_sizes
 from .workload import Workload
 
@@ -111,8 +111,17 @@ class MappingBatch:
 
 
 def default_keep(arch: Architecture, work: Workload) -> np.ndarray:
-    """(L, S) keep matrix: every level keeps what it is allowed to (dummy levels nothing)."""
+    """(L, S) keep matrix: every level keeps what it is allowed to (dummy levels nothing). A
+    level's ``keeps`` naming a data space the workload does not have is a SpecError (a typo would
+    otherwise silently make the level keep less)."""
     out = np.zeros((len(arch.levels), len(work.dataspaces)), dtype=bool)
+    names = [ds.name for ds in work.dataspaces]
+    for lv in arch.levels:
+        for k in lv.keeps or ():
+            if k not in names:
+                raise SpecError(f"architecture.levels.{lv.name}.keeps",
+                                f"unknown data space {k!r} (the workload {work.name}'s: {', '.join(names)})",
+                                arch.source)
     for i, lv in enumerate(arch.levels):
         for j, ds in enumerate(work.dataspaces):
             out[i, j] = (not lv.is_dummy) and (lv.keeps is None or ds.name in lv.keeps)

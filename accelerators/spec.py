@@ -8,10 +8,12 @@ inputs / outputs), ``dataflow``, ``pe_array: {x, y}``, ``levels`` (outermost fir
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from .arch import ActionEnergy, Architecture, Compute, Level
 from .errors import SpecError
+from .limits import check_int
 from .mapping import LevelMapping, Mapping
 from .resources import SPECS_DIR
 from .workload import Workload, conv2d, depthwise_conv2d, fully_connected, matmul
@@ -84,6 +86,8 @@ def build_architecture(spec: dict, *, pe_array: tuple[int, int] | None = None, b
     px, py = pe_array or (pa.get("x", 1), pa.get("y", 1))
     _pos(px, f"{where}.pe_array.x", integer=True)
     _pos(py, f"{where}.pe_array.y", integer=True)
+    if not (isinstance(px, bool) or isinstance(py, bool)):
+        check_int(int(px) * int(py), f"{where}.pe_array (x * y MACs)", limit="macs")
     word_bits = max(b.values())
     role_bits = tuple(sorted(b.items()))
     raw_levels = spec.get("levels")
@@ -176,7 +180,7 @@ def load_architecture(path_or_name, **overrides) -> Architecture:
             and "levels" in data["architecture"]:
         data = data["architecture"]
     try:
-        return build_architecture(data, **overrides)
+        return replace(build_architecture(data, **overrides), source=str(p))
     except SpecError as e:
         raise e.in_file(str(p))
 

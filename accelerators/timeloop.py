@@ -397,7 +397,7 @@ def load_inputs(paths):
     elif "ART_summary" in merged:
         art = parse_art(merged["ART_summary"])
     try:
-        arch = architecture_from_timeloop(merged["architecture"], ert, art)
+        arch = replace(architecture_from_timeloop(merged["architecture"], ert, art), source=src("architecture"))
     except SpecError as e:
         raise e.in_file(src("architecture"))
     try:

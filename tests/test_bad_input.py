@@ -621,3 +621,55 @@ def test_layer_bit_widths_are_checked_where_they_enter():
         assert e.value.field == "codesign.bits.Inputs" and e.value.file == str(ext)
         ext.write_text("codesign:\n  bits: {Inputs: 4}\n")
         assert load_inputs([d / "parsed-processed-input.yaml", ext])[1].bits == {"Inputs": 4}
+
+
+def test_architecture_mistakes_found_when_it_meets_a_layer(tmp_path, capsys):
+    """A level's ``keeps`` naming a data space the layer does not have (a typo used to make the
+    level silently keep nothing of it) and a PE array beyond the size limit (10^10 MACs used to
+    enumerate billions of children for the link rule, for minutes and gigabytes): one line each,
+    naming the file and the field, exit status 2."""
+    src = (REPO / "accelerators/specs/accelerators/eyeriss_like.yaml").read_text()
+    layer = tmp_path / "layer.yaml"
+    layer.write_text("workload: {type: conv2d, name: c, K: 16, C: 16, P: 8, Q: 8, R: 3, S: 3}\n")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(src.replace("keeps: [Inputs]", "keeps: [Inputz]", 1))
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(src.replace("pe_array: {x: 14, y: 12}", "pe_array: {x: 100000, y: 100000}", 1))
+    assert main(["map", str(typo), str(layer), "--budget", "200"]) == 2
+    err = capsys.readouterr().err
+    assert "typo.yaml: architecture.levels.InputSpad.keeps: unknown data space 'Inputz'" in err
+    assert "Traceback" not in err
+    assert main(["map", str(huge), str(layer), "--budget", "200"]) == 2
+    err = capsys.readouterr().err
+    assert "huge.yaml: architecture.pe_array" in err and "--allow-large" in err
+    from accelerators.network import evaluate_network, load_layers
+    from accelerators.spec import load_architecture
+    from accelerators.errors import SpecError
+    with pytest.raises(SpecError) as e:
+        evaluate_network(load_layers(REPO / "specs/workloads/resnet18.yaml"), load_architecture(typo),
+                         budget=200)
+    assert e.value.file == str(typo) and e.value.field == "architecture.levels.InputSpad.keeps"
+
+
+def test_link_enumeration_memory_is_bounded():
+    """``links.choose`` enumerates the children of many queries in slices of at most
+    ``_ENUM_WORDS`` children: the answers do not depend on the slicing."""
+    import numpy as np
+    import accelerators.links as links
+    rng = np.random.default_rng(0)
+    n, D = 40, 3
+    sx = rng.choice([1, 2, 4], (n, D))
+    sy = rng.choice([1, 2, 3], (n, D))
+    inner = rng.integers(1, 4, (n, D))
+    codes = np.array([1, 9, 81])
+    tau = rng.choice([0, 1, 9, -9, 10], n)
+    whole = links.choose(sx, sy, inner, codes, tau, 64, 64, _distinct_rows=True)
+    old = links._ENUM_WORDS
+    try:
+        links._ENUM_WORDS = 64
+        sliced = links.choose(sx, sy, inner, codes, tau, 64, 64, _distinct_rows=True)
+    finally:
+        links._ENUM_WORDS = old
+    for a, b in zip(whole, sliced):
+        assert (a == b).all()
+    assert (whole[2] < whole[0]).any()            # some queries do link
