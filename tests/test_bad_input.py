@@ -123,6 +123,10 @@ def files(tmp_path_factory):
                                              "description:\n" + _bomb_yaml()))
     f["sweep_typo"] = t / "sweep_typo.yaml"
     f["sweep_typo"].write_text(sweep.replace("mapper: {budget: 200", "mapper: {budgt: 200"))
+    f["space_bw0"] = t / "space_bw0.yaml"
+    f["space_bw0"].write_text(space.replace("dram_bw: {choices: [2, 4, 8, 16]}", "dram_bw: {choices: [0, 4]}"))
+    f["space_ref"] = t / "space_ref.yaml"
+    f["space_ref"].write_text(space.replace("latency: 10,", "latency: -10,"))
     f["space_axis"] = t / "space_axis.yaml"
     f["space_axis"].write_text(space.replace("pe_x: {min: 4, max: 16, step: 2}", "pe_x: {min: 4, max: 1e12, step: 1}"))
     f["sweep_axis"] = t / "sweep_axis.yaml"
@@ -358,6 +362,9 @@ MISTAKES = [
     ("search-no-such-supernet", ["search", "--space", "{space_nosupernet}", "--out", "{dir}/s"],
      ["space_nosupernet.yaml", "supernet"]),
     ("search-space-typo", ["search", "--space", "{space_typo}", "--out", "{dir}/s"], ["space_typo.yaml", "constraint"]),
+    ("search-space-dram-bw-0", ["search", "--space", "{space_bw0}", "--out", "{dir}/s"], ["space_bw0.yaml", "dram_bw"]),
+    ("search-space-reference-negative", ["search", "--space", "{space_ref}", "--out", "{dir}/s"],
+     ["space_ref.yaml", "reference.latency"]),
     ("search-missing-space", ["search", "--space", "{dir}/none.yaml", "--out", "{dir}/s"], ["none.yaml"]),
     ("search-resume-missing", ["search", "--resume", "{dir}/no_run"], ["no_run"]),
     ("model-card-samples-negative", ["model-card", "--run", "{dir}", "--data", "{small}", "--out", "{dir}/c.md",

@@ -195,6 +195,9 @@ def space_from_dict(d, name="space") -> JointSpace:
                     raise SpecError("hardware.dataflow", f"unknown dataflow {v!r} (one of {', '.join(DATAFLOWS)})")
         if key in ("pe_x", "pe_y", "bits") and not all(isinstance(v, int) and v > 0 for v in vals):
             raise SpecError(f"hardware.{key}", "values must be positive integers")
+        if key == "dram_bw" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                                        for v in vals):
+            raise SpecError("hardware.dram_bw", f"values must be positive numbers (words per cycle), got {vals}")
         params.append((key, vals))
     sizes = []
     for lv, spec in (hw.get("sizes_kib") or {}).items():
@@ -223,8 +226,11 @@ def space_from_dict(d, name="space") -> JointSpace:
     for k, v in (d.get("reference") or {}).items():
         if k not in OBJECTIVES:
             raise SpecError(f"reference.{k}", f"unknown objective (one of {', '.join(OBJECTIVES)})")
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v != v:
             raise SpecError(f"reference.{k}", f"must be a number, got {v!r}")
+        if k != "accuracy" and v <= 0:
+            raise SpecError(f"reference.{k}", f"must be positive (a design must come in under it to count "
+                            f"in the hypervolume), got {v!r}")
         ref[k] = float(v)
     hws = HardwareSpace(tpath.stem, tuple(params), tuple(sizes), text)
     base = d.get("baseline")
