@@ -132,6 +132,7 @@ def evaluate_batch(arch: Architecture, work: Workload, batch: MappingBatch,
     ``link_transfers``: Timeloop's neighbour forwarding (on by default, as in Timeloop; see
     ``accelerators.links``); off, every child's delta comes from its parent."""
     B, L, S = len(batch), len(arch.levels), len(work.dataspaces)
+    _check_arrays(batch, L, len(work.dims), S)
     # the count and energy arrays are only written where they are not zero; the others in full
     full = ("valid", "instances_used", "leak_pj", "level_energy_pj", "energy_pj",
             "compute_cycles", "cycles", "utilization", "macs_used")
@@ -343,6 +344,43 @@ class _Plan:
         return self._spaces[kd]
 
 
+def _check_arrays(batch: MappingBatch, L: int, D: int, S: int) -> None:
+    """The batch's array shapes and kinds (a ValueError naming the field otherwise; the values,
+    positive factors and loop orders that are permutations, are checked per chunk by
+    :func:`_chunk_factors`, on arrays it builds anyway)."""
+    B = len(batch)
+    want = {"tf": (B, L, D), "sx": (B, L, D), "sy": (B, L, D), "perm": (B, L, D), "keep": (B, L, S)}
+    if batch.sorder is not None:
+        want["sorder"] = (B, L, D)
+    for name, shape in want.items():
+        a = getattr(batch, name)
+        if not isinstance(a, np.ndarray) or a.shape != shape:
+            raise ValueError(f"MappingBatch.{name}: shape {getattr(a, 'shape', type(a).__name__)}, expected "
+                             f"{shape} (mappings, levels, {'data spaces' if name == 'keep' else 'dimensions'})")
+        if name == "keep" and a.dtype != bool:
+            raise ValueError(f"MappingBatch.keep: dtype {a.dtype}, expected bool")
+        if name != "keep" and a.dtype.kind not in "iu":
+            raise ValueError(f"MappingBatch.{name}: dtype {a.dtype}, expected integers")
+
+
+def _bad_values(batch: MappingBatch, what: str) -> ValueError:
+    """The first offending entry of a chunk that failed :func:`_chunk_factors`' value checks."""
+    B, L, D = batch.tf.shape
+    if what == "factors":
+        for name in ("tf", "sx", "sy"):
+            a = getattr(batch, name)
+            bad = np.argwhere(a < 1)
+            if bad.size:
+                b, l, d = bad[0]
+                return ValueError(f"MappingBatch.{name}[{b}, {l}, {d}]: factors must be positive integers, "
+                                  f"got {a[b, l, d]}")
+    for b, l in np.ndindex(B, L - 1):
+        if sorted(batch.perm[b, l].tolist()) != list(range(D)):
+            return ValueError(f"MappingBatch.perm[{b}, {l}]: {batch.perm[b, l].tolist()} is not a "
+                              f"permutation of the {D} dimensions' indices")
+    return ValueError("MappingBatch.perm: a loop order is not a permutation")
+
+
 def _evaluate_chunk(plan: _Plan, batch: MappingBatch, out: dict, defer: bool = False, rows=None) -> np.ndarray:
     """Evaluate a chunk into ``out``: zero-initialised (B, ...) arrays, the fields of BatchResult.
     With ``defer``, the mappings whose link transfers take the exact route (split mappings, and
@@ -452,6 +490,7 @@ class _Chunk:
     spatial: list               # per level: any spatial factor in the chunk
     sx_min: list                # per level: least spatial factors (1 where not spatial)
     sy_min: list
+    tf_min: int                 # least temporal factor of the kept dimensions
     sf: list                    # per level: (Dk, B) sx * sy, or None where not spatial
     inner_incl: np.ndarray      # (L + 1, Dk, B) extents: product over levels >= l
     inner: np.ndarray           # (L, Dk, B) product over levels > l
@@ -486,7 +525,29 @@ def _chunk_factors(plan: _Plan, batch: MappingBatch) -> _Chunk:
     renum = np.full(D, -1, np.int8 if D < 128 else np.int64)       # int8: less memory traffic
     renum[kd] = np.arange(len(kd))
     prow = (np.arange(L - 2, -1, -1)[:, None] * D + np.arange(D)).ravel()
-    order = renum.take(batch.perm).reshape(B, L * D).T[prow].reshape(L - 1, D, B)
+    try:
+        order = renum.take(batch.perm).reshape(B, L * D).T[prow].reshape(L - 1, D, B)
+    except IndexError:
+        raise _bad_values(batch, "perm") from None
+    # loop orders must be permutations: every kept dimension exactly once per level (checked on
+    # the renumbered orders, batch-last: the bits 1 << (index + 1) of the entries OR to all kept
+    # ones, and the entries + 1 sum to 1 + ... + Dk, so no kept index comes twice; the dropped
+    # dimensions, all of whose loops are trivial, may come in any order; level L-1's order is
+    # above no level and never read)
+    Dk = len(kd)
+    if Dk < 15:
+        dt = np.int8 if Dk < 7 else np.int16
+        seen = np.zeros((L - 1, B), dt)
+        total = np.zeros((L - 1, B), np.int16)
+        one = dt(1)
+        for j in range(D):
+            up = order[:, j] + one if order.dtype == dt else order[:, j].astype(dt) + one
+            seen |= np.left_shift(one, up, dtype=dt)
+            total += up
+        if ((seen | one) != (1 << (Dk + 1)) - 1).any() or (total != Dk * (Dk + 1) // 2).any():
+            raise _bad_values(batch, "perm")
+    elif any(sorted(batch.perm[b, l].tolist()) != list(range(D)) for b in range(B) for l in range(L - 1)):
+        raise _bad_values(batch, "perm")
     permutations = True
     for n in range(D, len(kd), -1):
         gone = order[:, 0] < 0
@@ -526,6 +587,9 @@ def _chunk_factors(plan: _Plan, batch: MappingBatch) -> _Chunk:
     # their least spatial factors (1 elsewhere), for the int32 bound below
     sx_min = [int(sx_all[l].min()) if spatial[l] else 1 for l in range(L)]
     sy_min = [int(sy_all[l].min()) if spatial[l] else 1 for l in range(L)]
+    tf_min = int(tf.min())
+    if tf_min < 1 or min(sx_min) < 1 or min(sy_min) < 1:
+        raise _bad_values(batch, "factors")
     sf = [sx[l] * sy[l] if spatial[l] else None for l in range(L)]
     inner_incl = np.empty((L + 1, Dk, B), np.int64)                   # prod over levels >= l
     inner_incl[L] = 1
@@ -542,7 +606,7 @@ def _chunk_factors(plan: _Plan, batch: MappingBatch) -> _Chunk:
                 inst_used[l + 1] *= sf[l][d]
     return _Chunk(B=B, L=L, S=S, kd=kd, Dk=Dk, k0=k0, tf_base=tf_base, tf=tf, sx=sx, sy=sy,
                   order=order, spaces=spaces, keep=keep, uniform=uniform, spatial=spatial,
-                  sx_min=sx_min, sy_min=sy_min, sf=sf, inner_incl=inner_incl, inner=inner,
+                  sx_min=sx_min, sy_min=sy_min, tf_min=tf_min, sf=sf, inner_incl=inner_incl, inner=inner,
                   inst_used=inst_used)
 
 
@@ -561,7 +625,7 @@ def _loop_sequence(plan: _Plan, ch: _Chunk):
     # products of iterations are at most the product over dimensions of those maxima.
     codes = np.array([sp["codes"] for sp in spaces])                  # (S, Dk)
     mx = [int(v) for v in inner_incl[0].max(axis=1)]
-    narrow = (min(sx_min) >= 1 and min(sy_min) >= 1 and tf.min() >= 1
+    narrow = (ch.tf_min >= 1
               and prod(mx) < 2 ** 31 and int(np.abs(codes).max()) < 2 ** 31
               and all(sum(abs(int(c)) * (m - 1) for c, m in zip(row, mx)) < 2 ** 31 for row in codes))
     it = np.int32 if narrow else np.int64

@@ -680,3 +680,45 @@ def test_link_enumeration_memory_is_bounded():
     for a, b in zip(whole, sliced):
         assert (a == b).all()
     assert (whole[2] < whole[0]).any()            # some queries do link
+
+
+def test_hand_made_mapping_batches_are_checked():
+    """``evaluate_batch`` on arrays built by hand: a wrong shape or dtype, a factor below 1 or a
+    loop order that is not a permutation is a ValueError naming the array and the entry (a loop
+    order of repeated dimensions used to be evaluated as a *valid* mapping with made-up figures;
+    a negative factor gave negative energies). The innermost level's order, above no level, is
+    not read (Timeloop ignores it too), so it is not checked; valid batches give the same figures."""
+    import numpy as np
+    from accelerators import conv2d, evaluate_batch
+    from accelerators.mapping import MappingBatch
+    from accelerators.sampling import random_valid_batch
+    from accelerators.spec import load_architecture
+    arch = load_architecture("eyeriss_like")
+    work = conv2d("c", K=16, C=16, P=8, Q=8, R=3, S=3)
+    b = random_valid_batch(arch, work, 8, seed=0)
+    ref = evaluate_batch(arch, work, b)
+
+    def copy():
+        return MappingBatch(b.tf.copy(), b.sx.copy(), b.sy.copy(), b.perm.copy(), b.keep.copy())
+    cases = []
+    c = copy(); c.tf[3, 0, 1] = 0; cases.append((c, "MappingBatch.tf[3, 0, 1]: factors must be positive"))
+    c = copy(); c.tf[0, 0, 1] = -2; cases.append((c, "MappingBatch.tf[0, 0, 1]"))
+    c = copy(); c.sy[2, 1, 2] = -1; cases.append((c, "MappingBatch.sy[2, 1, 2]"))
+    c = copy(); c.perm[0, 0, :] = 0; cases.append((c, "MappingBatch.perm[0, 0]: [0, 0, 0, 0, 0, 0, 0] is not a permutation"))
+    c = copy(); c.perm[5, 2, 0] = c.perm[5, 2, 1]; cases.append((c, "MappingBatch.perm[5, 2]"))
+    c = copy(); c.perm[1, 1, 0] = 9; cases.append((c, "MappingBatch.perm[1, 1]"))
+    cases.append((MappingBatch(b.tf[:, :2], b.sx, b.sy, b.perm, b.keep), "MappingBatch.tf: shape (8, 2, 7)"))
+    cases.append((MappingBatch(b.tf.astype(float), b.sx, b.sy, b.perm, b.keep), "MappingBatch.tf: dtype float64"))
+    cases.append((MappingBatch(b.tf, b.sx, b.sy, b.perm, b.keep.astype(int)), "MappingBatch.keep: dtype"))
+    for batch, msg in cases:
+        with pytest.raises(ValueError) as e:
+            evaluate_batch(arch, work, batch)
+        assert msg in str(e.value), (msg, str(e.value))
+    c = copy()
+    c.perm[:, -1, :] = 0                          # the innermost level's order: never read
+    res = evaluate_batch(arch, work, c)
+    assert (res.energy_pj == ref.energy_pj).all() and (res.cycles == ref.cycles).all()
+    # a dimension of bound 1 (N) may sit anywhere in the orders: still a permutation
+    c = copy()
+    c.perm[:, 0, :] = c.perm[:, 0, ::-1]
+    evaluate_batch(arch, work, c)
