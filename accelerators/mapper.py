@@ -106,6 +106,10 @@ def map_layers(arch: Architecture, works, constraints=None, *, objective="edp", 
     (the first such layer's); with ``return_errors`` that error takes its place in the list
     instead, so that a caller keeps the other layers' results."""
     t0 = time.perf_counter()
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise MappingError("budget", f"must be a positive integer number of evaluations, got {budget!r}")
+    if isinstance(elites, bool) or not isinstance(elites, (int, np.integer)) or elites < 1:
+        raise MappingError("elites", f"must be a positive integer, got {elites!r}")
     works = list(works)
     n = len(works)
     constraints = [FREE] * n if constraints is None else list(constraints)
@@ -233,7 +237,8 @@ def _evolve(space, weights, budget, rng, t0, time_limit, elites, islands):
     per = budget // islands
     n0 = max(min(per // 4, 20_000), min(per, 256))
     lam_max = int(np.clip(per // 10, 256, 4096))                  # children per island and generation
-    pools = [MappingBatch.concat([space.sample(n0 - n0 // 2, rng), space.sample_filled(n0 // 2, rng)])
+    pools = [MappingBatch.concat([space.sample(n0 - n0 // 2, rng)]
+                                 + ([space.sample_filled(n0 // 2, rng)] if n0 >= 2 else []))
              for _ in range(islands)]
     scores = yield from run(pools)
     keys = [_rows_key(p) for p in pools]

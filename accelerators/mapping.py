@@ -158,6 +158,15 @@ def to_batch(mappings, arch: Architecture, work: Workload) -> MappingBatch:
             if bad:
                 raise MappingError(f"mapping.{arch.levels[l].name}.permutation",
                                    f"unknown dimension {bad[0]!r}")
+            twice = sorted({d for d in order if order.count(d) > 1})
+            if twice:
+                raise MappingError(f"mapping.{arch.levels[l].name}.permutation",
+                                   f"dimension {twice[0]!r} appears more than once")
+            sp = list(lm.spatial_permutation)
+            wrong = [d for d in sp if d not in didx] or sorted({d for d in sp if sp.count(d) > 1})
+            if wrong:
+                raise MappingError(f"mapping.{arch.levels[l].name}.spatial_permutation",
+                                   f"unknown or repeated dimension {wrong[0]!r}")
             full = [d for d in work.dims if d not in order] + order
             perm[b, l] = [didx[d] for d in full]
             if lm.spatial_permutation:
@@ -166,6 +175,10 @@ def to_batch(mappings, arch: Architecture, work: Workload) -> MappingBatch:
                 first = [didx[d] for d in lm.spatial_permutation if d in didx]
                 sorder[b, l] = first + [j for j in range(D) if j not in first]
             if lm.keep is not None:
+                unknown = sorted(set(lm.keep) - set(snames))
+                if unknown:
+                    raise MappingError(f"mapping.{arch.levels[l].name}.keep",
+                                       f"unknown data space {unknown[0]!r} (the problem's: {', '.join(snames)})")
                 for s, name in enumerate(snames):
                     keep[b, l, s] = name in lm.keep
     return MappingBatch(tf, sx, sy, perm, keep, sorder)

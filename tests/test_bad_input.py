@@ -722,3 +722,36 @@ def test_hand_made_mapping_batches_are_checked():
     c = copy()
     c.perm[:, 0, :] = c.perm[:, 0, ::-1]
     evaluate_batch(arch, work, c)
+
+
+def test_python_api_mistakes_are_named():
+    """The mapper's budget and elites, a scalar mapping's repeated loop or keep of an unknown data
+    space: a MappingError naming the field (these used to surface as numpy's own errors, or as a
+    wrong reason: 'the outermost level must keep Weights'); a budget of 1 maps."""
+    from accelerators import conv2d, evaluate
+    from accelerators.errors import MappingError
+    from accelerators.mapper import map_layer
+    from accelerators.mapping import LevelMapping, Mapping
+    from accelerators.spec import load_architecture
+    arch = load_architecture("eyeriss_like")
+    work = conv2d("c", K=16, C=16, P=8, Q=8, R=3, S=3)
+    for kw, field in (({"budget": 0}, "budget"), ({"budget": -5}, "budget"), ({"budget": 100.5}, "budget"),
+                      ({"budget": 500, "elites": 0}, "elites")):
+        with pytest.raises(MappingError) as e:
+            map_layer(arch, work, **kw)
+        assert e.value.field == field
+    assert map_layer(arch, work, budget=1).evaluated == 1
+    m = map_layer(arch, work, budget=300).mapping
+    top = m.levels[0]
+
+    def first(**kw):
+        d = dict(temporal=top.temporal, permutation=top.permutation, spatial_x=top.spatial_x,
+                 spatial_y=top.spatial_y, keep=top.keep)
+        d.update(kw)
+        return Mapping((LevelMapping(**d),) + m.levels[1:])
+    for bad, field, words in ((first(permutation=("K", "K")), "mapping.DRAM.permutation", "more than once"),
+                              (first(spatial_permutation=("K", "Z")), "mapping.DRAM.spatial_permutation", "'Z'"),
+                              (first(keep=frozenset({"Foo"})), "mapping.DRAM.keep", "unknown data space 'Foo'")):
+        with pytest.raises(MappingError) as e:
+            evaluate(arch, work, bad)
+        assert e.value.field == field and words in e.value.message
