@@ -513,6 +513,24 @@ def test_refused_resume_leaves_the_run_as_it_was(tmp_path, request, case):
     assert sorted(p.name for p in d.iterdir()) == sorted(before)
 
 
+@pytest.mark.parametrize("command", [["export", "{d}", "--design", "0", "--out", "{d}/x"], ["report", "{d}"],
+                                     ["plot", "{d}"]], ids=["export", "report", "plot"])
+def test_readers_of_a_run_name_a_broken_evaluator(tmp_path, search_run, command, capsys):
+    """export, report and plot build on the stored evaluator: a hand-edited mapper budget is
+    refused naming config.json and the field (it used to surface as the mapper's own 'budget:'
+    error, without the file), and nothing is written."""
+    d = tmp_path / "run"
+    shutil.copytree(search_run, d)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["evaluator"]["mapper_budget"] = -1
+    (d / "config.json").write_text(json.dumps(cfg))
+    before = _snapshot(d)
+    assert main([a.replace("{d}", str(d)) for a in command]) == 2
+    err = capsys.readouterr().err
+    assert "config.json: config.evaluator.mapper_budget: must be >= 1" in err and "Traceback" not in err
+    assert _snapshot(d) == before
+
+
 def test_repeat_is_a_multiplier(tmp_path, capsys):
     """repeat: n weighs one mapped layer n times: the totals of n copies, memory of one."""
     from accelerators.network import MappingCache, evaluate_network, load_layers

@@ -142,7 +142,32 @@ def read_config(directory) -> dict:
     cp = str(Path(directory) / CONFIG)
     if not isinstance(cfg, dict) or "evaluator" not in cfg or any(k not in cfg for k in RUN_KEYS):
         raise SpecError("config", "incomplete run configuration", cp)
+    check_evaluator_config(cfg, cp)        # what every reader (export, report, verify ...) builds on
     return cfg
+
+
+def check_evaluator_config(cfg: dict, file: str) -> None:
+    """The stored evaluator (space, accuracy source, mapper budget): a hand-edited mistake there
+    is refused naming the file and the field, by every command that reads the run."""
+    ev = cfg["evaluator"]
+    if not isinstance(ev, dict) or not isinstance(ev.get("space"), dict):
+        raise SpecError("config.evaluator.space", "missing or not a mapping", file)
+    try:
+        space_from_dict(ev["space"], str(ev.get("space_name", "space")))
+    except SpecError as e:
+        raise SpecError(f"config.evaluator.space.{e.field}", e.message, file) from None
+    acc = ev.get("accuracy")
+    if not isinstance(acc, dict) or not isinstance(acc.get("source"), str) or \
+            acc["source"] not in ACCURACY_SOURCES and not acc["source"].startswith("proxy:"):
+        raise SpecError("config.evaluator.accuracy", "missing or unknown accuracy source", file)
+    for k in ("predictor", "weights", "data"):
+        if acc.get(k) is not None and not isinstance(acc[k], str):
+            raise SpecError(f"config.evaluator.accuracy.{k}", "must be a path (string) or null", file)
+    from accelerators.limits import check_int
+    try:
+        check_int(ev.get("mapper_budget"), "config.evaluator.mapper_budget", limit="mapper_budget", file=file)
+    except SpecError as e:
+        raise e.in_file(file)
 
 
 def check_screening_file(cfg: dict, file: str | None = None) -> None:
@@ -166,23 +191,10 @@ def check_screening_file(cfg: dict, file: str | None = None) -> None:
 def check_config(cfg: dict, file: str) -> None:
     """A stored run configuration has the types and ranges ``search_config`` gives (a hand-edited
     ``"budget": "400"`` is refused, naming the file and the field)."""
+    check_evaluator_config(cfg, file)
     ev = cfg["evaluator"]
-    if not isinstance(ev, dict) or not isinstance(ev.get("space"), dict):
-        raise SpecError("config.evaluator.space", "missing or not a mapping", file)
-    try:
-        space_from_dict(ev["space"], str(ev.get("space_name", "space")))
-    except SpecError as e:
-        raise SpecError(f"config.evaluator.space.{e.field}", e.message, file) from None
-    acc = ev.get("accuracy")
-    if not isinstance(acc, dict) or not isinstance(acc.get("source"), str) or \
-            acc["source"] not in ACCURACY_SOURCES and not acc["source"].startswith("proxy:"):
-        raise SpecError("config.evaluator.accuracy", "missing or unknown accuracy source", file)
-    for k in ("predictor", "weights", "data"):
-        if acc.get(k) is not None and not isinstance(acc[k], str):
-            raise SpecError(f"config.evaluator.accuracy.{k}", "must be a path (string) or null", file)
     from accelerators.limits import check_int
     try:
-        check_int(ev.get("mapper_budget"), "config.evaluator.mapper_budget", limit="mapper_budget", file=file)
         check_int(cfg["budget"], "config.budget", limit="search_budget", file=file)
         check_int(cfg["population"], "config.population", lo=2, limit="population", file=file)
         check_int(cfg["seed"], "config.seed", lo=0, file=file)
