@@ -57,9 +57,16 @@ def _pos(v, where, integer=False, allow_none=False):
     ok = isinstance(v, int) if integer else isinstance(v, (int, float))
     if isinstance(v, bool) or not ok:
         raise SpecError(where, f"must be a positive {'integer' if integer else 'number'}, got {v!r}")
-    if v <= 0:
-        raise SpecError(where, f"must be positive, got {v}")
+    if not v > 0 or v == float("inf"):
+        raise SpecError(where, f"must be positive and finite, got {v}")
     return v
+
+
+def _nonneg(v, where):
+    """An energy or area figure: a finite number >= 0, as a float."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+        raise SpecError(where, f"must be a finite number >= 0, got {v!r}")
+    return float(v)
 
 
 def build_architecture(spec: dict, *, pe_array: tuple[int, int] | None = None, bits: dict | None = None,
@@ -142,11 +149,12 @@ def build_architecture(spec: dict, *, pe_array: tuple[int, int] | None = None, b
         if "energy_pj" in lv:
             ov = lv["energy_pj"]
             _check_keys(ov, {"read", "write", "update", "leak"}, f"{lw}.energy_pj")
-            w = ov.get("write", en.write_pj)
-            en = ActionEnergy(read_pj=float(ov.get("read", en.read_pj)), write_pj=float(w),
-                              update_pj=float(ov.get("update", w)), leak_pj=float(ov.get("leak", en.leak_pj)))
+            num = lambda k, d: _nonneg(ov.get(k, d), f"{lw}.energy_pj.{k}")
+            w = num("write", en.write_pj)
+            en = ActionEnergy(read_pj=num("read", en.read_pj), write_pj=w, update_pj=num("update", w),
+                              leak_pj=num("leak", en.leak_pj))
         if "area_um2" in lv:
-            area = float(lv["area_um2"])
+            area = _nonneg(lv["area_um2"], f"{lw}.area_um2")
         bw = lv.get("bandwidth") or {}
         _check_keys(bw, {"read", "write"}, f"{lw}.bandwidth")
         if kind == "dram" and dram_bandwidth is not None:
@@ -161,12 +169,16 @@ def build_architecture(spec: dict, *, pe_array: tuple[int, int] | None = None, b
             word_bits_per_role=role_bits))
     c = spec.get("compute") or {}
     _check_keys(c, COMPUTE_KEYS, f"{where}.compute")
-    mb = int(c.get("multiplier_bits", max(b["weights"], b["inputs"])) if not bits else max(b["weights"], b["inputs"]))
-    ab = int(c.get("adder_bits", b["outputs"]) if not bits else b["outputs"])
+    mb = int(_pos(c.get("multiplier_bits", max(b["weights"], b["inputs"])) if not bits
+                  else max(b["weights"], b["inputs"]), f"{where}.compute.multiplier_bits", integer=True))
+    ab = int(_pos(c.get("adder_bits", b["outputs"]) if not bits else b["outputs"], f"{where}.compute.adder_bits",
+                  integer=True))
     compute = Compute(name=str(c.get("name", "MAC")), instances=px * py, mesh_x=px, mesh_y=py,
-                      energy_pj=float(c.get("energy_pj", tables.mac_energy_pj(mb, ab, tech))),
-                      leak_pj=float(c.get("leak_pj", 0.0)),
-                      area_um2=float(c.get("area_um2", tables.mac_area_um2(mb, ab, tech))),
+                      energy_pj=_nonneg(c.get("energy_pj", tables.mac_energy_pj(mb, ab, tech)),
+                                        f"{where}.compute.energy_pj"),
+                      leak_pj=_nonneg(c.get("leak_pj", 0.0), f"{where}.compute.leak_pj"),
+                      area_um2=_nonneg(c.get("area_um2", tables.mac_area_um2(mb, ab, tech)),
+                                       f"{where}.compute.area_um2"),
                       multiplier_bits=mb, adder_bits=ab)
     return Architecture(name=str(name), levels=tuple(levels), compute=compute, clock_ghz=clock,
                         technology_nm=tech, bits=b, dataflow=df)

@@ -7,6 +7,7 @@ replaces an earlier one's.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -86,8 +87,9 @@ def parse_ert(ert: dict) -> dict:
         acts = {}
         for a in t.get("actions") or []:
             e = a.get("energy")
-            if not isinstance(e, (int, float)):
-                raise SpecError(f"ERT.{name}.{a.get('name')}.energy", f"must be a number, got {e!r}")
+            if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e) or e < 0:
+                raise SpecError(f"ERT.{name}.{a.get('name')}.energy",
+                                f"must be a finite number of pJ >= 0, got {e!r}")
             acts.setdefault(a["name"], float(e))     # first entry = default arguments
         out[name] = acts
     return out
@@ -95,7 +97,14 @@ def parse_ert(ert: dict) -> dict:
 
 def parse_art(art: dict) -> dict:
     tables = art.get("tables") or art.get("table_summary") or []
-    return {_base_name(t.get("name", "")): float(t.get("area", 0.0)) for t in tables}
+    out = {}
+    for t in tables:
+        name = _base_name(t.get("name", "")) if isinstance(t, dict) else ""
+        a = t.get("area", 0.0) if isinstance(t, dict) else None
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a) or a < 0:
+            raise SpecError(f"ART.{name or 'tables'}.area", f"must be a finite area >= 0, got {a!r}")
+        out[name] = float(a)
+    return out
 
 
 # ----------------------------------------------------------------------------- architecture
@@ -151,8 +160,8 @@ def _num(attrs, key, where, default=None, positive=True):
             v = float(v)
         except ValueError:
             raise SpecError(f"{where}.attributes.{key}", f"must be a number, got {v!r}") from None
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise SpecError(f"{where}.attributes.{key}", f"must be a number, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise SpecError(f"{where}.attributes.{key}", f"must be a finite number, got {v!r}")
     if positive and v <= 0:
         raise SpecError(f"{where}.attributes.{key}", f"must be positive, got {v}")
     return v
@@ -392,10 +401,13 @@ def load_inputs(paths):
             ert = parse_ert(merged["ERT_summary"])
     except SpecError as e:
         raise e.in_file(src("ERT") if "ERT" in merged else src("ERT_summary"))
-    if "ART" in merged:
-        art = parse_art(merged["ART"])
-    elif "ART_summary" in merged:
-        art = parse_art(merged["ART_summary"])
+    try:
+        if "ART" in merged:
+            art = parse_art(merged["ART"])
+        elif "ART_summary" in merged:
+            art = parse_art(merged["ART_summary"])
+    except SpecError as e:
+        raise e.in_file(src("ART") if "ART" in merged else src("ART_summary"))
     try:
         arch = replace(architecture_from_timeloop(merged["architecture"], ert, art), source=src("architecture"))
     except SpecError as e:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from codesign.cli import main
+from conftest import TIMELOOP_REF, need_timeloop_reference
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = REPO / "specs"
@@ -628,7 +629,6 @@ def test_layer_bit_widths_are_checked_where_they_enter():
     from accelerators import matmul
     from accelerators.errors import SpecError
     from accelerators.timeloop import load_inputs
-    from conftest import TIMELOOP_REF, need_timeloop_reference
     assert matmul(M=2, N=2, K=2, bits={"Inputs": np.int64(4)}).bits == {"Inputs": 4}
     for bits, field in (({"Outputs": 0}, "bits.Outputs"), ({"Inputs": True}, "bits.Inputs"),
                         ({"Inputs": 2000}, "bits.Inputs"), ({"Foo": 8}, "bits.Foo"), (8, "bits")):
@@ -773,3 +773,51 @@ def test_python_api_mistakes_are_named():
         with pytest.raises(MappingError) as e:
             evaluate(arch, work, bad)
         assert e.value.field == field and words in e.value.message
+
+
+@pytest.mark.parametrize("old, new, field", [
+    ("compute: {name: MAC}", "compute: {name: MAC, energy_pj: -1}", "architecture.compute.energy_pj"),
+    ("compute: {name: MAC}", "compute: {name: MAC, area_um2: .nan}", "architecture.compute.area_um2"),
+    ("compute: {name: MAC}", "compute: {name: MAC, multiplier_bits: abc}", "architecture.compute.multiplier_bits"),
+    ("    keeps: [Inputs]", "    keeps: [Inputs]\n    energy_pj: {read: abc}", "architecture.levels.InputSpad.energy_pj.read"),
+    ("    keeps: [Inputs]", "    keeps: [Inputs]\n    area_um2: -3", "architecture.levels.InputSpad.area_um2"),
+    ("clock_ghz: 0.2", "clock_ghz: .inf", "architecture.clock_ghz"),
+    ("size_kib: 108", "size_kib: .nan", "architecture.levels.GlobalBuffer.size_kib"),
+], ids=["mac-energy-negative", "mac-area-nan", "multiplier-bits-text", "energy-text", "area-negative",
+        "clock-inf", "size-nan"])
+def test_architecture_figures_are_finite_numbers(tmp_path, capsys, old, new, field):
+    """Energies and areas of our architecture files are finite numbers >= 0, sizes and clocks
+    positive and finite (text used to end in an internal error, NaN and negative energies were
+    evaluated)."""
+    src = (REPO / "accelerators/specs/accelerators/eyeriss_like.yaml").read_text()
+    assert old in src
+    arch = tmp_path / "arch.yaml"
+    arch.write_text(src.replace(old, new, 1))
+    layer = tmp_path / "layer.yaml"
+    layer.write_text("workload: {type: conv2d, name: c, K: 16, C: 16, P: 8, Q: 8, R: 3, S: 3}\n")
+    assert main(["map", str(arch), str(layer), "--budget", "100"]) == 2
+    err = capsys.readouterr().err
+    assert f"arch.yaml: {field}:" in err and "Traceback" not in err
+
+
+def test_timeloop_energy_and_area_tables_are_checked(tmp_path, capsys):
+    """A Timeloop ERT with a negative or NaN energy, or an ART with a non-numeric area, is one line
+    naming the file and the entry (they used to be evaluated, or end in an internal error)."""
+    need_timeloop_reference()
+    import yaml
+    d = TIMELOOP_REF / "cases/example_designs_eyeriss_like/ref_outputs/default_problem"
+    base = [str(d / "parsed-processed-input.yaml"), str(d / "timeloop-mapper.map.yaml")]
+    for name, table, key, value, words in (("ERT", "timeloop-mapper.ERT.yaml", "energy", -5.0, "ERT.DRAM"),
+                                           ("ERT", "timeloop-mapper.ERT.yaml", "energy", float("nan"), "ERT.DRAM"),
+                                           ("ART", "timeloop-mapper.ART.yaml", "area", "big", "ART.DRAM.area")):
+        doc = yaml.safe_load((d / table).read_text())
+        first = doc[name]["tables"][0]
+        if key == "energy":
+            first["actions"][0]["energy"] = value
+        else:
+            first["area"] = value
+        f = tmp_path / f"{name}.yaml"
+        f.write_text(yaml.safe_dump(doc))
+        assert main(["evaluate", *base, str(f)]) == 2
+        err = capsys.readouterr().err
+        assert f"{f.name}: {words}" in err and "Traceback" not in err
