@@ -393,21 +393,16 @@ def load_inputs(paths):
     for key in ("architecture", "problem"):
         if key not in merged:
             raise SpecError(key, "missing (not in any of the given files)", str(paths[-1]))
-    ert = art = None
-    try:
-        if "ERT" in merged:
-            ert = parse_ert(merged["ERT"])
-        elif "ERT_summary" in merged:
-            ert = parse_ert(merged["ERT_summary"])
-    except SpecError as e:
-        raise e.in_file(src("ERT") if "ERT" in merged else src("ERT_summary"))
-    try:
-        if "ART" in merged:
-            art = parse_art(merged["ART"])
-        elif "ART_summary" in merged:
-            art = parse_art(merged["ART_summary"])
-    except SpecError as e:
-        raise e.in_file(src("ART") if "ART" in merged else src("ART_summary"))
+    def table(key, parse):
+        """The ERT / ART (or its summary) parsed, errors naming the file it came from."""
+        name = key if key in merged else f"{key}_summary" if f"{key}_summary" in merged else None
+        if name is None:
+            return None
+        try:
+            return parse(merged[name])
+        except SpecError as e:
+            raise e.in_file(src(name))
+    ert, art = table("ERT", parse_ert), table("ART", parse_art)
     try:
         arch = replace(architecture_from_timeloop(merged["architecture"], ert, art), source=src("architecture"))
     except SpecError as e:
