@@ -16,6 +16,8 @@ pytestmark = pytest.mark.slow          # (fast subset: pytest -m 'not slow')
     ("mapper.py", ["resnet18_eyeriss_s", "resnet18_tpu_s", "zigzag_ratio"]),
     ("link_transfers.py", ["link_transfer_share"]),
     ("link_speed.py", ["links_on_evals_per_s_tpu_like", "links_on_off_ratio_tpu_like"]),
+    ("candidate_floor.py", ["model_share", "model_evals_per_s", "evals_per_candidate",
+                            "floor_candidates_per_min_2_cores"]),
 ])
 def test_benchmark_smoke(script, last):
     r = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--smoke"],
