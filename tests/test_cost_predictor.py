@@ -187,3 +187,31 @@ def test_cli(small, tmp_path, capsys):
     assert cost_main(["train-cost-predictor", "--cost-data", str(tmp_path / "none.jsonl"), "--out", str(out)]) == 2
     assert "none.jsonl" in capsys.readouterr().err
     assert cost_main(["cost-data", "--genomes", "-1", "--out", str(tmp_path / "x.jsonl")]) == 2
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda r: r.update(energy_pj=None), "energy_pj: must be a finite number > 0, got None"),
+    (lambda r: r.update(cycles=-5), "cycles: must be a finite number > 0"),
+    (lambda r: r.update(energy_pj="x"), "energy_pj: must be a finite number > 0, got 'x'"),
+    (lambda r: r.update(energy_pj=float("nan")), "energy_pj: must be a finite number > 0, got nan"),
+    (lambda r: r.pop("layers"), "layers: must be a non-empty list"),
+    (lambda r: r.update(layers=[{"name": "x"}]), "layers[0].shape: missing"),
+    (lambda r: r["layers"][0].update(energy_pj=-1.0), "layers[0].energy_pj"),
+    (lambda r: r["genome"]["hw"].update(pe_x=3), "line 2.genome.hw.pe_x"),
+], ids=["energy-null", "cycles-negative", "energy-text", "energy-nan", "no-layers", "layer-no-shape",
+        "layer-energy-negative", "genome-off-space"])
+def test_train_cost_predictor_refuses_broken_rows(tmp_path, small, capsys, edit, words):
+    """A hand-edited cost dataset: every mapped row's totals and layers are finite figures and its
+    genome is the space's, else one line naming the file and line 2 (a null or negative energy
+    used to train a NaN model; text ended in an internal error)."""
+    _, space_file, data, _ = small
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    edit(rows[1])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from codesign.cli import main
+    assert main(["train-cost-predictor", "--cost-data", str(bad), "--space", str(space_file),
+                 "--out", str(tmp_path / "p.npz"), "--members", "1", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "line 2" in err and words in err and "Traceback" not in err
+    assert not (tmp_path / "p.npz").exists()

@@ -67,8 +67,15 @@ def cmd_train_cost_predictor(args) -> int:
         if getattr(args, name) < 1:
             raise SpecError(f"--{name}", f"must be >= 1, got {getattr(args, name)}")
     rows = read_dataset(args.cost_data)
+    space = load_space(args.space)
+    for k, r in enumerate(rows):              # the genomes must be the space's (the features assume it)
+        if r.get("status") == "ok":
+            try:
+                space.validate(r["genome"], f"line {k + 1}.genome")
+            except SpecError as e:
+                raise e.in_file(args.cost_data)
     try:
-        pred, m = train_cost_predictor(rows, load_space(args.space), seed=args.seed, holdout=args.holdout_fraction,
+        pred, m = train_cost_predictor(rows, space, seed=args.seed, holdout=args.holdout_fraction,
                                        members=args.members, hidden=args.hidden, epochs=args.epochs)
     except SpecError as e:
         raise e.in_file(args.cost_data)

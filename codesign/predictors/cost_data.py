@@ -8,6 +8,7 @@ rerun continues where a killed one stopped and yields the same file as an uninte
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -65,8 +66,37 @@ def evaluate_cost(space, genome: dict, mapper_budget: int = 1500, cache=None) ->
 
 
 def _check_row(row) -> None:
+    """A row of the kind ``cost_dataset`` writes; a mapped one (``status: ok``) with finite
+    positive totals and, per layer, its shape and finite figures (what the predictor trains on)."""
     if not isinstance(row, dict) or "genome" not in row or "i" not in row:
         raise ValueError("not a cost-dataset row")
+    if row.get("status") != "ok":
+        return
+
+    def number(v, field, positive=True):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
+                (v <= 0 if positive else v < 0):
+            raise ValueError(f"{field}: must be a finite number {'> 0' if positive else '>= 0'}, got {v!r}"[:160])
+    for k in ("clock_ghz", "cycles", "energy_pj"):
+        number(row.get(k), k)
+    layers = row.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise ValueError("layers: must be a non-empty list of mapped layers")
+    for j, lay in enumerate(layers):
+        where = f"layers[{j}]"
+        if not isinstance(lay, dict) or not isinstance(lay.get("shape"), dict):
+            raise ValueError(f"{where}.shape: missing")
+        for k in SHAPE_KEYS:
+            v = lay["shape"].get(k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{where}.shape.{k}: must be a positive integer, got {v!r}"[:160])
+        for k in ("cycles", "compute_cycles", "energy_pj"):
+            number(lay.get(k), f"{where}.{k}", positive=False)
+        le = lay.get("level_energy_pj")
+        if not isinstance(le, dict) or not le:
+            raise ValueError(f"{where}.level_energy_pj: must map levels to energies")
+        for name, v in le.items():
+            number(v, f"{where}.level_energy_pj.{name}", positive=False)
 
 
 def read_dataset(path, repair: bool = False) -> list[dict]:
