@@ -164,6 +164,9 @@ def files(tmp_path_factory):
     f["rows_broken"] = t / "broken.jsonl"
     f["rows_broken"].write_text('{"genome": {"ks": [3]}, "bits": 16, "top1": 80}\n{"genome": \n{"bits": 4}\n')
     f["rows_ok"] = REPO / "codesign" / "weights" / "accuracy_data.jsonl"
+    first = f["rows_ok"].read_text().splitlines()[:20]
+    f["rows_bits5"] = t / "bits5.jsonl"
+    f["rows_bits5"].write_text("\n".join(first[:1] + [first[1].replace('"bits": 6', '"bits": 5')] + first[2:]) + "\n")
     # search runs as codesign verify leaves them (add-measured): one verified, one never measured
     from codesign.rundir.store import genome_key, open_run
     from codesign.space.genome import DEFAULT_SPACE
@@ -341,6 +344,8 @@ MISTAKES = [
      ["nogenome.jsonl", "genome"]),
     ("train-predictor-broken-rows", ["train-predictor", "--accuracy-data", "{rows_broken}", "--out", "{dir}/p.npz"],
      ["broken.jsonl", "line 1"]),
+    ("train-predictor-bits-unknown", ["train-predictor", "--accuracy-data", "{rows_bits5}", "--out", "{dir}/p.npz"],
+     ["bits5.jsonl", "line 2", "bits: 5"]),
     ("train-predictor-holdout", ["train-predictor", "--accuracy-data", "{rows_ok}", "--out", "{dir}/p.npz",
                                  "--holdout-fraction", "1.5"], ["--holdout-fraction"]),
     ("train-predictor-empty", ["train-predictor", "--accuracy-data", "{empty}", "--out", "{dir}/p.npz"], ["empty"]),

@@ -280,8 +280,9 @@ def _device(name: str) -> str:
 
 def cmd_train_predictor(args) -> int:
     from codesign.predictors.accuracy import read_datasets, train_predictor
-    extra = read_datasets(args.extra_data, field="--extra-data") if args.extra_data else None
-    pred, m = train_predictor(read_datasets(args.accuracy_data), seed=args.seed, kind=args.kind, hidden=args.hidden,
+    from codesign.predictors.accuracy.encoder import BITS
+    extra = read_datasets(args.extra_data, field="--extra-data", bits=BITS) if args.extra_data else None
+    pred, m = train_predictor(read_datasets(args.accuracy_data, bits=BITS), seed=args.seed, kind=args.kind, hidden=args.hidden,
                               epochs=args.epochs, members=args.members, use_summary=not args.no_summary,
                               holdout=args.holdout_fraction, extra=extra)
     pred.meta.update(_provenance(args))

@@ -15,16 +15,22 @@ def genome_ids(genomes) -> tuple[np.ndarray, list[str]]:
     return np.array([ids.setdefault(subnet_key(g), len(ids)) for g in genomes], int), list(ids)
 
 
-def read_datasets(paths, field: str = "--accuracy-data") -> list[dict]:
+def read_datasets(paths, field: str = "--accuracy-data", bits=None) -> list[dict]:
     """The rows of one or more accuracy-data files (``codesign accuracy-data``); where several
     measure the same (genome, bit-width), the later file's row replaces the earlier one's (e.g.
-    repeated 4-bit draws over a single-draw data set)."""
+    repeated 4-bit draws over a single-draw data set). ``bits``: the bit-widths a row may have
+    (the predictor's; default any), else a SpecError naming the file and line."""
     from codesign.jsonio import read_jsonl
     if not isinstance(paths, (list, tuple)):
         paths = [paths]
+
+    def check(r):
+        check_row(r)
+        if bits is not None and r["bits"] not in bits:
+            raise ValueError(f"bits: {r['bits']} is not one of the predictor's {list(bits)}")
     rows = {}
     for path in paths:
-        for r in read_jsonl(path, cut_last="error", field=field, check=check_row,
+        for r in read_jsonl(path, cut_last="error", field=field, check=check,
                             what="a measured subnet row ({genome, bits, top1})"):
             key = (json.dumps(r.get("genome"), sort_keys=True), r.get("bits"))
             if key in rows and rows[key][0] == path:
